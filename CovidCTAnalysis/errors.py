@@ -1,0 +1,21 @@
+"""Errors that front ends turn into exit codes (CONTRACTS.md: 2 bad input or usage, 1 internal error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input or usage: reported as one line ``<path>: <problem>`` and exit status 2."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class ModelUnavailableError(InputError):
+    """A model or subcommand that this version does not provide (exit status 2, never pretends)."""
+
+    def __init__(self, name: str):
+        super().__init__(None, f"model {name} is not available in this version")
