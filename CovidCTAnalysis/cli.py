@@ -1,0 +1,204 @@
+"""The `covidct` command (CONTRACTS.md, 'Command line').
+
+Exit status: 0 success; 2 bad input or usage (one line on stderr naming the file and the problem, nothing written);
+1 internal error (one line; set COVIDCT_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError, ModelUnavailableError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit status 2."""
+
+    def error(self, message: str):  # noqa: D102
+        raise InputError(None, f"{message} (see `{self.prog} --help`)")
+
+
+def _numbers(kind: type, text: str) -> tuple:
+    """'1,2,3' -> (1, 2, 3); () when any item does not parse."""
+    try:
+        return tuple(kind(v) for v in text.split(","))
+    except ValueError:
+        return ()
+
+
+def _spacing(text: str) -> tuple[float, float, float]:
+    values = _numbers(float, text)
+    if len(values) != 3 or not all(v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"--spacing needs three positive millimetre values X,Y,Z, not {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _window(text: str) -> tuple[float, float]:
+    values = _numbers(float, text)
+    if len(values) != 2 or values[0] <= 0:
+        raise argparse.ArgumentTypeError(f"--window needs WIDTH,LEVEL in HU with a positive width, not {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _size(text: str) -> tuple[int, int, int]:
+    values = _numbers(int, text)
+    if len(values) != 3 or not all(16 <= v <= 512 for v in values[:2]) or not 8 <= values[2] <= 300:
+        raise argparse.ArgumentTypeError(f"--demo-size needs X,Y,Z with X,Y in 16..512 and Z in 8..300, not {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spacing", type=_spacing, metavar="X,Y,Z",
+                   help="voxel spacing in mm for 2-D slices and slice stacks (they carry none)")
+    p.add_argument("--window", type=_window, metavar="WIDTH,LEVEL",
+                   help="display window of 8-bit PNG/JPEG sources, to map them to HU (default 1500,-600: lung window)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="covidct", description="COVID-19 chest-CT analysis (research use only).")
+    parser.add_argument("--version", action="version", version=f"covidct {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    a = sub.add_parser("analyze", help="full pipeline for one CT: lungs, lesions, classifiers, report")
+    a.add_argument("input", nargs="?", type=Path, help="CT file, DICOM folder, 2-D slice or slice folder")
+    a.add_argument("--demo", action="store_true", help="analyze a generated demo chest CT with known lesions")
+    a.add_argument("--demo-size", type=_size, default=(256, 256, 96), metavar="X,Y,Z",
+                   help="voxels of the demo CT (default 256,256,96; at most 512,512,300)")
+    a.add_argument("--demo-seed", type=int, default=0, help="seed of the demo CT (default 0)")
+    a.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    a.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    a.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")
+    a.add_argument("--progress", choices=("jsonl",), help="print progress events as JSON lines on stdout")
+    _add_input_options(a)
+
+    for name, what in (("segment-lungs", "lung"), ("segment-lesions", "lesion")):
+        s = sub.add_parser(name, help=f"{what} segmentation to a label map (.nii.gz, .nrrd, .seg.nrrd, .png)")
+        s.add_argument("input", type=Path)
+        s.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+        s.add_argument("--model", default=None, help=f"{what} model (default: the best validated one)")
+        s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        _add_input_options(s)
+
+    c = sub.add_parser("classify", help="one classifier on each input, to a CSV")
+    c.add_argument("input", nargs="+", type=Path)
+    c.add_argument("--model", required=True)
+    c.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_input_options(c)
+
+    sub.add_parser("models", help="list registered models, their versions and whether their weights are intact")
+    return parser
+
+
+def _progress_printer(jsonl: bool):
+    if jsonl:
+        def emit(stage: str, fraction: float, message: str) -> None:
+            print(json.dumps({"stage": stage, "progress": round(fraction, 4), "message": message}), flush=True)
+    else:
+        def emit(stage: str, fraction: float, message: str) -> None:
+            print(f"[{stage:>11}] {fraction * 100:3.0f}%  {message}", file=sys.stderr, flush=True)
+    return emit
+
+
+def _cmd_analyze(args) -> int:
+    from .io import check_output_path
+    from .pipeline import AnalyzeOptions, analyze
+
+    if args.demo == (args.input is not None):
+        raise InputError(None, "analyze needs either an INPUT or --demo (not both)")
+    check_output_path(args.output, [args.input] if args.input else [], folder=True)
+    options = AnalyzeOptions(device=args.device, models=args.models, spacing=args.spacing, window=args.window,
+                             demo_size=args.demo_size, demo_seed=args.demo_seed)
+    report = analyze(args.input, args.output, options, emit=_progress_printer(args.progress == "jsonl"))
+    if args.progress != "jsonl":
+        lungs = report.get("lungs")
+        if lungs:
+            print(f"lungs: right {lungs['right_ml']:.0f} mL, left {lungs['left_ml']:.0f} mL")
+        print(f"report: {args.output / 'report.html'}")
+    return 0
+
+
+def _cmd_segment_lungs(args) -> int:
+    from .io import check_output_path, load_ct, to_input_grid, write_label_map
+    from .labels import LUNG_SEGMENTS
+    from .lungs import segment_lungs_classic
+    from .models.registry import load_registry
+
+    model = args.model or "lungs-classic"
+    load_registry().get(model)  # unknown or not-shipped models stop here, before any work
+    check_output_path(args.output, [args.input])
+    ct = load_ct(args.input, spacing=args.spacing, window=args.window)
+    labels = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+    write_label_map(to_input_grid(labels, ct), args.output, LUNG_SEGMENTS)
+    return 0
+
+
+def _cmd_segment_lesions(args) -> int:
+    from .models.registry import load_registry
+
+    load_registry().get(args.model or "lesions-unet")
+    raise ModelUnavailableError(args.model or "lesions-unet")  # pragma: no cover - registry raised already
+
+
+def _cmd_classify(args) -> int:
+    from .models.registry import load_registry
+
+    entry = load_registry().get(args.model)
+    if entry.task != "classification":
+        raise InputError(None, f"{args.model} is a {entry.task} model, not a classifier")
+    raise ModelUnavailableError(args.model)  # pragma: no cover - no classifier is registered yet
+
+
+def _cmd_models(args) -> int:
+    from .models.registry import CONTRACT_MODELS, load_registry
+
+    registry = load_registry()
+    print(f"{'model':<14} {'version':<9} {'task':<20} weights")
+    for name, task in CONTRACT_MODELS.items():
+        entry = registry.entries.get(name)
+        if entry is None:
+            print(f"{name:<14} {'-':<9} {task:<20} not available in this version")
+        else:
+            print(f"{name:<14} {entry.version:<9} {entry.task:<20} {entry.check()}")
+    return 0
+
+
+COMMANDS = {
+    "analyze": _cmd_analyze,
+    "segment-lungs": _cmd_segment_lungs,
+    "segment-lesions": _cmd_segment_lesions,
+    "classify": _cmd_classify,
+    "models": _cmd_models,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"covidct: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("covidct: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place internal errors become exit 1
+        if os.environ.get("COVIDCT_DEBUG"):
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"covidct: internal error: {type(exc).__name__}: {first} (set COVIDCT_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

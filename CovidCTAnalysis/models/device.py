@@ -1,0 +1,24 @@
+"""Device choice (DESIGN.md, Models): CUDA when available and allowed, else CPU; `cpu` forces CPU."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def select_device(preference: str = "auto"):
+    """torch.device for 'auto' | 'cpu' | 'cuda'; asking for CUDA where there is none is a usage error (exit 2).
+
+    On CPU, deterministic algorithms are requested so the same input gives the same output.
+    """
+    import torch
+
+    if preference not in DEVICE_CHOICES:
+        raise InputError(None, f"--device must be one of {', '.join(DEVICE_CHOICES)}, not {preference!r}")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, "--device cuda was asked for, but no CUDA device is available (use auto or cpu)")
+    if preference == "cpu" or not torch.cuda.is_available():
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return torch.device("cpu")
+    return torch.device("cuda")

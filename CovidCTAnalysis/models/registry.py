@@ -1,0 +1,133 @@
+"""The model registry: Resources/Models/registry.json.
+
+Each entry names a model of CONTRACTS.md, its version, task, weights file (relative to the registry's folder, or null
+for an algorithmic model without weights), the weights' sha256, the input specification and the model card. Loading
+weights verifies the checksum first and refuses a missing or altered file with a one-line message; nothing is ever
+downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, ModelUnavailableError
+
+#: Every model name CONTRACTS.md reserves, whether or not this version ships it.
+CONTRACT_MODELS = {
+    "slice-resnet": "classification",
+    "decovnet": "classification",
+    "da-cmil": "classification",
+    "lobe-patch": "classification",
+    "cvae-netvlad": "classification",
+    "lungs-classic": "lung-segmentation",
+    "lungs-unet": "lung-segmentation",
+    "lesions-unet": "lesion-segmentation",
+}
+
+
+def default_registry_path() -> Path:
+    """Resources/Models/registry.json of this checkout, or $COVIDCT_MODELS/registry.json when set."""
+    env = os.environ.get("COVIDCT_MODELS")
+    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "Resources" / "Models"
+    return folder / "registry.json"
+
+
+class ModelIntegrityError(InputError):
+    """Weights missing or not matching the registry's sha256."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    version: str
+    task: str
+    weights: Path | None
+    sha256: str | None
+    input: dict[str, Any] = field(default_factory=dict)
+    card: Path | None = None
+
+    def check(self) -> str:
+        """'ok', 'no weights needed', 'missing' or 'checksum mismatch' (does not raise)."""
+        if self.weights is None:
+            return "no weights needed"
+        if not self.weights.is_file():
+            return "missing"
+        return "ok" if sha256_file(self.weights) == self.sha256 else "checksum mismatch"
+
+    def verified_weights(self) -> Path:
+        """The weights file after its sha256 matched the registry; raises ModelIntegrityError otherwise."""
+        if self.weights is None:
+            raise ModelIntegrityError(None, f"model {self.name} has no weights file")
+        state = self.check()
+        if state == "missing":
+            raise ModelIntegrityError(self.weights, f"weights of model {self.name} are missing; reinstall or retrain")
+        if state != "ok":
+            raise ModelIntegrityError(
+                self.weights, f"weights of model {self.name} do not match the registry's sha256 (altered or corrupt)"
+            )
+        return self.weights
+
+    def load_state_dict(self, device: Any = "cpu") -> dict:
+        """Verified weights loaded with torch (weights_only: no code from the file is executed)."""
+        import torch
+
+        return torch.load(self.verified_weights(), map_location=device, weights_only=True)
+
+
+@dataclass(frozen=True)
+class Registry:
+    path: Path
+    entries: dict[str, ModelEntry]
+
+    def get(self, name: str) -> ModelEntry:
+        """The registered model; ModelUnavailableError (exit 2) for a name this version does not ship."""
+        try:
+            return self.entries[name]
+        except KeyError:
+            if name in CONTRACT_MODELS:
+                raise ModelUnavailableError(name) from None
+            known = ", ".join(sorted(CONTRACT_MODELS))
+            raise InputError(None, f"unknown model {name!r}; known models: {known}") from None
+
+    def available(self, task: str) -> list[str]:
+        return [e.name for e in self.entries.values() if e.task == task]
+
+
+def load_registry(path: str | Path | None = None) -> Registry:
+    """Read and validate the registry JSON."""
+    path = Path(path) if path else default_registry_path()
+    try:
+        data = json.loads(path.read_text())
+        entries = {}
+        for raw in data["models"]:
+            folder = path.parent
+            weights = folder / raw["weights"] if raw.get("weights") else None
+            if weights is not None and not raw.get("sha256"):
+                raise ValueError(f"model {raw['name']} lists weights but no sha256")
+            entries[raw["name"]] = ModelEntry(
+                name=raw["name"],
+                version=str(raw["version"]),
+                task=raw["task"],
+                weights=weights,
+                sha256=raw.get("sha256"),
+                input=raw.get("input", {}),
+                card=folder / raw["card"] if raw.get("card") else None,
+            )
+    except FileNotFoundError:
+        raise InputError(path, "model registry not found") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"model registry is malformed ({exc})") from None
+    return Registry(path=path, entries=entries)

@@ -1,0 +1,152 @@
+"""report.json (CONTRACTS.md, 'report.json') and a readable report.html with key images."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from ..io import CTVolume
+from .report_images import key_images
+
+
+def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
+                 unavailable, timings_s) -> dict:
+    """The report dictionary; every top-level key of the contract is present (null where a stage is unavailable)."""
+    from .. import __version__
+
+    report = {
+        "input": {
+            "path": str(input_path),
+            "kind": ct.kind,
+            "size": list(ct.image.GetSize()),
+            "spacing_mm": [round(s, 6) for s in ct.image.GetSpacing()],
+            "display_windowed": ct.display_windowed,
+            "window": list(ct.window) if ct.window else None,
+            "notes": list(ct.notes),
+        },
+        "lungs": lung_ml,
+        "lesions": lesion_numbers,
+        "classifiers": classifiers,
+        "timings_s": dict(timings_s),
+        "models": versions,
+        "unavailable": unavailable,
+        "version": __version__,
+    }
+    if demo is not None:
+        report["demo_truth"] = demo_truth(demo)
+    return report
+
+
+def demo_truth(demo) -> dict:
+    """The generated demo CT's exact ground truth, so a reader can compare it with what was measured."""
+    import numpy as np
+
+    voxel_ml = float(np.prod(demo.image.GetSpacing())) / 1000.0
+    lungs = sitk.GetArrayViewFromImage(demo.lungs)
+    lesions = sitk.GetArrayViewFromImage(demo.lesions)
+    return {
+        "lungs": {
+            "right_ml": float((lungs == 1).sum() * voxel_ml),
+            "left_ml": float((lungs == 2).sum() * voxel_ml),
+            "total_ml": float((lungs > 0).sum() * voxel_ml),
+        },
+        "lesions": {
+            "ggo_ml": float((lesions == 1).sum() * voxel_ml),
+            "consolidation_ml": float((lesions == 2).sum() * voxel_ml),
+            "total_ml": float((lesions > 0).sum() * voxel_ml),
+        },
+        "lesion_list": [
+            {"label": l.label, "side": l.side, "centre_mm": list(l.centre_mm), "volume_ml": l.volume_ml,
+             "touches_pleura": l.touches_pleura}
+            for l in demo.lesion_list
+        ],
+        "seed": demo.seed,
+    }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, report: dict) -> None:
+    _atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _ml(value: float) -> str:
+    return f"{value:,.1f} mL"
+
+
+def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
+               unavailable, timings_s, version: str) -> None:
+    """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings."""
+    size = " × ".join(str(s) for s in ct.image.GetSize())
+    spacing = " × ".join(f"{s:.3g}" for s in ct.image.GetSpacing())
+    sections = [
+        "<h2>Input</h2>",
+        _table(
+            [("file", str(input_path)), ("kind", ct.kind), ("size (voxels)", size), ("spacing (mm)", spacing)]
+            + ([("intensities", "display-windowed 8-bit image mapped to approximate HU "
+                 f"(window width {ct.window[0]:g}, level {ct.window[1]:g}); HU-based results are approximate")]
+               if ct.display_windowed else [])
+            + [("note", n) for n in ct.notes]
+        ),
+    ]
+    if lung_ml is not None:
+        sections += ["<h2>Lungs</h2>", _table([("right lung", _ml(lung_ml["right_ml"])),
+                                                ("left lung", _ml(lung_ml["left_ml"])),
+                                                ("both lungs", _ml(lung_ml["total_ml"]))])]
+    if lesion_numbers is not None:
+        pi = lesion_numbers["percent_involvement"]
+        sections += ["<h2>Lesions</h2>", _table([
+            ("ground-glass opacity", _ml(lesion_numbers["ggo_ml"])),
+            ("consolidation", _ml(lesion_numbers["consolidation_ml"])),
+            ("all lesions", _ml(lesion_numbers["total_ml"])),
+            ("involvement right / left / total",
+             f"{pi['right']:.1f} % / {pi['left']:.1f} % / {pi['total']:.1f} %"),
+        ])]
+    if classifiers:
+        sections += ["<h2>Classifiers</h2>", _table([
+            (name, f"P(COVID-19) = {r['probability']:.3f} → {r['label']}") for name, r in classifiers.items()])]
+    if unavailable:
+        sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
+    images = key_images(ct.image, lungs=lungs, lesions=lesions)
+    figures = "".join(
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, data in images
+    )
+    sections += ["<h2>Key images</h2>", f'<div class="figs">{figures}</div>',
+                 "<h2>Timings</h2>", _table([(k, f"{v:.2f} s") for k, v in timings_s.items()])]
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>CovidCTAnalysis report — {html.escape(input_path.name)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em auto; max-width: 70em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 1em; }}
+th, td {{ text-align: left; padding: 0.25em 1em 0.25em 0; border-bottom: 1px solid #ddd; vertical-align: top; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; background: #000; }}
+.disclaimer {{ color: #a33; }}
+</style></head><body>
+<h1>CovidCTAnalysis report</h1>
+<p class="disclaimer">Research use only; not for diagnosis. CovidCTAnalysis {html.escape(version)}.</p>
+{''.join(sections)}
+</body></html>
+"""
+    _atomic_write_text(path, page)

@@ -1,0 +1,86 @@
+"""Key images for report.html: lung-window slices with lung contours and lesion fills, as base64 PNG.
+
+Axial images are shown in radiological convention (patient right on the image's left, anterior up), coronal images
+with superior up; pixels are resampled to square millimetres so anatomy keeps its proportions.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image
+from skimage.segmentation import find_boundaries
+
+from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
+
+LUNG_WINDOW = (1500.0, -600.0)  # width, level (HU)
+LESION_OPACITY = 0.45
+
+
+def _gray(hu: np.ndarray, window=LUNG_WINDOW) -> np.ndarray:
+    width, level = window
+    lo = level - width / 2
+    return (np.clip((hu - lo) / width, 0, 1) * 255).astype(np.uint8)
+
+
+def _colour(segments) -> dict[int, np.ndarray]:
+    return {s.label: np.array(s.color) * 255 for s in segments}
+
+
+def overlay(hu: np.ndarray, lungs: np.ndarray | None, lesions: np.ndarray | None) -> np.ndarray:
+    """RGB uint8 image: the slice in lung window, lesions filled (translucent), lung borders drawn."""
+    rgb = np.repeat(_gray(hu)[..., None], 3, axis=2).astype(np.float32)
+    if lesions is not None:
+        for label, colour in _colour(LESION_SEGMENTS).items():
+            m = lesions == label
+            rgb[m] = (1 - LESION_OPACITY) * rgb[m] + LESION_OPACITY * colour
+    if lungs is not None:
+        for label, colour in _colour(LUNG_SEGMENTS).items():
+            rgb[find_boundaries(lungs == label, mode="inner")] = colour
+    return rgb.astype(np.uint8)
+
+
+def _png(rgb: np.ndarray, pixel_mm: tuple[float, float], max_side: int = 512) -> str:
+    """PNG (base64) resized so each pixel covers equal millimetres in both directions."""
+    rows, cols = rgb.shape[:2]
+    row_mm, col_mm = pixel_mm
+    height, width = rows * row_mm, cols * col_mm
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    buf = io.BytesIO()
+    Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _best_index(mask: np.ndarray | None, axis: int, fallback: int) -> int:
+    if mask is None or not mask.any():
+        return fallback
+    other = tuple(a for a in range(mask.ndim) if a != axis)
+    return int(np.argmax((mask > 0).sum(axis=other)))
+
+
+def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
+               lesions: sitk.Image | None = None) -> list[tuple[str, str]]:
+    """[(caption, base64 PNG)]: the axial and coronal slices through the most lesion (else the most lung)."""
+    hu = sitk.GetArrayViewFromImage(image)  # z, y, x in canonical LPS
+    lung = sitk.GetArrayViewFromImage(lungs) if lungs is not None else None
+    lesion = sitk.GetArrayViewFromImage(lesions) if lesions is not None else None
+    focus = lesion if lesion is not None and lesion.any() else lung
+    sx, sy, sz = image.GetSpacing()
+    nz, ny, _ = hu.shape
+    what = "lesions" if focus is lesion and lesion is not None else "lungs"
+    cut = lambda a, index: None if a is None else a[index]  # noqa: E731
+
+    z = _best_index(focus, 0, nz // 2)
+    axial = np.s_[z]
+    out = [(f"axial slice {z + 1} of {nz} (most {what})",
+            _png(overlay(hu[axial], cut(lung, axial), cut(lesion, axial)), (sy, sx)))]
+    if nz > 1:
+        y = _best_index(focus, 1, ny // 2)
+        coronal = np.s_[::-1, y]  # superior at the top
+        out.append((f"coronal slice {y + 1} of {ny} (most {what})",
+                    _png(overlay(hu[coronal], cut(lung, coronal), cut(lesion, coronal)), (sz, sx))))
+    return out

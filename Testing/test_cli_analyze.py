@@ -1,0 +1,122 @@
+"""`covidct analyze --demo` end to end: report.json keys, report.html, lungs.seg.nrrd, progress events, determinism."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+DEMO_SIZE = "112,112,56"
+CONTRACT_KEYS = {"input", "lungs", "lesions", "classifiers", "timings_s", "models", "version"}
+
+
+def covidct(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "CovidCTAnalysis", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("analyze") / "out"
+    proc = covidct("analyze", "--demo", "--demo-size", DEMO_SIZE, "-o", out, "--progress", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_outputs_written(demo_run):
+    out, _ = demo_run
+    names = {p.name for p in out.iterdir()}
+    assert {"report.json", "report.html", "lungs.seg.nrrd", "demo-ct.nrrd"} <= names
+    assert not [n for n in names if n.startswith(".")], "no staging leftovers"
+
+
+def test_report_json_contract(demo_run):
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text())
+    assert CONTRACT_KEYS <= set(report)
+    assert report["input"]["size"] == [112, 112, 56]
+    assert report["input"]["display_windowed"] is False
+    assert report["input"]["path"] == str(out / "demo-ct.nrrd")
+    assert set(report["timings_s"]) >= {"demo", "load", "lungs", "lesions", "classifiers", "report"}
+    assert report["models"]["lungs-classic"]
+    # stages this version lacks are declared, never faked
+    assert report["lesions"] is None and "lesions" in report["unavailable"]
+    assert report["classifiers"] == {}
+
+
+def test_lung_volumes_match_truth(demo_run):
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text())
+    truth = report["demo_truth"]["lungs"]
+    for side in ("right_ml", "left_ml", "total_ml"):
+        assert report["lungs"][side] == pytest.approx(truth[side], rel=0.06), side
+    assert report["lungs"]["right_ml"] > report["lungs"]["left_ml"]
+
+
+def test_lungs_seg_on_input_grid(demo_run):
+    out, _ = demo_run
+    ct = sitk.ReadImage(str(out / "demo-ct.nrrd"))
+    seg = sitk.ReadImage(str(out / "lungs.seg.nrrd"))
+    assert seg.GetSize() == ct.GetSize()
+    assert np.allclose(seg.GetSpacing(), ct.GetSpacing()) and np.allclose(seg.GetOrigin(), ct.GetOrigin())
+    labels = np.unique(sitk.GetArrayViewFromImage(seg))
+    assert set(labels.tolist()) == {0, 1, 2}
+
+
+def test_progress_events(demo_run):
+    _, proc = demo_run
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events, "progress events on stdout"
+    for e in events:
+        assert set(e) == {"stage", "progress", "message"} and 0.0 <= e["progress"] <= 1.0
+    stages = list(dict.fromkeys(e["stage"] for e in events))
+    assert stages == ["demo", "load", "lungs", "lesions", "classifiers", "report"]
+    assert all(any(e["stage"] == s and e["progress"] == 1.0 for e in events) for s in stages)
+
+
+def test_report_html_has_images(demo_run):
+    out, _ = demo_run
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2  # axial and coronal
+    assert "right lung" in page and "Research use only" in page
+
+
+def test_same_input_same_output(demo_run, tmp_path):
+    out, _ = demo_run
+    proc = covidct("analyze", out / "demo-ct.nrrd", "-o", tmp_path / "again", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((out / "report.json").read_text())
+    second = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert first["lungs"] == second["lungs"]
+    a = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "lungs.seg.nrrd")))
+    b = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "again" / "lungs.seg.nrrd")))
+    assert np.array_equal(a, b)
+
+
+def test_version_and_models():
+    from CovidCTAnalysis import __version__
+
+    assert covidct("--version").stdout.strip() == f"covidct {__version__}"
+    listing = covidct("models")
+    assert listing.returncode == 0
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
+    assert "no weights needed" in lines["lungs-classic"]
+    assert "not available in this version" in lines["decovnet"]
+    assert len(lines) == 8
+
+
+def test_existing_output_folder_keeps_other_files(tmp_path, demo_run):
+    out, _ = demo_run
+    target = tmp_path / "existing"
+    target.mkdir()
+    (target / "mine.txt").write_text("keep me")
+    proc = covidct("segment-lungs", out / "demo-ct.nrrd", "-o", target / "lungs.nii.gz")
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "mine.txt").read_text() == "keep me"
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(target / "lungs.nii.gz")))
+    assert set(np.unique(labels).tolist()) == {0, 1, 2}
