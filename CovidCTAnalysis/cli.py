@@ -112,7 +112,7 @@ def _cmd_analyze(args) -> int:
 
     if args.demo == (args.input is not None):
         raise InputError(None, "analyze needs either an INPUT or --demo (not both)")
-    check_output_path(args.output, [args.input] if args.input else [], folder=True)
+    check_output_path(args.output, [args.input] if args.input else [], expect="dir")
     options = AnalyzeOptions(device=args.device, models=args.models, spacing=args.spacing, window=args.window,
                              demo_size=args.demo_size, demo_seed=args.demo_seed)
     report = analyze(args.input, args.output, options, emit=_progress_printer(args.progress == "jsonl"))
@@ -125,7 +125,7 @@ def _cmd_analyze(args) -> int:
 
 
 def _cmd_segment_lungs(args) -> int:
-    from .io import check_output_path, load_ct, to_input_grid, write_label_map
+    from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LUNG_SEGMENTS
     from .lungs import segment_lungs_classic
     from .models.registry import load_registry
@@ -134,6 +134,7 @@ def _cmd_segment_lungs(args) -> int:
     load_registry().get(model)  # unknown or not-shipped models stop here, before any work
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
+    check_output_for(args.output, ct)
     labels = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
     write_label_map(to_input_grid(labels, ct), args.output, LUNG_SEGMENTS)
     return 0

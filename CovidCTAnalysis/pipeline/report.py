@@ -20,15 +20,8 @@ def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_number
     from .. import __version__
 
     report = {
-        "input": {
-            "path": str(input_path),
-            "kind": ct.kind,
-            "size": list(ct.image.GetSize()),
-            "spacing_mm": [round(s, 6) for s in ct.image.GetSpacing()],
-            "display_windowed": ct.display_windowed,
-            "window": list(ct.window) if ct.window else None,
-            "notes": list(ct.notes),
-        },
+        "input": {**ct.summary(), "path": str(input_path),
+                  "window": list(ct.window) if ct.window else None},
         "lungs": lung_ml,
         "lesions": lesion_numbers,
         "classifiers": classifiers,

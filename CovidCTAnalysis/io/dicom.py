@@ -1,0 +1,255 @@
+"""DICOM through SimpleITK/GDCM only: one file, or the series of a folder (the series with most slices wins).
+
+GDCM applies Rescale Slope/Intercept (0028,1053/1052), so pixel values come out in HU; the real-data test checks it
+against the raw stored integers of a TotalSegmentator file (intercept -1024).
+
+Modality: (0008,0060) must be CT. When it is missing (lungmask's test slices), the SOP Class UID (0008,0016) decides
+(CT Image Storage and its enhanced/legacy variants count as CT); with neither, the file is accepted as CT and a note
+says so. Anything else is refused by name ("modality MR, not CT").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from . import validate
+from .sniff import is_dicom, read_head
+from .volume import strip_metadata
+
+MODALITY = "0008|0060"
+SOP_CLASS = "0008|0016"
+SLICE_THICKNESS = "0018|0050"
+PIXEL_SPACING = "0028|0030"
+POSITION = "0020|0032"
+ORIENTATION = "0020|0037"
+SERIES_DESCRIPTION = "0008|103e"
+CT_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2": "CT Image Storage",
+    "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image Storage",
+    "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT Image Storage",
+}
+# Largest tolerated deviation of slice gaps from their mean, as a fraction of the mean gap (rounding in positions).
+UNEVEN_TOLERANCE = 0.1
+
+
+@contextlib.contextmanager
+def quiet_itk() -> Iterator[None]:
+    """Silence ITK/GDCM warnings on stderr while reading (the CLI promises one clean line on errors)."""
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+
+
+def _tag(reader: sitk.ImageFileReader, key: str) -> str | None:
+    if not reader.HasMetaDataKey(key):
+        return None
+    value = reader.GetMetaData(key).strip().strip("\x00").strip()
+    return value or None
+
+
+def _explain_unreadable(path: Path) -> InputError:
+    """Why GDCM could not read a file, in one sentence."""
+    head = read_head(path)
+    if not is_dicom(head):
+        return InputError(path, "is not a DICOM file (no DICM marker at byte 128); it may be text or another format")
+    data = path.read_bytes()
+    if b"\xe0\x7f\x10\x00" not in data:
+        return InputError(path, "is a DICOM file without pixel data (a report or structure set, not an image)")
+    return InputError(path, "is a DICOM file whose image could not be decoded (truncated, or an unsupported "
+                            "compression)")
+
+
+def read_header(path: Path) -> sitk.ImageFileReader:
+    """GDCM header of one file (no pixels), or an InputError saying what is wrong with it."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO("GDCMImageIO")
+    try:
+        with quiet_itk():
+            reader.ReadImageInformation()
+    except RuntimeError:
+        raise _explain_unreadable(path) from None
+    return reader
+
+
+def modality_of(path: Path, reader: sitk.ImageFileReader) -> tuple[str, str | None]:
+    """(modality, note): the stated modality, or CT inferred from the SOP class, or CT assumed."""
+    modality = _tag(reader, MODALITY)
+    if modality:
+        return modality.upper(), None
+    sop = _tag(reader, SOP_CLASS)
+    if sop in CT_SOP_CLASSES:
+        return "CT", f"no modality tag; SOP class {CT_SOP_CLASSES[sop]} says CT"
+    if sop:
+        return f"unknown (SOP class {sop})", None
+    return "CT", "no modality or SOP class tag; assumed CT"
+
+
+def check_ct(path: Path, modality: str) -> None:
+    if modality != "CT":
+        raise InputError(path, f"modality {modality}, not CT")
+
+
+def _check_geometry(path: Path, reader_or_image) -> None:
+    validate.check_spacing(path, reader_or_image.GetSpacing())
+    validate.check_direction(path, reader_or_image.GetDirection())
+    validate.check_origin(path, reader_or_image.GetOrigin())
+
+
+def pixel_spacing_note(path: Path, reader: sitk.ImageFileReader) -> str | None:
+    """GDCM replaces a zero, negative or missing Pixel Spacing (0028,0030) by 1 mm silently: refuse the first two,
+    note the last."""
+    value = _tag(reader, PIXEL_SPACING)
+    if value is None:
+        return "no Pixel Spacing (0028,0030) in the file; 1 mm assumed"
+    try:
+        numbers = [float(v) for v in value.split("\\")]
+    except ValueError:
+        raise InputError(path, f"has an unreadable Pixel Spacing (0028,0030) {value!r}") from None
+    validate.check_spacing(path, numbers, what="Pixel Spacing (0028,0030)")
+    return None
+
+
+def check_pixels_header(path: Path, reader: sitk.ImageFileReader) -> None:
+    components = reader.GetNumberOfComponents()
+    if components > 1:
+        raise InputError(path, f"has {components} values per pixel (a colour screenshot or vector image), not a "
+                               "grayscale CT")
+
+
+def read_file(path: Path, spacing_z: float | None = None) -> tuple[sitk.Image, str, list[str]]:
+    """One DICOM file (one slice, or a multi-frame volume). Returns (3-D image in HU, modality, notes).
+
+    For a single slice, the slice extent along its normal is the Slice Thickness (0018,0050) (GDCM would say 1 mm),
+    or ``spacing_z`` when given.
+    """
+    reader = read_header(path)
+    modality, note = modality_of(path, reader)
+    check_ct(path, modality)
+    check_pixels_header(path, reader)
+    size = list(reader.GetSize()) + [1] * (3 - reader.GetDimension())
+    validate.check_size(path, size)
+    _check_geometry(path, reader)
+    notes = [n for n in (note, pixel_spacing_note(path, reader)) if n]
+    try:
+        with quiet_itk():
+            image = reader.Execute()
+    except RuntimeError:
+        raise _explain_unreadable(path) from None
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries([image])
+    if image.GetSize()[2] == 1:
+        thickness = _float_tag(reader, SLICE_THICKNESS)
+        z = spacing_z if spacing_z is not None else thickness
+        if z is not None and z > 0:
+            sp = list(image.GetSpacing())
+            sp[2] = float(z)
+            image.SetSpacing(sp)
+            notes.append(f"single slice; {'stated' if spacing_z is not None else 'slice thickness'} {z:g} mm used "
+                         "as its extent")
+    _check_geometry(path, image)
+    return image, modality, notes
+
+
+def _float_tag(reader: sitk.ImageFileReader, key: str) -> float | None:
+    value = _tag(reader, key)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _positions(files: Sequence[str]) -> np.ndarray:
+    """Image Position (Patient) of every file (header reads only)."""
+    out = []
+    for f in files:
+        r = sitk.ImageFileReader()
+        r.SetFileName(f)
+        r.SetImageIO("GDCMImageIO")
+        r.ReadImageInformation()
+        out.append([float(v) for v in (_tag(r, POSITION) or "nan\\nan\\nan").split("\\")[:3]])
+    return np.asarray(out)
+
+
+def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path]]:
+    """The CT series with most slices in ``folder`` (not recursive).
+
+    Returns (3-D image in HU, modality, notes, files in the order of the image's third axis).
+    """
+    with quiet_itk():
+        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(folder, "holds DICOM files but no readable image series")
+    candidates = []  # (n files, uid, files, modality, note)
+    refused = []
+    for uid in series_ids:
+        with quiet_itk():
+            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+        if not files:
+            continue
+        try:
+            reader = read_header(Path(files[0]))
+        except InputError:
+            refused.append(("unreadable", uid))
+            continue
+        modality, note = modality_of(Path(files[0]), reader)
+        if modality != "CT":
+            refused.append((modality, uid))
+            continue
+        candidates.append((len(files), uid, list(files), modality, note, reader))
+    if not candidates:
+        if refused and refused[0][0] != "unreadable":
+            kinds = ", ".join(sorted({m for m, _ in refused}))
+            raise InputError(folder, f"modality {kinds}, not CT (no CT series in this folder)")
+        raise InputError(folder, "holds DICOM files but no readable image series")
+    candidates.sort(key=lambda c: -c[0])  # stable: equal counts keep GDCM's order
+    n, uid, files, modality, note, reader = candidates[0]
+    notes = [note] if note else []
+    shown_uid = uid or "(no series UID)"
+    if len(series_ids) > 1:
+        notes.append(f"{len(series_ids)} series in folder; used {shown_uid} ({n} slice{'' if n == 1 else 's'})")
+    check_pixels_header(Path(files[0]), reader)
+    width, height = reader.GetSize()[:2]
+    frames = reader.GetSize()[2] if reader.GetDimension() == 3 else 1
+    validate.check_size(folder, (width, height, n * frames))
+    _check_geometry(Path(files[0]), reader)
+    spacing_note = pixel_spacing_note(Path(files[0]), reader)
+    if spacing_note:
+        notes.append(spacing_note)
+    series_reader = sitk.ImageSeriesReader()
+    series_reader.SetFileNames(files)
+    try:
+        with quiet_itk():
+            image = series_reader.Execute()
+    except RuntimeError:
+        raise InputError(folder, f"series {shown_uid} could not be read: its slices differ in size or type, or a "
+                                 "file is damaged") from None
+    if image.HasMetaDataKey("ITK_non_uniform_sampling_deviation"):
+        _check_even_slices(folder, files)
+        notes.append("slice positions slightly uneven (within 10 % of the gap); mean gap used")
+    if n > 1 and image.GetSpacing()[2] <= 0:
+        raise InputError(folder, "has two slices at the same position (duplicate or mixed acquisitions)")
+    _check_geometry(folder, image)
+    return strip_metadata(image), modality, notes, [Path(f) for f in files]
+
+
+def _check_even_slices(folder: Path, files: Sequence[str]) -> None:
+    pos = _positions(files)
+    if not np.all(np.isfinite(pos)):
+        raise InputError(folder, "has slices without a position (0020,0032); cannot stack them")
+    gaps = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+    mean = float(np.mean(gaps)) if len(gaps) else 0.0
+    if mean <= 0 or np.min(gaps) <= 1e-6:
+        raise InputError(folder, "has two slices at the same position (duplicate or mixed acquisitions)")
+    if np.max(np.abs(gaps - mean)) > UNEVEN_TOLERANCE * mean:
+        raise InputError(folder, f"has unevenly spaced slices (gaps {np.min(gaps):.3g} to {np.max(gaps):.3g} mm): "
+                                 "missing slices?")

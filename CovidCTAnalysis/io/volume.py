@@ -1,0 +1,234 @@
+"""The canonical CT (``CTVolume``) and the round trip between the input's own grid and the canonical grid.
+
+Canonical grid (shared contract, common brief): direction = identity in DICOM LPS, i.e. index x runs toward the
+patient's left, y toward posterior, z toward superior, as produced by ``sitk.DICOMOrient(img, "LPS")``. That filter
+only permutes and flips axes, so no voxel is interpolated and the way back (``to_input_grid``) is exact.
+
+Oblique inputs (gantry tilt, oblique reconstructions): DICOMOrient picks the closest axes and leaves a direction a few
+degrees off identity. We then set the canonical direction to exactly identity (analysis code may rely on it) and keep
+the true direction in ``CTVolume.oriented_direction``; outputs are mapped back index-for-index, so masks still fall on
+exactly the input's voxels. The angle is stated in ``notes``. Spacing (hence volumes in ml) is unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+IDENTITY3 = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+KINDS = ("nifti", "nrrd", "mha", "dicom-series", "dicom-file", "slice-2d", "slice-stack")
+# Directions closer than this to identity are rounding noise (DICOM strings like 0.999999), not obliquity.
+OBLIQUE_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class CTVolume:
+    """One CT as the rest of the package sees it, plus what is needed to write results back onto the input.
+
+    image: float32 SimpleITK image in HU (approximate HU when ``display_windowed``), canonical grid (see module doc).
+    source: the path given to ``load_ct``. kind: one of ``KINDS``.
+    display_windowed: True for PNG/JPEG sources: 8-bit display values mapped to HU through ``window``
+        (width, level); such HU are approximations, and results should say so.
+    is_2d: a single axial slice (canonical z size 1). PNG/JPEG slices, one axial DICOM file, a one-slice volume.
+        A single coronal or sagittal DICOM slice is *not* is_2d (its canonical y or x size is 1) and is treated as
+        a thin volume. Outputs for an is_2d input may be written as .png (same width x height as the input).
+    input_size / input_spacing / input_origin / input_direction: the input's own grid (2 or 3 values / 4 or 9
+        for the direction, as the input file stores it), input_orientation: its 3-letter DICOM code (e.g. "RAS").
+    oriented_direction: direction after ``DICOMOrient(.., "LPS")``; identity except for oblique inputs.
+    notes: human-readable facts about the reading (chosen series, assumed window/spacing, ignored files...).
+    slice_files: for slice stacks and axial DICOM series, the file that became each canonical z slice
+        (``slice_files[z]``); empty otherwise.
+    modality: the DICOM modality (or None for non-DICOM inputs).
+    """
+
+    image: sitk.Image
+    source: Path
+    kind: str
+    display_windowed: bool
+    window: tuple[float, float] | None
+    is_2d: bool
+    input_size: tuple[int, ...]
+    input_spacing: tuple[float, ...]
+    input_origin: tuple[float, ...]
+    input_direction: tuple[float, ...]
+    input_orientation: str
+    oriented_direction: tuple[float, ...] = IDENTITY3
+    notes: tuple[str, ...] = ()
+    slice_files: tuple[Path, ...] = ()
+    modality: str | None = None
+    value_range: tuple[float, float] = field(default=(math.nan, math.nan))
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """Canonical size (x, y, z)."""
+        return tuple(self.image.GetSize())  # type: ignore[return-value]
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Canonical spacing in mm (x, y, z)."""
+        return tuple(self.image.GetSpacing())  # type: ignore[return-value]
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of one voxel in millilitres."""
+        return float(np.prod(self.spacing)) / 1000.0
+
+    @property
+    def input_dimension(self) -> int:
+        return len(self.input_size)
+
+    def summary(self) -> dict:
+        """The CONTRACTS report.json "input" block (path, size, spacing_mm, display_windowed) plus kind and notes."""
+        return {"path": str(self.source), "size": list(self.size), "spacing_mm": [float(s) for s in self.spacing],
+                "display_windowed": self.display_windowed, "kind": self.kind, "notes": list(self.notes)}
+
+
+def strip_metadata(image: sitk.Image) -> sitk.Image:
+    """Drop every metadata key (DICOM tags may hold patient data and must never reach an output file).
+
+    SimpleITK copies share their metadata until made unique (EraseMetaData on ``sitk.Image(x)`` also empties ``x``),
+    so the image is made unique first: callers' images are never modified.
+    """
+    if image.GetMetaDataKeys():
+        image.MakeUnique()
+    for key in image.GetMetaDataKeys():
+        image.EraseMetaData(key)
+    return image
+
+
+def as_3d(image: sitk.Image) -> sitk.Image:
+    """A 2-D image as a one-slice 3-D image (JoinSeries extends the direction with +z)."""
+    if image.GetDimension() == 3:
+        return image
+    if image.GetDimension() == 2:
+        return sitk.JoinSeries([image])
+    raise ValueError(f"expected a 2-D or 3-D image, got {image.GetDimension()}-D")
+
+
+def orientation_code(direction: tuple[float, ...]) -> str:
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(tuple(float(d) for d in direction))
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """How DICOMOrient(.., "LPS") rearranges the axes of an image with a given direction.
+
+    source[j]: the input axis that becomes canonical axis j; flip[j]: whether it is reversed;
+    oriented_direction: the direction DICOMOrient produces (input direction with permuted, negated columns).
+    """
+
+    source: tuple[int, int, int]
+    flip: tuple[bool, bool, bool]
+    oriented_direction: tuple[float, ...]
+
+
+def axis_map(direction3: tuple[float, ...]) -> AxisMap:
+    """Ask ``sitk.DICOMOrient`` itself (on a 1-voxel proxy with the same direction) which permutation/flips it uses.
+
+    DICOMOrient only permutes and flips, so its output direction is ``D @ P`` for a signed permutation ``P``; we read
+    ``P`` off the proxy and apply it with numpy views (one pass) instead of running the ITK filter on the whole CT,
+    which takes >1 s for 512 x 512 x 300. Testing/test_io_volume.py checks the result against DICOMOrient voxel for
+    voxel.
+    """
+    proxy = sitk.Image([1, 1, 1], sitk.sitkUInt8)
+    proxy.SetDirection(tuple(float(d) for d in direction3))
+    oriented = tuple(sitk.DICOMOrient(proxy, "LPS").GetDirection())
+    perm = np.rint(np.asarray(direction3).reshape(3, 3).T @ np.asarray(oriented).reshape(3, 3))
+    source = tuple(int(np.argmax(np.abs(perm[:, j]))) for j in range(3))
+    flip = tuple(bool(perm[source[j], j] < 0) for j in range(3))
+    if sorted(source) != [0, 1, 2]:
+        raise RuntimeError(f"DICOMOrient gave no axis permutation for direction {direction3}")
+    return AxisMap(source, flip, oriented)  # type: ignore[arg-type]
+
+
+def _to_canonical_array(arr: np.ndarray, amap: AxisMap) -> np.ndarray:
+    """Array (z, y, x) on the input grid -> view on the canonical grid (numpy axis a = image axis 2 - a)."""
+    view = np.transpose(arr, [2 - amap.source[2 - b] for b in range(3)])
+    index = tuple(slice(None, None, -1) if amap.flip[2 - b] else slice(None) for b in range(3))
+    return view[index]
+
+
+def _from_canonical_array(arr: np.ndarray, amap: AxisMap) -> np.ndarray:
+    """Inverse of ``_to_canonical_array``."""
+    index = tuple(slice(None, None, -1) if amap.flip[2 - b] else slice(None) for b in range(3))
+    unflipped = arr[index]
+    canonical_axis_of = {amap.source[j]: j for j in range(3)}
+    return np.transpose(unflipped, [2 - canonical_axis_of[2 - a] for a in range(3)])
+
+
+def canonicalize(image3d: sitk.Image, dtype=np.float32) -> tuple[sitk.Image, tuple[float, ...], float]:
+    """Reorient a 3-D scalar image to the canonical grid, as ``sitk.DICOMOrient(img, "LPS")`` does.
+
+    Returns (canonical image of ``dtype`` (None: keep the pixel type) with direction exactly identity, the
+    direction DICOMOrient gives, obliquity in degrees). No metadata is carried over.
+    """
+    amap = axis_map(image3d.GetDirection())
+    arr = sitk.GetArrayViewFromImage(image3d)
+    canonical_arr = _to_canonical_array(arr, amap)
+    out_dtype = arr.dtype if dtype is None else dtype
+    canonical = sitk.GetImageFromArray(np.asarray(canonical_arr, dtype=out_dtype, order="C")
+                                       if canonical_arr.dtype != out_dtype or not canonical_arr.flags.c_contiguous
+                                       else canonical_arr)
+    size = image3d.GetSize()
+    corner = [0, 0, 0]
+    for j in range(3):
+        if amap.flip[j]:
+            corner[amap.source[j]] = size[amap.source[j]] - 1
+    spacing = image3d.GetSpacing()
+    canonical.SetOrigin(image3d.TransformIndexToPhysicalPoint(corner))
+    canonical.SetSpacing([spacing[amap.source[j]] for j in range(3)])
+    d = np.asarray(amap.oriented_direction).reshape(3, 3)
+    oriented_direction = amap.oriented_direction
+    obliquity = float(np.degrees(np.arccos(np.clip(np.min(np.diag(d)), -1.0, 1.0))))
+    if np.max(np.abs(d - np.eye(3))) <= OBLIQUE_TOLERANCE:
+        oriented_direction, obliquity = IDENTITY3, 0.0
+    return canonical, oriented_direction, obliquity
+
+
+def slice_order(input_direction3: tuple[float, ...], oriented_direction: tuple[float, ...], n: int) -> list[int] | None:
+    """For an input whose third axis becomes the canonical z axis: input slice index of each canonical slice.
+
+    None when the input's slices are not axial (its third axis maps to canonical x or y).
+    """
+    a = np.asarray(input_direction3).reshape(3, 3)
+    b = np.asarray(oriented_direction).reshape(3, 3)
+    perm = np.rint(a.T @ b)  # signed permutation: input axis i -> canonical axis j
+    if abs(perm[2, 2]) != 1:
+        return None
+    return list(range(n)) if perm[2, 2] > 0 else list(range(n - 1, -1, -1))
+
+
+def _blank_2d(direction: tuple[float, ...]) -> sitk.Image:
+    img = sitk.Image(1, 1, sitk.sitkUInt8)
+    img.SetDirection(direction)
+    return img
+
+
+def to_input_grid(image: sitk.Image, ct: CTVolume) -> sitk.Image:
+    """Put a canonical-grid image (uint8 label map or float heatmap) back on the input's own grid, exactly.
+
+    Same size, spacing, origin and direction as the input (2-D if the input file was 2-D); pixel values are only
+    permuted/flipped (the inverse of the load-time DICOMOrient), never interpolated; the pixel type is kept.
+    ``image`` must have the canonical size of ``ct``.
+    """
+    if tuple(image.GetSize()) != ct.size:
+        raise ValueError(f"image size {image.GetSize()} is not the canonical size {ct.size} of {ct.source}")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError("to_input_grid expects a scalar image")
+    direction3 = ct.input_direction if ct.input_dimension == 3 else as_3d(_blank_2d(ct.input_direction)).GetDirection()
+    amap = axis_map(direction3)
+    arr = _from_canonical_array(sitk.GetArrayViewFromImage(image), amap)
+    size3 = tuple(ct.input_size) + (1,) * (3 - ct.input_dimension)
+    if arr.shape[::-1] != size3:
+        raise RuntimeError(f"reorientation gave shape {arr.shape[::-1]}, expected the input size {size3}")
+    if ct.input_dimension == 2:
+        arr = arr[0]
+    back = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+    back.SetOrigin(ct.input_origin)
+    back.SetSpacing(ct.input_spacing)
+    back.SetDirection(ct.input_direction)
+    return back
