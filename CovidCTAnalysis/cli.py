@@ -100,9 +100,11 @@ def _progress_printer(jsonl: bool):
     if jsonl:
         def emit(stage: str, fraction: float, message: str) -> None:
             print(json.dumps({"stage": stage, "progress": round(fraction, 4), "message": message}), flush=True)
-    else:
+    elif sys.stderr.isatty():
         def emit(stage: str, fraction: float, message: str) -> None:
             print(f"[{stage:>11}] {fraction * 100:3.0f}%  {message}", file=sys.stderr, flush=True)
+    else:  # scripts and pipes get a quiet stderr: errors there stay one line
+        emit = None
     return emit
 
 

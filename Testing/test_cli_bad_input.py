@@ -30,12 +30,12 @@ def _volume(path: Path, array=None, spacing=(1.0, 1.0, 2.0)) -> Path:
 
 
 def _dicom(path: Path, modality: str = "CT") -> Path:
-    img = sitk.GetImageFromArray(np.full((1, 16, 16), -1000, np.int16) + np.arange(16, dtype=np.int16))
+    img = sitk.GetImageFromArray(np.full((16, 16), -1000, np.int16) + np.arange(16, dtype=np.int16))
     img.SetMetaData("0008|0060", modality)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     writer.SetFileName(str(path))
-    writer.Execute(img[:, :, 0])
+    writer.Execute(img)
     return path
 
 
@@ -45,7 +45,7 @@ def _mha_header(path: Path, dims: str, spacing: str) -> Path:
         f"ElementSpacing = {spacing}\nDimSize = {dims}\nElementType = MET_SHORT\nElementDataFile = LOCAL\n"
     )
     with open(path, "ab") as f:
-        f.write(b"\0" * 2 * 4 * 4 * 4)
+        f.write(b"\0" * 2 * 16 * 16 * 4)
     return path
 
 
@@ -105,7 +105,7 @@ def case_mr_series_folder(tmp):
 
 def case_4d_volume(tmp):
     p = tmp / "four.nii.gz"
-    img = sitk.JoinSeries([sitk.Image(8, 8, 8, sitk.sitkInt16)] * 3)
+    img = sitk.JoinSeries([sitk.Image(32, 32, 16, sitk.sitkInt16)] * 3)
     sitk.WriteImage(img, str(p))
     return [p], p.name
 
@@ -117,11 +117,11 @@ def case_vector_volume(tmp):
 
 
 def case_zero_spacing(tmp):
-    return [_mha_header(tmp / "zero.mha", "4 4 4", "1 0 1")], "zero.mha"
+    return [_mha_header(tmp / "zero.mha", "16 16 4", "1 0 1")], "zero.mha"
 
 
 def case_negative_spacing(tmp):
-    return [_mha_header(tmp / "negative.mha", "4 4 4", "1 -1 1")], "negative.mha"
+    return [_mha_header(tmp / "negative.mha", "16 16 4", "1 -1 1")], "negative.mha"
 
 
 def case_absurd_size(tmp):

@@ -72,13 +72,17 @@ def check_origin(path: Path, origin: Sequence[float]) -> None:
         raise InputError(path, "has an invalid origin (not a number)")
 
 
+def raise_non_finite(path: Path, count: int) -> None:
+    noun = "voxel that is not a finite number" if count == 1 else "voxels that are not finite numbers"
+    raise InputError(path, f"has {count} {noun} (NaN or infinity)")
+
+
 def check_values(path: Path, image: sitk.Image) -> tuple[float, float]:
     """Finite and not constant; returns (min, max). Two vectorised passes, no copy."""
     a = sitk.GetArrayViewFromImage(image)
     lo, hi = float(np.min(a)), float(np.max(a))
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        bad = int(np.count_nonzero(~np.isfinite(a)))
-        raise InputError(path, f"has {bad} voxels that are not finite numbers (NaN or infinity)")
+        raise_non_finite(path, int(np.count_nonzero(~np.isfinite(a))))
     if lo == hi:
         raise InputError(path, f"is blank: every voxel has the same value ({lo:g})")
     return lo, hi

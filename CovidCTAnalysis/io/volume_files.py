@@ -135,7 +135,7 @@ def _check_nifti_data(path: Path, offset: int, voxels: int, bitpix: int, float_t
     if total < expected:
         raise InputError(path, f"is truncated: {total} bytes of data, the header needs {expected}")
     if bad:
-        raise InputError(path, f"has {bad} voxels that are not finite numbers (NaN or infinity)")
+        validate.raise_non_finite(path, bad)
 
 
 def check_nrrd_header(path: Path) -> None:
