@@ -1,0 +1,142 @@
+"""Load the outputs of `covidct analyze` into a scene: the Analyze module's last step, usable without Slicer's GUI.
+
+For an output folder OUT (CONTRACTS.md 'Command line'):
+
+| file | becomes |
+|---|---|
+| report.json | a table node of the measurements (and the reference to the CT for ``--demo`` runs) |
+| lungs.seg.nrrd | segmentation "lungs": segments right lung / left lung, terminology, colours |
+| lesions.seg.nrrd (when present) | segmentation "lesions": GGO / consolidation / crazy paving, closed surfaces in 3-D, and a point list of the localized lesions |
+| heatmap-MODEL.nrrd (each present) | scalar volume "MODEL heatmap", jet colours 0..1, threshold; the first is composited over the CT |
+
+The CT is the volume node the user analyzed (``reference_volume``) and is never modified; without one, the CT file
+the report names is loaded (the demo CT of a ``--demo`` run lies in OUT). Every segmentation and heatmap is checked
+to lie on the CT's grid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
+from .heatmaps import DEFAULT_OPACITY, DEFAULT_THRESHOLD, load_heatmap, show_heatmap
+from .markups import add_lesion_markups, lesion_points
+from .segmentations import label_array, load_segmentation
+from .tables import report_table
+from .volumes import ijk_to_ras, load_volume, remove_with_helpers
+
+LUNG_WINDOW = (1500.0, -600.0)  # width, level in HU
+
+
+@dataclass
+class AnalysisNodes:
+    """The nodes one analysis put in the scene (None / empty where the run produced no such output)."""
+
+    outdir: Path
+    report: dict
+    volume: object
+    lungs: object | None = None
+    lesions: object | None = None
+    heatmaps: dict[str, object] = field(default_factory=dict)
+    table: object | None = None
+    markups: object | None = None
+
+    def nodes(self) -> list:
+        """Every node created for this analysis (not the user's CT), e.g. to remove them again."""
+        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values()]
+        return [n for n in created if n is not None]
+
+    def mark_unsaved(self) -> None:
+        """Flag the created nodes as changed since read, so Slicer's Save writes them (their files were temporary)."""
+        for node in self.nodes():
+            node.StorableModified()
+
+
+def read_report(outdir: str | Path) -> dict:
+    path = Path(outdir) / "report.json"
+    if not path.is_file():
+        raise InputError(path, "analysis report not found (is this an output folder of `covidct analyze`?)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"analysis report is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def heatmap_files(outdir: Path, report: dict) -> dict[str, Path]:
+    """{model: heatmap file} present in OUT: those the report names, then any other heatmap-*.nrrd."""
+    found: dict[str, Path] = {}
+    for model, result in (report.get("classifiers") or {}).items():
+        path = outdir / (result.get("heatmap") or f"heatmap-{model}.nrrd")
+        if path.is_file():
+            found[model] = path
+    for path in sorted(outdir.glob("heatmap-*.nrrd")):
+        found.setdefault(path.name[len("heatmap-"):-len(".nrrd")], path)
+    return found
+
+
+def _load_ct(scene, outdir: Path, report: dict):
+    named = Path(report.get("input", {}).get("path", ""))
+    for candidate in (outdir / named.name, named):
+        if named.name and candidate.is_file():
+            volume = load_volume(scene, candidate)
+            display = volume.GetDisplayNode()
+            display.AutoWindowLevelOff()
+            display.SetWindowLevel(*LUNG_WINDOW)
+            return volume
+    raise InputError(named if named.name else outdir,
+                     "the analyzed CT cannot be loaded from the report's input path; pass its volume node")
+
+
+def load_analysis(scene, outdir: str | Path, reference_volume=None, *, closed_surfaces: bool = True,
+                  heatmap_threshold: float = DEFAULT_THRESHOLD, heatmap_opacity: float = DEFAULT_OPACITY,
+                  show: bool = True, name_prefix: str = "") -> AnalysisNodes:
+    """Create the scene content of one analysis (see the module docstring); returns the created nodes.
+
+    ``show``: set the CT as background of the slice views and composite the first heatmap over it. On a bad output
+    folder, InputError names the offending file and every node created so far is removed again.
+    """
+    outdir = Path(outdir)
+    report = read_report(outdir)
+    created_ct = reference_volume is None
+    volume = _load_ct(scene, outdir, report) if created_ct else reference_volume
+    result = AnalysisNodes(outdir=outdir, report=report, volume=volume)
+    try:
+        _populate(scene, result, closed_surfaces, heatmap_threshold, heatmap_opacity, name_prefix)
+    except BaseException:
+        for node in result.nodes() + ([volume] if created_ct else []):
+            remove_with_helpers(scene, node)
+        raise
+    if show:
+        for composite in _composites(scene):
+            composite.SetBackgroundVolumeID(volume.GetID())
+        if result.heatmaps:
+            show_heatmap(scene, next(iter(result.heatmaps.values())), volume)
+    return result
+
+
+def _populate(scene, result: AnalysisNodes, closed_surfaces, threshold, opacity, prefix) -> None:
+    outdir, volume = result.outdir, result.volume
+    lungs_file = outdir / "lungs.seg.nrrd"
+    if lungs_file.is_file():
+        result.lungs = load_segmentation(scene, lungs_file, LUNG_SEGMENTS, name=f"{prefix}lungs",
+                                         reference_volume=volume, fill_opacity=0.25)
+    lesions_file = outdir / "lesions.seg.nrrd"
+    if lesions_file.is_file():
+        result.lesions = load_segmentation(scene, lesions_file, LESION_SEGMENTS, name=f"{prefix}lesions",
+                                           reference_volume=volume, closed_surfaces=closed_surfaces)
+        lesions = label_array(result.lesions, volume, LESION_SEGMENTS)
+        lungs = label_array(result.lungs, volume, LUNG_SEGMENTS) if result.lungs is not None else None
+        points = lesion_points(lesions, ijk_to_ras(volume), LESION_SEGMENTS, lungs=lungs)
+        result.markups = add_lesion_markups(scene, points, name=f"{prefix}localized lesions")
+    for model, path in heatmap_files(outdir, result.report).items():
+        result.heatmaps[model] = load_heatmap(scene, path, model, reference_volume=volume,
+                                              threshold=threshold, opacity=opacity)
+    result.table = report_table(scene, result.report, name=f"{prefix}measurements")
+
+
+def _composites(scene) -> list:
+    nodes = scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
+    return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]

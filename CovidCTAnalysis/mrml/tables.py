@@ -1,0 +1,75 @@
+"""The report's numbers as a table node (one row per measurement: name, value, unit, note)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import vtk
+
+COLUMNS = ("Measurement", "Value", "Unit", "Note")
+
+
+@dataclass(frozen=True)
+class Row:
+    measurement: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+def report_rows(report: dict) -> list[Row]:
+    """The rows of report.json (CONTRACTS.md 'report.json'), in reading order; stages this version lacks say so."""
+    rows: list[Row] = []
+    lungs = report.get("lungs")
+    if lungs:
+        rows += [Row("Right lung volume", lungs["right_ml"], "mL"), Row("Left lung volume", lungs["left_ml"], "mL"),
+                 Row("Lung volume", lungs["total_ml"], "mL")]
+    lesions = report.get("lesions")
+    if lesions:
+        rows += [Row("Ground-glass opacity volume", lesions["ggo_ml"], "mL"),
+                 Row("Consolidation volume", lesions["consolidation_ml"], "mL"),
+                 Row("Lesion volume", lesions["total_ml"], "mL")]
+        involvement = lesions.get("percent_involvement", {})
+        for side, title in (("right", "right lung"), ("left", "left lung"), ("total", "both lungs")):
+            if side in involvement:
+                rows.append(Row(f"Involvement of {title}", involvement[side], "%"))
+    for model, result in (report.get("classifiers") or {}).items():
+        rows.append(Row(f"P(COVID-19), {model}", result["probability"], "", str(result.get("label", ""))))
+    for stage, why in (report.get("unavailable") or {}).items():
+        rows.append(Row(f"{stage.capitalize()}", math.nan, "", why))
+    return rows
+
+
+def report_table(scene, report: dict, name: str = "CovidCT measurements"):
+    """A new vtkMRMLTableNode with the report's rows (value column numeric: NaN where there is no number)."""
+    rows = report_rows(report)
+    table = vtk.vtkTable()
+    measurement, unit, note = vtk.vtkStringArray(), vtk.vtkStringArray(), vtk.vtkStringArray()
+    value = vtk.vtkDoubleArray()
+    for array, title in zip((measurement, value, unit, note), COLUMNS):
+        array.SetName(title)
+        table.AddColumn(array)
+    table.SetNumberOfRows(len(rows))
+    for index, row in enumerate(rows):
+        measurement.SetValue(index, row.measurement)
+        value.SetValue(index, float(row.value))
+        unit.SetValue(index, row.unit)
+        note.SetValue(index, row.note)
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+    node.SetAndObserveTable(table)
+    if hasattr(node, "SetUseColumnTitleAsColumnHeader"):
+        node.SetUseColumnTitleAsColumnHeader(True)
+    else:  # Slicer < 5.4
+        node.SetUseColumnNameAsColumnHeader(True)
+    node.SetColumnDescription("Value", "measured value (NaN: not available)")
+    node.SetLocked(True)
+    return node
+
+
+def table_rows(node) -> list[Row]:
+    """Read the rows back from a table node (for tests and for front ends that show them)."""
+    table = node.GetTable()
+    columns = [table.GetColumnByName(c) for c in COLUMNS]
+    return [Row(columns[0].GetValue(i), float(columns[1].GetValue(i)), columns[2].GetValue(i),
+                columns[3].GetValue(i)) for i in range(table.GetNumberOfRows())]

@@ -1,0 +1,1 @@
+"""Qt-free logic of the classifiers module: one logic class per seed system."""

@@ -1,0 +1,1 @@
+"""Qt-free logic of the lesion segmentation module: pseudo-masks, correction, saving as training data."""

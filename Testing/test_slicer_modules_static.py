@@ -1,0 +1,165 @@
+"""The Slicer scripted modules without Slicer: they compile, their .ui files hold every widget the code uses,
+their CMake lists every file, and their logic imports neither Qt nor the Slicer application.
+
+Widget code runs only inside Slicer (its ScriptedLoadableModuleTest and Testing/Python tests cover it there).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import py_compile
+import re
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODULES = ("CovidCTAnalyze", "CovidCTLungSegmentation", "CovidCTLesionSegmentation", "CovidCTClassifiers")
+QT_ONLY = {"qt", "ctk", "slicer.ScriptedLoadableModule", "slicer.util", "slicer.i18n", "PythonQt"}
+
+
+def _python_files(module: str) -> list[Path]:
+    return sorted((REPO / module).rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_python_file_compiles(module, tmp_path):
+    files = _python_files(module)
+    assert (REPO / module / f"{module}.py") in files
+    for path in files:
+        py_compile.compile(str(path), cfile=str(tmp_path / "x.pyc"), doraise=True)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_file_defines_slicer_classes(module):
+    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    classes = {node.name: [ast.unparse(b) for b in node.bases] for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert classes[module] == ["ScriptedLoadableModule"]
+    assert "ScriptedLoadableModuleWidget" in classes[f"{module}Widget"]
+    assert classes[f"{module}Test"] == ["ScriptedLoadableModuleTest"]
+    assert classes[f"{module}Logic"] == ["ScriptedLoadableModuleLogic"]
+
+
+def _ui_names(module: str) -> tuple[ET.Element, set[str]]:
+    root = ET.parse(REPO / module / "Resources" / "UI" / f"{module}.ui").getroot()
+    names = {e.get("name") for e in root.iter() if e.tag in ("widget", "layout") and e.get("name")}
+    return root, names
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_file_has_every_widget_the_code_uses(module):
+    root, names = _ui_names(module)
+    top = root.find("widget")
+    assert root.findtext("class") == module and top.get("class") == "qMRMLWidget" and top.get("name") == module
+    used = set(re.findall(r"self\.ui\.(\w+)", (REPO / module / f"{module}.py").read_text()))
+    assert used, "the widget uses no element of its .ui file"
+    assert used <= names, f"missing in {module}.ui: {sorted(used - names)}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_custom_widgets_are_declared_and_selectors_get_the_scene(module):
+    root, _ = _ui_names(module)
+    declared = {c.findtext("class") for c in root.iter("customwidget")}
+    qt_classes = {"QWidget", "QLabel", "QPushButton", "QComboBox", "QCheckBox", "QProgressBar", "QListWidget",
+                  "QTableWidget", "QLineEdit"}
+    used = {w.get("class") for w in root.iter("widget")}
+    assert used - qt_classes <= declared
+    selectors = {w.get("name") for w in root.iter("widget") if w.get("class") == "qMRMLNodeComboBox"}
+    connected = {c.findtext("receiver") for c in root.iter("connection")
+                 if c.findtext("signal") == "mrmlSceneChanged(vtkMRMLScene*)"}
+    assert selectors and selectors <= connected
+
+
+def _cmake_list(text: str, variable: str) -> list[str]:
+    block = re.search(rf"set\({variable}\s+(.*?)\)", text, re.S).group(1)
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_cmake_lists_every_script_and_resource(module):
+    text = (REPO / module / "CMakeLists.txt").read_text()
+    assert re.search(rf"set\(MODULE_NAME {module}\)", text)
+    assert "slicerMacroBuildScriptedModule" in text and "WITH_GENERIC_TESTS" in text
+    listed = {s.replace("${MODULE_NAME}", module) for s in _cmake_list(text, "MODULE_PYTHON_SCRIPTS")}
+    actual = {str(p.relative_to(REPO / module)) for p in _python_files(module) if "Testing" not in p.parts}
+    assert listed == actual
+    for resource in _cmake_list(text, "MODULE_PYTHON_RESOURCES"):
+        assert (REPO / module / resource.replace("${MODULE_NAME}", module)).is_file(), resource
+    for test in (REPO / module / "Testing" / "Python").glob("*Test.py"):
+        assert test.name.replace(module, "${MODULE_NAME}") in (test.parent / "CMakeLists.txt").read_text()
+
+
+def test_extension_adds_every_module():
+    text = (REPO / "CMakeLists.txt").read_text()
+    added = re.findall(r"^add_subdirectory\((\w+)\)", text, re.M)
+    assert sorted(added) == sorted(MODULES)
+    assert re.search(r'set\(EXTENSION_DEPENDS "PyTorch"\)', text)
+
+
+def test_analyze_module_ships_the_package_and_its_resources():
+    text = (REPO / "CovidCTAnalyze" / "CMakeLists.txt").read_text()
+    assert "../CovidCTAnalysis" in text and "Models" in text and "Terminology" in text
+    assert (REPO / "Resources" / "Terminology").is_dir() and (REPO / "Resources" / "Models" / "registry.json").is_file()
+
+
+def _module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in tree.body:  # module level only: imports inside functions run at first use
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_logic_libraries_import_no_qt_and_no_slicer_application(module):
+    for path in sorted((REPO / module / f"{module}Lib").glob("*.py")):
+        imports = _module_imports(path)
+        assert not imports & QT_ONLY, f"{path.name} imports {sorted(imports & QT_ONLY)}"
+        assert "slicer" not in imports, f"{path.name} imports slicer at module level"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_logic_libraries_import_in_plain_python(module, monkeypatch):
+    pytest.importorskip("slicer")
+    monkeypatch.syspath_prepend(str(REPO / module))
+    for path in sorted((REPO / module / f"{module}Lib").glob("*.py")):
+        name = f"{module}Lib" if path.stem == "__init__" else f"{module}Lib.{path.stem}"
+        importlib.import_module(name)
+    for name in [n for n in sys.modules if n.startswith(f"{module}Lib")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def test_package_adapter_has_no_qt_and_no_slicer_application():
+    for path in sorted((REPO / "CovidCTAnalysis" / "mrml").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & QT_ONLY, f"{path.name} imports {sorted(imported & QT_ONLY)}"
+        application = {f"slicer.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                       and isinstance(n.value, ast.Name) and n.value.id == "slicer"
+                       and n.attr in ("app", "util", "mrmlScene", "modules")}
+        assert not application, f"{path.name} uses {sorted(application)}"
+
+
+def test_slicer_requirements_are_the_package_dependencies_without_torch():
+    sys.path.insert(0, str(REPO / "CovidCTAnalyze"))
+    try:
+        from CovidCTAnalyzeLib.Dependencies import import_name, requirements
+    finally:
+        sys.path.remove(str(REPO / "CovidCTAnalyze"))
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(requirements()) == sorted(d for d in declared if not d.startswith("torch"))
+    assert import_name("scikit-image>=0.21") == "skimage" and import_name("pillow>=10") == "PIL"
+
+
+def test_icons_are_png_images():
+    for module in MODULES:
+        data = (REPO / module / "Resources" / "Icons" / f"{module}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
