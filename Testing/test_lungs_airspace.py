@@ -1,0 +1,88 @@
+"""Air inside the body: levels, outside air, and lung-like pockets versus gut gas and the trachea."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from CovidCTAnalysis.lungs.airspace import Levels, find_air_pockets, intensity_levels
+
+SPACING = (3.0, 3.0, 3.0)
+
+
+def _chest(rng, stomach_gap: int | None = None, trachea: bool = False):
+    """A body (40 HU) with one lung (-850 HU +- texture) and optionally a stomach bubble under it."""
+    z, y, x = np.mgrid[0:50, 0:64, 0:64]
+    body = ((x - 32) / 28.0) ** 2 + ((y - 32) / 24.0) ** 2 < 1.0
+    v = np.full(x.shape, -1000.0)
+    v[body] = 40.0
+    lung = body & (((x - 32) / 18.0) ** 2 + ((y - 32) / 14.0) ** 2 + ((z - 26) / 12.0) ** 2 < 1.0)
+    v[lung] = -850.0 + rng.normal(0.0, 40.0, lung.sum())
+    parts = {"lung": lung, "body": body}
+    if stomach_gap is not None:
+        top = 14 - stomach_gap  # the lung's base is at z = 14
+        stomach = body & (((x - 32) / 10.0) ** 2 + ((y - 32) / 8.0) ** 2 + ((z - (top - 6)) / 6.0) ** 2 < 1.0)
+        v[stomach] = -1000.0 + rng.normal(0.0, 10.0, stomach.sum())
+        parts["stomach"] = stomach
+        # a thin diaphragm whose partial volume reads as air between the two
+        bridge = body & (np.abs(x - 32) < 6) & (np.abs(y - 32) < 5) & (z >= top) & (z < 14)
+        v[bridge & ~lung] = -700.0
+    if trachea:  # above the apex (z = 38), down to a slice above it
+        tube = (np.hypot(x - 32, y - 32) < 3) & (z >= 39)
+        v[tube] = -1000.0 + rng.normal(0.0, 10.0, tube.sum())
+        parts["trachea"] = tube
+    return v.astype(np.float32), parts
+
+
+def test_real_hu_levels_are_physical():
+    levels = intensity_levels(np.zeros((4, 4, 4), np.float32), display_windowed=False)
+    assert (levels.air, levels.tissue, levels.threshold) == (-1000.0, 0.0, -500.0)
+    assert Levels(-1000.0, 0.0).at(0.05) == pytest.approx(-950.0)
+
+
+def test_display_windowed_levels_are_measured():
+    rng = np.random.default_rng(0)
+    v, parts = _chest(rng)
+    # an 8-bit rendering through a lung window of unknown level, mapped back with the assumed one
+    u8 = np.clip(np.round((v + 1250.0) / 1400.0 * 255.0), 0, 255)
+    approx = -1350.0 + u8 / 255.0 * 1500.0  # true -1000 reads about -1082, true +40 about +32
+    levels = intensity_levels(approx.astype(np.float32), display_windowed=True)
+    assert -1120.0 < levels.air < -1000.0
+    assert -150.0 < levels.tissue < 60.0
+    pockets = find_air_pockets(approx.astype(np.float32), SPACING, levels)
+    assert (pockets.lungs == parts["lung"]).mean() > 0.99
+
+
+def test_air_around_the_body_is_outside():
+    rng = np.random.default_rng(1)
+    v, parts = _chest(rng)
+    pockets = find_air_pockets(v, SPACING, Levels(-1000.0, 0.0))
+    assert pockets.outside[~parts["body"]].all()
+    assert not pockets.outside[parts["lung"]].any()
+    assert np.array_equal(pockets.lungs, parts["lung"])
+
+
+@pytest.mark.parametrize("gap", [0, 2])
+def test_stomach_bubble_under_the_lung_is_not_lung(gap):
+    """Joined to the lung base by partial volume (gap 0) or not (gap 2): pure air walled by tissue is gut gas."""
+    rng = np.random.default_rng(2)
+    v, parts = _chest(rng, stomach_gap=gap)
+    pockets = find_air_pockets(v, SPACING, Levels(-1000.0, 0.0))
+    assert not pockets.lungs[parts["stomach"]].any()
+    assert pockets.lungs[parts["lung"]].mean() > 0.97
+
+
+def test_trachea_is_not_lung():
+    rng = np.random.default_rng(3)
+    v, parts = _chest(rng, trachea=True)
+    pockets = find_air_pockets(v, SPACING, Levels(-1000.0, 0.0))
+    assert not pockets.lungs[parts["trachea"]].any()
+    assert pockets.inner_air[parts["trachea"]].all()
+
+
+def test_gas_only_gives_no_lung():
+    rng = np.random.default_rng(4)
+    v, parts = _chest(rng)
+    v[parts["lung"]] = -1000.0 + rng.normal(0.0, 10.0, parts["lung"].sum())  # a gas-filled viscus, not lung
+    pockets = find_air_pockets(v, SPACING, Levels(-1000.0, 0.0))
+    assert not pockets.lungs.any()

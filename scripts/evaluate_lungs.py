@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Evaluate `lungs-classic`: Dice and HD95 against reference lung masks, lesion coverage on the demo CT.
+
+Cases (default: all that are available):
+  imlab      ../shared/data/imlab-lung3d, 2 thorax CTs with lung masks (float, lung ~255: > 127 is lung); also a
+             15-line baseline (threshold -400 or -500 HU, air touching the slice edge removed, largest component, holes
+             filled) for comparison
+  demo       the generated demo CT (exact truth; pleural consolidations): Dice, HD95, per side, lesion coverage
+  lungmask   ../shared/data/lungmask-testdata: two COVID-19 DICOM slices; no mask ships, only the label counts of
+             lungmask's R231 model (64752 right, 36536 left over both slices): a sanity check of sides and size
+  totalseg   ../shared/data/totalsegmentator example_ct: abdomen with lung bases; TotalSegmentator's lobe masks
+             (model output, not ground truth) as a sanity reference
+
+    python scripts/evaluate_lungs.py                          # every case available
+    python scripts/evaluate_lungs.py --cases demo --demo-size 256,256,96 --demo-seeds 0,1,2
+    python scripts/evaluate_lungs.py --image CT.nii.gz --reference lungs.nii.gz [--reference-threshold 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from CovidCTAnalysis.lungs import segment_lungs_classic
+from CovidCTAnalysis.lungs.evaluate import compare, dice, hd95_mm, lesion_coverage
+
+DATA = Path(os.environ.get("COVIDCT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+R231_COUNTS = (64752, 36536)  # lungmask's own test: right, left over the two slices
+
+
+def baseline(image: sitk.Image, threshold: float = -400.0) -> np.ndarray:
+    """The 15-line method: threshold, drop air touching the slice edge, keep the largest component, fill holes."""
+    v = sitk.GetArrayFromImage(image)
+    air = v < threshold
+    inplane = np.zeros((3, 3, 3), bool)
+    inplane[1] = ndi.generate_binary_structure(2, 1)
+    lab, _ = ndi.label(air, inplane)
+    edge = np.unique(np.concatenate([lab[:, 0].ravel(), lab[:, -1].ravel(), lab[:, :, 0].ravel(),
+                                     lab[:, :, -1].ravel()]))
+    air[np.isin(lab, edge[edge > 0])] = False
+    lab, n = ndi.label(air)
+    if n == 0:
+        return air
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    m = lab == sizes.argmax()
+    return np.stack([ndi.binary_fill_holes(s) for s in m])
+
+
+def _segment(image, windowed=False):
+    t = time.perf_counter()
+    labels = sitk.GetArrayFromImage(segment_lungs_classic(image, display_windowed=windowed))
+    return labels, time.perf_counter() - t
+
+
+def case_imlab(rows):
+    from CovidCTAnalysis.io import load_ct, read_canonical
+
+    folder = DATA / "imlab-lung3d"
+    for case in ("001", "002"):
+        ct = load_ct(folder / f"id{case}-128x128x64.nii.gz")
+        ref = sitk.GetArrayFromImage(read_canonical(folder / f"id{case}-128x128x64-msk.nii.gz")) > 127
+        labels, seconds = _segment(ct.image)
+        r = compare(labels, ref.astype(np.uint8), ct.image.GetSpacing())
+        right_ok = np.nonzero(labels == 1)[2].mean() < np.nonzero(labels == 2)[2].mean()
+        rows.append({"case": f"imlab {case}", "method": "lungs-classic", **r, "seconds": seconds,
+                     "note": "right=label 1 at low x" if right_ok else "SIDES SWAPPED"})
+        for threshold in (-400.0, -500.0):
+            b = baseline(ct.image, threshold)
+            rows.append({"case": f"imlab {case}", "method": f"baseline {threshold:.0f}", "dice": dice(b, ref),
+                         "hd95_mm": hd95_mm(b, ref, ct.image.GetSpacing())})
+
+
+def case_demo(rows, size, seeds):
+    from CovidCTAnalysis.demo import make_demo_ct
+
+    for seed in seeds:
+        case = make_demo_ct(size=size, seed=seed)
+        truth = sitk.GetArrayFromImage(case.lungs)
+        lesions = sitk.GetArrayFromImage(case.lesions)
+        labels, seconds = _segment(case.image)
+        r = compare(labels, truth, case.image.GetSpacing())
+        pleural = sum(1 for les in case.lesion_list if les.touches_pleura and les.label == 2)
+        rows.append({"case": f"demo {'x'.join(map(str, size))} seed {seed}", "method": "lungs-classic", **r,
+                     "lesions_inside": lesion_coverage(labels, lesions),
+                     "consolidation_inside": lesion_coverage(labels, lesions == 2), "seconds": seconds,
+                     "note": f"{pleural} pleural consolidation(s)"})
+
+
+def case_lungmask(rows):
+    from CovidCTAnalysis.io import load_ct
+
+    ct = load_ct(DATA / "lungmask-testdata" / "tests" / "testdata")
+    labels, seconds = _segment(ct.image)
+    right, left = int((labels == 1).sum()), int((labels == 2).sum())
+    sides = np.nonzero(labels == 1)[2].mean() < np.nonzero(labels == 2)[2].mean()
+    rows.append({"case": "lungmask 2 slices", "method": "lungs-classic", "seconds": seconds,
+                 "note": f"right {right} ({right / R231_COUNTS[0]:.0%} of R231), left {left} "
+                         f"({left / R231_COUNTS[1]:.0%} of R231), sides {'ok' if sides else 'SWAPPED'}"})
+
+
+def case_totalseg(rows):
+    from CovidCTAnalysis.io import load_ct, read_canonical
+
+    root = DATA / "totalsegmentator"
+    ct = load_ct(root / "tests" / "reference_files" / "example_ct.nii.gz")
+    seg = root / "old_example_seg_d2907f6" / "tests" / "reference_files" / "example_seg"
+    ref = np.zeros(sitk.GetArrayFromImage(ct.image).shape, np.uint8)
+    for f in sorted(seg.glob("lung_*lobe*.nii.gz")):
+        ref[sitk.GetArrayFromImage(read_canonical(f)) > 0] = 1 if "right" in f.name else 2
+    labels, seconds = _segment(ct.image)
+    rows.append({"case": "totalseg example_ct", "method": "lungs-classic",
+                 **compare(labels, ref, ct.image.GetSpacing()), "seconds": seconds,
+                 "note": "lung bases only; reference is a model output"})
+
+
+def case_pair(rows, image_path, reference_path, threshold):
+    from CovidCTAnalysis.io import load_ct, read_canonical
+
+    ct = load_ct(image_path)
+    ref = sitk.GetArrayFromImage(read_canonical(reference_path))
+    if threshold is not None:
+        ref = (ref > threshold).astype(np.uint8)
+    labels, seconds = _segment(ct.image, ct.display_windowed)
+    rows.append({"case": Path(image_path).name, "method": "lungs-classic",
+                 **compare(labels, ref.astype(np.uint8), ct.image.GetSpacing()), "seconds": seconds})
+
+
+def print_table(rows):
+    cols = [("case", 24, "{}"), ("method", 14, "{}"), ("dice", 7, "{:.4f}"), ("dice_right", 7, "{:.4f}"),
+            ("dice_left", 7, "{:.4f}"), ("hd95_mm", 8, "{:.1f}"), ("lesions_inside", 8, "{:.3f}"),
+            ("consolidation_inside", 8, "{:.3f}"), ("seconds", 7, "{:.2f}"), ("note", 0, "{}")]
+    heads = {"dice_right": "right", "dice_left": "left", "hd95_mm": "HD95mm", "lesions_inside": "lesions",
+             "consolidation_inside": "consol."}
+    print("  ".join(f"{heads.get(c, c):<{w}}" for c, w, _ in cols))
+    for r in rows:
+        print("  ".join(f"{(f.format(r[c]) if c in r else '-'):<{w}}" for c, w, f in cols))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="imlab,demo,lungmask,totalseg")
+    parser.add_argument("--demo-size", default="96,96,48")
+    parser.add_argument("--demo-seeds", default="0,1,2")
+    parser.add_argument("--image", type=Path, help="evaluate one CT against --reference instead")
+    parser.add_argument("--reference", type=Path, help="reference lung mask on the image's grid (labels 1/2 or binary)")
+    parser.add_argument("--reference-threshold", type=float, default=None,
+                        help="binarize the reference with > this value (e.g. 127 for 0..255 float masks)")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+
+    rows: list[dict] = []
+    if args.image:
+        if not args.reference:
+            parser.error("--image needs --reference")
+        case_pair(rows, args.image, args.reference, args.reference_threshold)
+    else:
+        wanted = set(args.cases.split(","))
+        if "demo" in wanted:
+            case_demo(rows, tuple(int(s) for s in args.demo_size.split(",")),
+                      [int(s) for s in args.demo_seeds.split(",")])
+        for name, fn, need in (("imlab", case_imlab, "imlab-lung3d"), ("lungmask", case_lungmask, "lungmask-testdata"),
+                               ("totalseg", case_totalseg, "totalsegmentator")):
+            if name in wanted:
+                if (DATA / need).is_dir():
+                    fn(rows)
+                else:
+                    print(f"({name}: {DATA / need} is absent, skipped)", file=sys.stderr)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
