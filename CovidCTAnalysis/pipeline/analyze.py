@@ -16,7 +16,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InputError
 from ..io import CTVolume, load_ct, to_input_grid, write_label_map
-from ..labels import LUNG_SEGMENTS
+from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
+from ..models import select_device
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
@@ -59,10 +60,6 @@ def analyze(
     """Analyze the CT at ``source`` (or a generated demo CT when ``source`` is None) into ``outdir``; returns the report."""
     registry = load_registry()
     classifiers = selected_classifiers(options.models, registry)
-    if classifiers:
-        from ..models import select_device
-
-        select_device(options.device)
     progress = Progress(emit)
 
     created = not outdir.exists()
@@ -96,6 +93,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         report(1.0, f"{ct.kind}, size {list(ct.image.GetSize())}")
     # the demo CT lives in staging until the run succeeds; name it where it will be
     input_path = outdir / source.name if demo is not None else Path(source)
+    device = select_device(options.device)  # after reading: bad input is reported without loading torch
 
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
@@ -108,13 +106,20 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         lung_ml = lung_volumes_ml(lungs)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
 
-    lesions = None  # canonical lesion label map, once a lesion model ships
+    lesions = None  # canonical lesion label map, when a lesion model ships
     lesion_numbers = None
     with progress.stage("lesions", "segmenting lesions") as report:
-        if LESION_MODEL in registry.entries:  # pragma: no cover - arrives with the lesion issue
-            raise NotImplementedError
-        unavailable["lesions"] = f"model {LESION_MODEL} is not available in this version"
-        report(1.0, unavailable["lesions"])
+        if LESION_MODEL in registry.entries:
+            from ..lesions import quantify, segment_lesions
+
+            lesions = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
+                                      progress=report)
+            write_label_map(to_input_grid(lesions, ct), staging / "lesions.seg.nrrd", LESION_SEGMENTS)
+            lesion_numbers = quantify(lesions, lungs)
+            versions[LESION_MODEL] = registry.get(LESION_MODEL).version
+        else:
+            unavailable["lesions"] = f"model {LESION_MODEL} is not available in this version"
+            report(1.0, unavailable["lesions"])
 
     classifier_results: dict[str, dict] = {}
     with progress.stage("classifiers", f"running {len(classifiers)} classifier(s)") as report:

@@ -39,7 +39,7 @@ def overlay(hu: np.ndarray, lungs: np.ndarray | None, lesions: np.ndarray | None
             rgb[m] = (1 - LESION_OPACITY) * rgb[m] + LESION_OPACITY * colour
     if lungs is not None:
         for label, colour in _colour(LUNG_SEGMENTS).items():
-            rgb[find_boundaries(lungs == label, mode="inner")] = colour
+            rgb[find_boundaries(lungs == label, mode="thick")] = colour
     return rgb.astype(np.uint8)
 
 
