@@ -37,7 +37,7 @@ def test_outputs_written(demo_run):
 
 def test_report_json_contract(demo_run):
     out, _ = demo_run
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert CONTRACT_KEYS <= set(report)
     assert report["input"]["size"] == [112, 112, 56]
     assert report["input"]["display_windowed"] is False
@@ -51,7 +51,7 @@ def test_report_json_contract(demo_run):
 
 def test_lung_volumes_match_truth(demo_run):
     out, _ = demo_run
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     truth = report["demo_truth"]["lungs"]
     for side in ("right_ml", "left_ml", "total_ml"):
         assert report["lungs"][side] == pytest.approx(truth[side], rel=0.06), side
@@ -81,7 +81,7 @@ def test_progress_events(demo_run):
 
 def test_report_html_has_images(demo_run):
     out, _ = demo_run
-    page = (out / "report.html").read_text()
+    page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2  # axial and coronal
     assert "right lung" in page and "Research use only" in page
 
@@ -90,8 +90,8 @@ def test_same_input_same_output(demo_run, tmp_path):
     out, _ = demo_run
     proc = covidct("analyze", out / "demo-ct.nrrd", "-o", tmp_path / "again", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    first = json.loads((out / "report.json").read_text())
-    second = json.loads((tmp_path / "again" / "report.json").read_text())
+    first = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    second = json.loads((tmp_path / "again" / "report.json").read_text(encoding="utf-8"))
     assert first["lungs"] == second["lungs"]
     a = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "lungs.seg.nrrd")))
     b = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "again" / "lungs.seg.nrrd")))
@@ -117,6 +117,6 @@ def test_existing_output_folder_keeps_other_files(tmp_path, demo_run):
     (target / "mine.txt").write_text("keep me")
     proc = covidct("segment-lungs", out / "demo-ct.nrrd", "-o", target / "lungs.nii.gz")
     assert proc.returncode == 0, proc.stderr
-    assert (target / "mine.txt").read_text() == "keep me"
+    assert (target / "mine.txt").read_text(encoding="utf-8") == "keep me"
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(target / "lungs.nii.gz")))
     assert set(np.unique(labels).tolist()) == {0, 1, 2}

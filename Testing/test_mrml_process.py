@@ -37,7 +37,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:  # a zombie has exited; it only waits to be reaped
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+        return Path(f"/proc/{pid}/status").read_text(encoding="utf-8").split("State:")[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
 
@@ -117,8 +117,8 @@ def test_cancel_kills_the_whole_process_tree(tmp_path):
     """)
     process = BackgroundProcess(command)
     process.start()
-    assert _wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
-    parent, child = (int(v) for v in pids.read_text().split())
+    assert _wait_for(lambda: pids.exists() and len(pids.read_text(encoding="utf-8").split()) == 2)
+    parent, child = (int(v) for v in pids.read_text(encoding="utf-8").split())
     assert _alive(parent) and _alive(child)
     process.cancel()
     assert process.state is ProcessState.CANCELLED

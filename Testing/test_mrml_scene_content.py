@@ -112,7 +112,7 @@ def test_ct_volume_is_the_analyzed_ct_on_its_grid(loaded, outdir):
     ct = result.volume
     assert ct.IsA("vtkMRMLScalarVolumeNode") and ct.GetName() == "demo-ct"
     g = geometry(ct)
-    assert g.dimensions == tuple(json.loads((outdir / "report.json").read_text())["input"]["size"]) == DEMO_SIZE
+    assert g.dimensions == tuple(json.loads((outdir / "report.json").read_text(encoding="utf-8"))["input"]["size"]) == DEMO_SIZE
     np.testing.assert_allclose(g.ijk_to_ras, _sitk_ijk_to_ras(outdir / "demo-ct.nrrd"), atol=1e-4)
     np.testing.assert_array_equal(array_from_volume(ct), _sitk_array(outdir / "demo-ct.nrrd"))
 
@@ -234,7 +234,7 @@ def test_markups_localize_the_demo_lesions(loaded, outdir):
         nearest = int(np.argmin(distances))
         assert distances[nearest] < 1e-3 and points[nearest][0].startswith(name)
     # and the report's own truth list: lesions that are one component sit exactly on a point, on the right side
-    lesions = json.loads((outdir / "report.json").read_text())["demo_truth"]["lesion_list"]
+    lesions = json.loads((outdir / "report.json").read_text(encoding="utf-8"))["demo_truth"]["lesion_list"]
     on_point = 0
     for lesion in lesions:
         ras = LPS_TO_RAS @ np.array(lesion["centre_mm"])
@@ -333,7 +333,7 @@ def test_heatmap_opacity_and_visibility_are_adjustable(loaded):
 # -- table ----------------------------------------------------------------------------------------------------------
 def test_table_holds_the_report_numbers(loaded, outdir):
     _, _, result = loaded
-    report = json.loads((outdir / "report.json").read_text())
+    report = json.loads((outdir / "report.json").read_text(encoding="utf-8"))
     assert result.table.IsA("vtkMRMLTableNode")
     rows = {r.measurement: r for r in table_rows(result.table)}
     assert rows["Right lung volume"].value == pytest.approx(report["lungs"]["right_ml"])

@@ -349,7 +349,7 @@ def test_classifier_logic_shows_result_and_heatmap(headless, demo, tmp_path, mon
     cls = CLASSIFIER_LOGICS["decovnet"]
     monkeypatch.setattr(cls, "available", classmethod(lambda c: True))  # as if its model were registered
     files = _analysis_files(demo, tmp_path, {"decovnet": 0.83})
-    report = json.loads(files["report.json"].read_text())
+    report = json.loads(files["report.json"].read_text(encoding="utf-8"))
     report["classifiers"]["decovnet"]["lesion_hit"] = True  # a model-specific value the report may add
     files["report.json"].write_text(json.dumps(report))
     parameters = ClassifierParameters.of(headless.scene)

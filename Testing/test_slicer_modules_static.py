@@ -36,7 +36,7 @@ def test_every_python_file_compiles(module, tmp_path):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_file_defines_slicer_classes(module):
-    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    tree = ast.parse((REPO / module / f"{module}.py").read_text(encoding="utf-8"))
     classes = {node.name: [ast.unparse(b) for b in node.bases] for node in tree.body if isinstance(node, ast.ClassDef)}
     assert classes[module] == ["ScriptedLoadableModule"]
     assert "ScriptedLoadableModuleWidget" in classes[f"{module}Widget"]
@@ -55,7 +55,7 @@ def test_ui_file_has_every_widget_the_code_uses(module):
     root, names = _ui_names(module)
     top = root.find("widget")
     assert root.findtext("class") == module and top.get("class") == "qMRMLWidget" and top.get("name") == module
-    used = set(re.findall(r"self\.ui\.(\w+)", (REPO / module / f"{module}.py").read_text()))
+    used = set(re.findall(r"self\.ui\.(\w+)", (REPO / module / f"{module}.py").read_text(encoding="utf-8")))
     assert used, "the widget uses no element of its .ui file"
     assert used <= names, f"missing in {module}.ui: {sorted(used - names)}"
 
@@ -81,7 +81,7 @@ def _cmake_list(text: str, variable: str) -> list[str]:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_cmake_lists_every_script_and_resource(module):
-    text = (REPO / module / "CMakeLists.txt").read_text()
+    text = (REPO / module / "CMakeLists.txt").read_text(encoding="utf-8")
     assert re.search(rf"set\(MODULE_NAME {module}\)", text)
     assert "slicerMacroBuildScriptedModule" in text and "WITH_GENERIC_TESTS" in text
     listed = {s.replace("${MODULE_NAME}", module) for s in _cmake_list(text, "MODULE_PYTHON_SCRIPTS")}
@@ -90,24 +90,24 @@ def test_cmake_lists_every_script_and_resource(module):
     for resource in _cmake_list(text, "MODULE_PYTHON_RESOURCES"):
         assert (REPO / module / resource.replace("${MODULE_NAME}", module)).is_file(), resource
     for test in (REPO / module / "Testing" / "Python").glob("*Test.py"):
-        assert test.name.replace(module, "${MODULE_NAME}") in (test.parent / "CMakeLists.txt").read_text()
+        assert test.name.replace(module, "${MODULE_NAME}") in (test.parent / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
 def test_extension_adds_every_module():
-    text = (REPO / "CMakeLists.txt").read_text()
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     added = re.findall(r"^add_subdirectory\((\w+)\)", text, re.M)
     assert sorted(added) == sorted(MODULES)
     assert re.search(r'set\(EXTENSION_DEPENDS "PyTorch"\)', text)
 
 
 def test_analyze_module_ships_the_package_and_its_resources():
-    text = (REPO / "CovidCTAnalyze" / "CMakeLists.txt").read_text()
+    text = (REPO / "CovidCTAnalyze" / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "../CovidCTAnalysis" in text and "Models" in text and "Terminology" in text
     assert (REPO / "Resources" / "Terminology").is_dir() and (REPO / "Resources" / "Models" / "registry.json").is_file()
 
 
 def _module_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in tree.body:  # module level only: imports inside functions run at first use
         if isinstance(node, ast.Import):
@@ -138,7 +138,7 @@ def test_logic_libraries_import_in_plain_python(module, monkeypatch):
 
 def test_package_adapter_has_no_qt_and_no_slicer_application():
     for path in sorted((REPO / "CovidCTAnalysis" / "mrml").glob("*.py")):
-        tree = ast.parse(path.read_text())
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not imported & QT_ONLY, f"{path.name} imports {sorted(imported & QT_ONLY)}"
@@ -154,7 +154,7 @@ def test_slicer_requirements_are_the_package_dependencies_without_torch():
         from CovidCTAnalyzeLib.Dependencies import import_name, requirements
     finally:
         sys.path.remove(str(REPO / "CovidCTAnalyze"))
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     assert sorted(requirements()) == sorted(d for d in declared if not d.startswith("torch"))
     assert import_name("scikit-image>=0.21") == "skimage" and import_name("pillow>=10") == "PIL"
 

@@ -30,7 +30,7 @@ def run_once(source: Path, out: Path, extra: list[str]) -> tuple[dict, float, fl
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"benchmark: analyze failed: {proc.stderr.read().decode().strip()}")
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     return report["timings_s"], wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 

@@ -110,7 +110,7 @@ def load_registry(path: str | Path | None = None) -> Registry:
     """Read and validate the registry JSON."""
     path = Path(path) if path else default_registry_path()
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         entries = {}
         for raw in data["models"]:
             folder = path.parent
