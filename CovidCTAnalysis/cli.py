@@ -17,10 +17,6 @@ from . import __version__
 from .errors import InputError, ModelUnavailableError
 
 
-#: segment-lesions --model value for the intensity pseudo-mask of seed 001 section 2.7.2 (no weights).
-PSEUDO_MASK = "pseudo-mask"
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit status 2."""
 
@@ -85,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=f"{what} segmentation to a label map (.nii.gz, .nrrd, .seg.nrrd, .png)")
         s.add_argument("input", type=Path)
         s.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
-        s.add_argument("--model", default=None, help=f"{what} model (default: the best validated one)"
-                       + (f"; {PSEUDO_MASK}: seed-001 intensity pseudo-mask for annotators" if what == "lesion" else ""))
+        s.add_argument("--model", default=None, help=f"{what} model (default: the best validated one)")
         s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         _add_input_options(s)
 
@@ -148,31 +143,23 @@ def _cmd_segment_lungs(args) -> int:
 
 
 def _cmd_segment_lesions(args) -> int:
-    """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the lungs-classic mask."""
+    """lesions-unet inside the lungs-classic mask, once its weights are registered."""
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
     from .lungs import segment_lungs_classic
     from .models import select_device
     from .models.registry import load_registry
 
-    model = args.model or "lesions-unet"
-    if model != PSEUDO_MASK:
-        load_registry().get(model)  # not shipped or unknown: stop before any work
+    load_registry().get(args.model or "lesions-unet")  # not shipped or unknown: stop before any work
     device = select_device(args.device)
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
+    from .lesions import segment_lesions
+
     lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
-    if model == PSEUDO_MASK:
-        from .lesions import PSEUDO_MASK_SEGMENT, pseudo_infection_mask
-
-        labels, segments = pseudo_infection_mask(ct.image, lungs), (PSEUDO_MASK_SEGMENT,)
-    else:
-        from .lesions import segment_lesions
-
-        labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device)
-        segments = LESION_SEGMENTS
-    write_label_map(to_input_grid(labels, ct), args.output, segments)
+    labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device)
+    write_label_map(to_input_grid(labels, ct), args.output, LESION_SEGMENTS)
     return 0
 
 
