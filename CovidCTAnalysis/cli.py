@@ -14,7 +14,11 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, ModelUnavailableError
+from .errors import InputError
+
+
+#: segment-lesions --model value for the intensity pseudo-mask of seed 001 section 2.7.2 (no weights).
+PSEUDO_MASK = "pseudo-mask"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=f"{what} segmentation to a label map (.nii.gz, .nrrd, .seg.nrrd, .png)")
         s.add_argument("input", type=Path)
         s.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
-        s.add_argument("--model", default=None, help=f"{what} model (default: the best validated one)")
+        s.add_argument("--model", default=None, help=f"{what} model (default: the best validated one)"
+                       + (f"; {PSEUDO_MASK}: seed-001 intensity pseudo-mask for annotators" if what == "lesion" else ""))
         s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         _add_input_options(s)
 
@@ -143,33 +148,82 @@ def _cmd_segment_lungs(args) -> int:
 
 
 def _cmd_segment_lesions(args) -> int:
-    """lesions-unet inside the lungs-classic mask, once its weights are registered."""
+    """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the lungs-classic mask."""
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
     from .lungs import segment_lungs_classic
     from .models import select_device
     from .models.registry import load_registry
 
-    load_registry().get(args.model or "lesions-unet")  # not shipped or unknown: stop before any work
+    model = args.model or "lesions-unet"
+    if model != PSEUDO_MASK:
+        load_registry().get(model)  # not shipped or unknown: stop before any work
     device = select_device(args.device)
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
-    from .lesions import segment_lesions
-
     lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
-    labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device)
-    write_label_map(to_input_grid(labels, ct), args.output, LESION_SEGMENTS)
+    if model == PSEUDO_MASK:
+        from .lesions import PSEUDO_MASK_SEGMENT, pseudo_infection_mask
+
+        labels, segments = pseudo_infection_mask(ct.image, lungs), (PSEUDO_MASK_SEGMENT,)
+    else:
+        from .lesions import segment_lesions
+
+        labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device)
+        segments = LESION_SEGMENTS
+    write_label_map(to_input_grid(labels, ct), args.output, segments)
     return 0
 
 
 def _cmd_classify(args) -> int:
+    """One classifier on every input; the CSV is written only when every input was classified (CONTRACTS.md)."""
+    from .io import check_output_path, load_ct
+    from .models import select_device
     from .models.registry import load_registry
+    from .pipeline.classifiers import accepts, csv_row, run_classifier
 
-    entry = load_registry().get(args.model)
+    entry = load_registry().get(args.model)  # unknown or not-shipped models stop here
     if entry.task != "classification":
         raise InputError(None, f"{args.model} is a {entry.task} model, not a classifier")
-    raise ModelUnavailableError(args.model)  # pragma: no cover - no classifier is registered yet
+    check_output_path(args.output, args.input, extensions=(".csv",))
+    device = select_device(args.device)
+    emit = _progress_printer(False)
+    rows = []
+    for n, path in enumerate(args.input, 1):
+        ct = load_ct(path, spacing=args.spacing, window=args.window)
+        reason = accepts(args.model, ct)
+        if reason:
+            raise InputError(path, reason)
+        lungs = None
+        if not ct.is_2d:
+            from .lungs import segment_lungs_classic
+
+            lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+        run = run_classifier(args.model, ct, lungs, device)
+        rows.append(csv_row(str(path), run))
+        if emit:
+            emit("classify", n / len(args.input), f"{path}: P(COVID-19) {run.result['probability']:.3f}")
+    _write_csv(args.output, rows)
+    return 0
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows to CSV atomically; columns: path, probability, label, then every other key in first-seen order."""
+    import csv
+    import io
+
+    from .io.writers import atomic_path
+
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text.getvalue(), encoding="utf-8")
 
 
 def _cmd_models(args) -> int:

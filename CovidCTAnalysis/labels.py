@@ -28,3 +28,6 @@ LESION_SEGMENTS = (
     Segment(CONSOLIDATION, "consolidation", (0.90, 0.35, 0.25)),
     Segment(CRAZY_PAVING, "crazy paving", (0.75, 0.40, 0.80)),
 )
+
+# DeCoVNet's weakly supervised lesion localization (seed 002 section II-E): 0 none, 1 the localized lesion.
+LOCALIZATION_SEGMENT = Segment(1, "localized lesion (DeCoVNet CAM + 3DCC)", (1.0, 0.55, 0.0))

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from CovidCTAnalysis.models import load_registry
+
 DEMO_SIZE = "112,112,56"
 CONTRACT_KEYS = {"input", "lungs", "lesions", "classifiers", "timings_s", "models", "version"}
 
@@ -44,9 +46,34 @@ def test_report_json_contract(demo_run):
     assert report["input"]["path"] == str(out / "demo-ct.nrrd")
     assert set(report["timings_s"]) >= {"demo", "load", "lungs", "lesions", "classifiers", "report"}
     assert report["models"]["lungs-classic"]
-    # stages this version lacks are declared, never faked
-    assert report["lesions"] is None and "lesions" in report["unavailable"]
-    assert report["classifiers"] == {}
+    # what this version ships runs; what it lacks is declared, never faked
+    registry = load_registry()
+    if "lesions-unet" in registry.entries:
+        assert report["models"]["lesions-unet"] == registry.get("lesions-unet").version
+        pi = report["lesions"]["percent_involvement"]
+        assert report["lesions"]["total_ml"] > 0 and 0 < pi["total"] < 100
+        assert report["lesions"]["severity"]["band"].startswith("CT-")
+    else:
+        assert report["lesions"] is None and "lesions" in report["unavailable"]
+    shipped = registry.available("classification")
+    assert set(report["classifiers"]) == set(shipped)
+    for name in ("da-cmil", "lobe-patch", "cvae-netvlad"):
+        assert "not available" in report["unavailable"][name]
+
+
+def test_classifier_heatmaps_on_input_grid(demo_run):
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    if not report["classifiers"]:
+        pytest.skip("no classifier is registered in this checkout")
+    ct = sitk.ReadImage(str(out / "demo-ct.nrrd"))
+    for name, result in report["classifiers"].items():
+        assert 0.0 <= result["probability"] <= 1.0 and result["label"] in ("COVID-19", "non-COVID"), name
+        heat = sitk.ReadImage(str(out / result["heatmap"]))
+        assert result["heatmap"] == f"heatmap-{name}.nrrd"
+        assert heat.GetSize() == ct.GetSize() and np.allclose(heat.GetOrigin(), ct.GetOrigin())
+        values = sitk.GetArrayViewFromImage(heat)
+        assert values.min() >= 0.0 and values.max() <= 1.0 + 1e-6, name
 
 
 def test_lung_volumes_match_truth(demo_run):
@@ -82,7 +109,7 @@ def test_progress_events(demo_run):
 def test_report_html_has_images(demo_run):
     out, _ = demo_run
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") == 2  # axial and coronal
+    assert page.count("data:image/png;base64,") >= 2  # axial and coronal, then one per non-empty heatmap
     assert "right lung" in page and "Research use only" in page
 
 
@@ -106,7 +133,7 @@ def test_version_and_models():
     assert listing.returncode == 0
     lines = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
     assert "no weights needed" in lines["lungs-classic"]
-    assert "not available in this version" in lines["decovnet"]
+    assert "not available in this version" in lines["da-cmil"]
     assert len(lines) == 8
 
 

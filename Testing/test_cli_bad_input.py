@@ -256,10 +256,12 @@ def test_output_with_unknown_extension(tmp_path):
     (["analyze", "--demo", "-o", "X", "--window", "0,-600"], "--window"),
     (["analyze", "--demo", "-o", "X", "--demo-size", "4000,10,10"], "--demo-size"),
     (["analyze", "-o", "X"], "INPUT or --demo"),
-    (["analyze", "--demo", "-o", "X", "--models", "decovnet"], "not available in this version"),
+    (["analyze", "--demo", "-o", "X", "--models", "da-cmil"], "not available in this version"),
     (["analyze", "--demo", "-o", "X", "--models", "resnet-1000"], "unknown model"),
-    (["classify", "--model", "slice-resnet", "a.png", "-o", "X.csv"], "not available in this version"),
-    (["segment-lesions", "a.png", "-o", "X.png"], "not available in this version"),
+    (["classify", "--model", "cvae-netvlad", "a.png", "-o", "X.csv"], "not available in this version"),
+    (["classify", "--model", "lesions-unet", "a.png", "-o", "X.csv"], "not a classifier"),
+    (["classify", "--model", "slice-resnet", "a.png", "-o", "X.txt"], "unknown output extension"),
+    (["segment-lesions", "a.png", "-o", "X.png", "--model", "lobe-patch"], "not available in this version"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_usage_errors_are_one_line(args, words, tmp_path):

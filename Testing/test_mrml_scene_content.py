@@ -470,7 +470,10 @@ def test_terminology_file_is_loaded_and_matches_the_label_colours(headless):
     logic = headless.terminologies_logic
     assert logic.GetNumberOfCategoriesInTerminology(headless.terminology_context) == 2
     entries = terminology_entries()
-    for segment in (*LUNG_SEGMENTS, *LESION_SEGMENTS):
+    from CovidCTAnalysis.labels import LOCALIZATION_SEGMENT
+    from CovidCTAnalysis.lesions import PSEUDO_MASK_SEGMENT
+
+    for segment in (*LUNG_SEGMENTS, *LESION_SEGMENTS, LOCALIZATION_SEGMENT, PSEUDO_MASK_SEGMENT):
         assert entries[segment.name].color == tuple(round(255 * c) for c in segment.color), segment.name
     assert entries["crazy paving"].type.scheme == "99COVIDCT"  # private code until a verified standard one
 
@@ -490,3 +493,30 @@ def test_segmentation_off_the_ct_grid_is_refused_and_leaves_no_node(loaded, outd
             load_segmentation(headless.scene, path, LUNG_SEGMENTS, name=name, reference_volume=result.volume)
         assert str(path) in str(error.value)
     assert headless.scene.GetNumberOfNodes() == count
+
+
+# -- a classifier's localized lesion (DeCoVNet, seed 002 section II-E) ---------------------------------------------
+def test_localized_lesion_becomes_a_segment_and_a_centre_point(loaded, outdir, tmp_path):
+    from CovidCTAnalysis.labels import LOCALIZATION_SEGMENT
+    from CovidCTAnalysis.mrml.results import load_localization
+
+    headless, _, result = loaded
+    truth = sitk.ReadImage(str(outdir / "demo-truth-lesions.nrrd"))
+    labels = sitk.GetArrayFromImage(truth)
+    components = sitk.GetArrayFromImage(sitk.RelabelComponent(sitk.ConnectedComponent(truth > 0)))
+    mask = sitk.GetImageFromArray((components == 1).astype(np.uint8))  # the largest lesion
+    mask.CopyInformation(truth)
+    path = write_label_map(mask, tmp_path / "localization-demo.seg.nrrd", (LOCALIZATION_SEGMENT,))
+    segmentation, points = load_localization(headless.scene, path, result.volume, "demo")
+    try:
+        assert _segment_names(segmentation) == [LOCALIZATION_SEGMENT.name]
+        assert np.array_equal(label_array(segmentation, result.volume, (LOCALIZATION_SEGMENT,)),
+                              (components == 1).astype(np.uint8))
+        (label, ras), = markup_points(points)
+        k, j, i = np.nonzero(components == 1)
+        lps = truth.TransformContinuousIndexToPhysicalPoint((i.mean(), j.mean(), k.mean()))
+        assert np.allclose(ras, LPS_TO_RAS @ np.array(lps), atol=1e-3)
+        assert label.startswith(LOCALIZATION_SEGMENT.name) and labels[components == 1].all()
+    finally:
+        for node in (segmentation, points):
+            headless.scene.RemoveNode(node)

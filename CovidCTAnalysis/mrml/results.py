@@ -7,6 +7,7 @@ For an output folder OUT (CONTRACTS.md 'Command line'):
 | report.json | a table node of the measurements (and the reference to the CT for ``--demo`` runs) |
 | lungs.seg.nrrd | segmentation "lungs": segments right lung / left lung, terminology, colours |
 | lesions.seg.nrrd (when present) | segmentation "lesions": GGO / consolidation / crazy paving, closed surfaces in 3-D, and a point list of the localized lesions |
+| localization-MODEL.seg.nrrd (each the report names) | segmentation "MODEL localized lesion" and a point at its centre (DeCoVNet, seed 002 §II-E) |
 | heatmap-MODEL.nrrd (each present) | scalar volume "MODEL heatmap", jet colours 0..1, threshold; the first is composited over the CT |
 
 The CT is the volume node the user analyzed (``reference_volume``) and is never modified; without one, the CT file
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
+from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
 from .heatmaps import DEFAULT_OPACITY, DEFAULT_THRESHOLD, load_heatmap, show_heatmap
 from .markups import add_lesion_markups, lesion_points
 from .segmentations import label_array, load_segmentation
@@ -41,12 +42,14 @@ class AnalysisNodes:
     lungs: object | None = None
     lesions: object | None = None
     heatmaps: dict[str, object] = field(default_factory=dict)
+    localizations: dict[str, tuple[object, object]] = field(default_factory=dict)  # model -> (segmentation, points)
     table: object | None = None
     markups: object | None = None
 
     def nodes(self) -> list:
         """Every node created for this analysis (not the user's CT), e.g. to remove them again."""
-        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values()]
+        located = [node for pair in self.localizations.values() for node in pair]
+        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values(), *located]
         return [n for n in created if n is not None]
 
     def mark_unsaved(self) -> None:
@@ -131,10 +134,24 @@ def _populate(scene, result: AnalysisNodes, closed_surfaces, threshold, opacity,
         lungs = label_array(result.lungs, volume, LUNG_SEGMENTS) if result.lungs is not None else None
         points = lesion_points(lesions, ijk_to_ras(volume), LESION_SEGMENTS, lungs=lungs)
         result.markups = add_lesion_markups(scene, points, name=f"{prefix}localized lesions")
+    for model, classifier in (result.report.get("classifiers") or {}).items():
+        name = classifier.get("localization_segmentation")
+        if name:
+            result.localizations[model] = load_localization(scene, outdir / name, volume, f"{prefix}{model}",
+                                                            closed_surfaces=closed_surfaces)
     for model, path in heatmap_files(outdir, result.report).items():
         result.heatmaps[model] = load_heatmap(scene, path, model, reference_volume=volume,
                                               threshold=threshold, opacity=opacity)
     result.table = report_table(scene, result.report, name=f"{prefix}measurements")
+
+
+def load_localization(scene, path: Path, volume, name: str, *, closed_surfaces: bool = True) -> tuple:
+    """(segmentation, point list) of a classifier's localized lesion file: the segment and one point at its centre."""
+    node = load_segmentation(scene, path, (LOCALIZATION_SEGMENT,), name=f"{name} localized lesion",
+                             reference_volume=volume, closed_surfaces=closed_surfaces)
+    mask = label_array(node, volume, (LOCALIZATION_SEGMENT,))
+    points = lesion_points(mask, ijk_to_ras(volume), (LOCALIZATION_SEGMENT,), min_volume_ml=0.0)
+    return node, add_lesion_markups(scene, points[:1], name=f"{name} lesion centre")
 
 
 def _composites(scene) -> list:

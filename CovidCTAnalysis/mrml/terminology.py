@@ -13,7 +13,10 @@ file SlicerTotalSegmentator ships for its structures): category / type / type-mo
   - consolidation: RADLEX RID43255 "Consolidation" (RadLex, after the Fleischner Society glossary),
   - crazy paving: 99COVIDCT CRAZYPAVING "Crazy paving pattern". We found no code for the crazy-paving pattern that we
     could verify offline in SNOMED CT or DICOM, so it carries a private code (DICOM reserves designators starting
-    with "99" for local schemes); replace it when a verified standard code is at hand.
+    with "99" for local schemes); replace it when a verified standard code is at hand,
+  - localized lesion (DeCoVNet's CAM + 3DCC region, seed 002 Section II-E): SCT 52988006 "Lesion",
+  - suspected infection (the intensity pseudo-mask of seed 001 Section 2.7.2, for annotators to correct): private
+    99COVIDCT SUSPINFECT "Suspected infection" (a suggestion, not a finding: no standard code says that).
 
 Colours are the colours of CovidCTAnalysis.labels (a test keeps the two in step).
 """

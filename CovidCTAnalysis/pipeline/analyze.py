@@ -15,10 +15,11 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError
-from ..io import CTVolume, load_ct, to_input_grid, write_label_map
-from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
+from ..io import CTVolume, load_ct, to_input_grid, write_label_map, write_volume
+from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
 from ..models import select_device
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
+from .classifiers import accepts, run_classifier
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
 
@@ -122,16 +123,35 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             report(1.0, unavailable["lesions"])
 
     classifier_results: dict[str, dict] = {}
+    heatmaps: dict = {}
     with progress.stage("classifiers", f"running {len(classifiers)} classifier(s)") as report:
+        if options.models.strip() == "all":
+            for name, task in CONTRACT_MODELS.items():
+                if task == "classification" and name not in registry.entries:
+                    unavailable[name] = f"model {name} is not available in this version"
         if not classifiers:
-            missing = sorted(n for n, task in CONTRACT_MODELS.items() if task == "classification")
-            unavailable["classifiers"] = f"no classifier is available in this version ({', '.join(missing)} to come)"
-            report(1.0, unavailable["classifiers"])
+            report(1.0, "no classifier is available in this version")
+        for i, name in enumerate(classifiers):
+            reason = accepts(name, ct)
+            if reason:
+                unavailable[name] = reason
+                continue
+            share = _share(report, i, len(classifiers), name)
+            run = run_classifier(name, ct, lungs, device, share)
+            result = dict(run.result, heatmap=f"heatmap-{name}.nrrd")
+            write_volume(to_input_grid(run.heatmap, ct), staging / result["heatmap"])
+            if run.localization is not None:
+                result["localization_segmentation"] = f"localization-{name}.seg.nrrd"
+                write_label_map(to_input_grid(run.localization, ct), staging / result["localization_segmentation"],
+                                (LOCALIZATION_SEGMENT,))
+            classifier_results[name] = result
+            heatmaps[name] = run.heatmap
+            versions[name] = registry.get(name).version
 
     with progress.stage("report", "rendering report.html"):
         write_html(staging / "report.html", ct=ct, input_path=input_path, lungs=lungs, lesions=lesions, lung_ml=lung_ml,
-                   lesion_numbers=lesion_numbers, classifiers=classifier_results, unavailable=unavailable,
-                   timings_s=progress.timings_s, version=__version__)
+                   lesion_numbers=lesion_numbers, classifiers=classifier_results, heatmaps=heatmaps,
+                   unavailable=unavailable, timings_s=progress.timings_s, version=__version__)
     result = build_report(
         ct=ct,
         input_path=input_path,
@@ -145,3 +165,11 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     )
     write_json(staging / "report.json", result)
     return result
+
+
+def _share(report, index: int, count: int, name: str):
+    """The classifier stage's progress callback for classifier ``index`` of ``count``: its own slice of 0..1."""
+    def emit(fraction: float, message: str) -> None:
+        text = message if message.startswith(f"{name}:") else f"{name}: {message}"
+        report((index + min(max(fraction, 0.0), 1.0)) / count, text)
+    return emit

@@ -11,7 +11,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from ..io import CTVolume
-from .report_images import key_images
+from .report_images import heatmap_images, key_images
 
 
 def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
@@ -87,7 +87,7 @@ def _ml(value: float) -> str:
 
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
-               unavailable, timings_s, version: str) -> None:
+               unavailable, timings_s, heatmaps=None, version: str) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings."""
     size = " × ".join(str(s) for s in ct.image.GetSize())
     spacing = " × ".join(f"{s:.3g}" for s in ct.image.GetSpacing())
@@ -114,12 +114,14 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
             ("involvement right / left / total",
              f"{pi['right']:.1f} % / {pi['left']:.1f} % / {pi['total']:.1f} %"),
         ])]
+    if lesion_numbers is not None and lesion_numbers.get("severity"):
+        sev = lesion_numbers["severity"]
+        sections += [_table([("severity band", f"{sev['band']}: {sev['description']} ({sev['scale']})")])]
     if classifiers:
-        sections += ["<h2>Classifiers</h2>", _table([
-            (name, f"P(COVID-19) = {r['probability']:.3f} → {r['label']}") for name, r in classifiers.items()])]
+        sections += ["<h2>Classifiers</h2>", _table([(name, _classifier_line(r)) for name, r in classifiers.items()])]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
-    images = key_images(ct.image, lungs=lungs, lesions=lesions)
+    images = key_images(ct.image, lungs=lungs, lesions=lesions) + heatmap_images(ct.image, heatmaps or {})
     figures = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -143,3 +145,16 @@ figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; backgroun
 </body></html>
 """
     _atomic_write_text(path, page)
+
+
+def _classifier_line(result: dict) -> str:
+    """One readable line per classifier: probability, label and the numbers its paper reports."""
+    parts = [f"P(COVID-19) = {result['probability']:.3f} → {result['label']}"]
+    if "corona_score_cm3" in result:
+        parts.append(f"Corona score {result['corona_score_cm3']:.1f} cm³ "
+                     f"({result['positive_slices']}/{result['lung_slices']} lung slices positive)")
+    loc = result.get("localization")
+    if isinstance(loc, dict) and loc.get("centre_mm"):
+        centre = ", ".join(f"{v:.0f}" for v in loc["centre_mm"])
+        parts.append(f"localized lesion {loc['volume_ml']:.1f} mL at ({centre}) mm LPS")
+    return "; ".join(parts)

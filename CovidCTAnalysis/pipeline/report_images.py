@@ -14,10 +14,12 @@ import SimpleITK as sitk
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
+from ..explain.overlay import overlay_rgb
 from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 
 LUNG_WINDOW = (1500.0, -600.0)  # width, level (HU)
 LESION_OPACITY = 0.45
+HEATMAP_THRESHOLD = 0.2  # heatmap values below are not drawn (as the Slicer overlay's default)
 
 
 def _gray(hu: np.ndarray, window=LUNG_WINDOW) -> np.ndarray:
@@ -83,4 +85,19 @@ def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
         coronal = np.s_[::-1, y]  # superior at the top
         out.append((f"coronal slice {y + 1} of {ny} (most {what})",
                     _png(overlay(hu[coronal], cut(lung, coronal), cut(lesion, coronal)), (sz, sx))))
+    return out
+
+
+def heatmap_images(image: sitk.Image, heatmaps: dict[str, sitk.Image]) -> list[tuple[str, str]]:
+    """[(caption, base64 PNG)]: per model, the axial slice where its heatmap (canonical grid) is strongest."""
+    hu = sitk.GetArrayViewFromImage(image)
+    sx, sy, _ = image.GetSpacing()
+    out = []
+    for name, heatmap in heatmaps.items():
+        heat = sitk.GetArrayViewFromImage(heatmap)
+        if heat.shape != hu.shape or not np.any(heat > 0):
+            continue
+        z = int(np.argmax(heat.reshape(heat.shape[0], -1).sum(axis=1)))
+        out.append((f"{name} heatmap, axial slice {z + 1} of {hu.shape[0]} (strongest)",
+                    _png(overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD), (sy, sx))))
     return out

@@ -2,8 +2,9 @@
 
 Each logic runs the same `covidct analyze INPUT --models MODEL --progress jsonl` as the Analyze module (so the
 classifier gets the lung mask it needs and writes its explanation heatmap), on a temporary copy of the CT, and
-shows: P(COVID-19) and the label from report.json, any model-specific numbers the report adds for that model, and
-the heatmap as a foreground overlay. The classes differ in what they are (paper, explanation method) and in how
+shows: P(COVID-19) and the label from report.json, any model-specific numbers the report adds for that model, the
+heatmap as a foreground overlay and, where the model localizes a lesion (DeCoVNet), its segment and centre point. The
+classes differ in what they are (paper, explanation method) and in how
 they present their model-specific results; the science lives in CovidCTAnalysis.classifiers.<system>.
 """
 
@@ -15,12 +16,12 @@ from typing import ClassVar
 from CovidCTAnalysis.mrml import heatmaps
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, analyze_command
-from CovidCTAnalysis.mrml.results import heatmap_files, read_report, remove_with_helpers
+from CovidCTAnalysis.mrml.results import heatmap_files, load_localization, read_report, remove_with_helpers
 
 from .Parameters import ClassifierParameters
 
 #: report keys every classifier has (CONTRACTS.md); the others are shown as model-specific results
-STANDARD_KEYS = ("probability", "label", "heatmap")
+STANDARD_KEYS = ("probability", "label", "heatmap", "localization_segmentation")
 
 
 class ClassifierLogic(RunningLogic):
@@ -38,6 +39,7 @@ class ClassifierLogic(RunningLogic):
         self.runner = JobRunner(process_factory)
         self.result: dict | None = None
         self.heatmap = None
+        self.localization: tuple = ()  # (segmentation, point list) of a localized lesion, when the model makes one
 
     @classmethod
     def available(cls) -> bool:
@@ -81,10 +83,17 @@ class ClassifierLogic(RunningLogic):
             self.heatmap.StorableModified()  # its file was temporary: let Slicer's Save write it
             if parameters.showHeatmap:
                 heatmaps.show_heatmap(self.scene, self.heatmap, parameters.inputVolume)
+        located = result.get("localization_segmentation")
+        if located:
+            self.localization = load_localization(self.scene, outdir / located, parameters.inputVolume, self.model)
+            for node in self.localization:
+                node.StorableModified()
 
     def clear(self) -> None:
-        remove_with_helpers(self.scene, self.heatmap)
+        for node in (self.heatmap, *self.localization):
+            remove_with_helpers(self.scene, node)
         self.heatmap = None
+        self.localization = ()
         self.result = None
 
     def result_rows(self) -> list[tuple[str, str]]:
