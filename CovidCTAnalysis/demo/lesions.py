@@ -5,9 +5,17 @@ posterior and lower-lobe predominance; e.g. Bernheim et al., Radiology 2020; Chu
 lesions sit on the pleura, and at least one consolidation and one ground-glass opacity are flush with the chest
 wall, the case where threshold-based lung segmentation wrongly leaves the lesion out of the lung.
 
-A lesion is an irregular blob: a sum of 3-5 axis-aligned Gaussian bumps modulated by (1 + a low-amplitude sum of
+A lesion is an irregular blob: a sum of axis-aligned Gaussian bumps modulated by (1 + a low-amplitude sum of
 separable cosines), thresholded. Everything separates into 1-D factors, so a lesion costs a few passes over its box.
 Its size is calibrated by Monte Carlo in physical space (inside the lung), then the voxel truth is what counts.
+
+Ground-glass opacities: 3-5 broad bumps, -660..-520 HU with texture and an ill-defined margin; vessels are painted
+after them and stay visible through them (render.py). Consolidations look like the subpleural, lobular to segmental
+COVID-19 consolidations of the same reports: 6-9 smaller bumps spread along the pleura (a plaque or wedge with its
+base on the chest wall, thinner toward the hilum), a lobulated margin (stronger, finer cosine modulation), -70..+30
+HU with +-18..30 HU of heterogeneity, and one or two air bronchograms (air tubes from the lesion's deep side toward
+the pleura, fading out before its margin). The truth of a consolidation includes its air bronchograms, as in
+radiologists' masks.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ class LesionShape:
     hu: float                   # base attenuation
     texture: float              # texture amplitude (HU)
     edge: float                 # width of the soft margin in field units (GGO: ill-defined margin)
+    bronchi: np.ndarray | None = None   # (n, 7) air bronchograms: start xyz, end xyz, radius (mm)
 
     def scaled(self, f: float) -> "LesionShape":
         """The same lesion grown by factor f about its placement point."""
@@ -44,8 +53,13 @@ class LesionShape:
         w = self.waves.copy()
         w[:, 1:4] /= f
         w[:, 4:7] += self.centre[None, :] * w[:, 1:4] * (f - 1.0)
+        br = None
+        if self.bronchi is not None:
+            br = self.bronchi.copy()
+            br[:, 0:3] = self.centre + (br[:, 0:3] - self.centre) * f
+            br[:, 3:6] = self.centre + (br[:, 3:6] - self.centre) * f
         return LesionShape(self.label, self.side, self.centre, c, self.sigmas * f, self.weights, w,
-                           self.hu, self.texture, self.edge)
+                           self.hu, self.texture, self.edge, br)
 
     def box(self) -> tuple[np.ndarray, np.ndarray]:
         """Physical bounding box (lo, hi) outside which the field is below threshold."""
@@ -69,6 +83,24 @@ class LesionShape:
             waves += cz[:, None, None] * np.outer(cy, cx)[None]
         bumps *= waves
         return bumps
+
+    def bronchogram(self, x, y, z) -> np.ndarray | None:
+        """Air-bronchogram coverage (0..1, partial volume over one in-plane voxel) at the outer product of 1-D
+        axes x, y, z -> (z, y, x); None when the lesion has none."""
+        if self.bronchi is None or not len(self.bronchi):
+            return None
+        h = float(min(abs(x[1] - x[0]) if len(x) > 1 else 1.0, abs(y[1] - y[0]) if len(y) > 1 else 1.0))
+        px, py, pz = x[None, None, :], y[None, :, None], z[:, None, None]
+        cover = np.zeros((len(z), len(y), len(x)), np.float32)
+        for ax, ay, az, bx, by, bz, r in self.bronchi:
+            d = np.array([bx - ax, by - ay, bz - az], np.float32)
+            dd = max(float(d @ d), 1e-9)
+            t = ((px - ax) * d[0] + (py - ay) * d[1] + (pz - az) * d[2]) / dd
+            np.clip(t, 0.0, 1.0, out=t)
+            dist = np.sqrt((px - ax - t * d[0]) ** 2 + (py - ay - t * d[1]) ** 2 + (pz - az - t * d[2]) ** 2)
+            amp = min(1.0, 2.2 * r / h)                  # a lumen thinner than a voxel only darkens it
+            np.maximum(cover, amp * np.clip((r - dist) / h + 0.5, 0.0, 1.0), out=cover)
+        return cover
 
     def field_points(self, pts: np.ndarray) -> np.ndarray:
         bumps = np.zeros(len(pts))
@@ -121,7 +153,11 @@ def _exit_point(anatomy: Anatomy, tubes: Tubes, start, direction, side, length=2
     return pts[out[0] - 1], float(t[out[0] - 1])
 
 
-def _random_shape(rng, label, side, centre, radius) -> LesionShape:
+def _random_shape(rng, label, side, centre, radius, direction=None) -> LesionShape:
+    """A lesion of about `radius` (mm) at `centre`; direction (unit, toward the nearest pleura) orients a
+    consolidation along the chest wall (without it a consolidation is blob-shaped like a GGO)."""
+    if label == CONSOLIDATION and direction is not None:
+        return _consolidation_shape(rng, side, centre, radius, direction)
     k = int(rng.integers(3, 6))
     offsets = rng.normal(scale=0.42 * radius, size=(k, 3))
     offsets[0] = 0.0
@@ -138,9 +174,53 @@ def _random_shape(rng, label, side, centre, radius) -> LesionShape:
     if label == GGO:
         hu, texture, edge = rng.uniform(-660.0, -520.0), rng.uniform(35.0, 55.0), 0.35
     else:
-        hu, texture, edge = rng.uniform(-40.0, 35.0), rng.uniform(10.0, 18.0), 0.08
+        hu, texture, edge = rng.uniform(-70.0, 30.0), rng.uniform(18.0, 30.0), 0.12
     return LesionShape(label, side, np.asarray(centre, float), centre + offsets, sig, weights, waves,
                        float(hu), float(texture), edge)
+
+
+def _frame(direction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit outward normal u and two tangents: t1 horizontal, t2 roughly cranio-caudal along the pleura."""
+    u = np.asarray(direction, float)
+    u = u / np.linalg.norm(u)
+    t1 = np.cross(u, [0.0, 0.0, 1.0])
+    if np.linalg.norm(t1) < 1e-3:
+        t1 = np.cross(u, [1.0, 0.0, 0.0])
+    t1 /= np.linalg.norm(t1)
+    return u, t1, np.cross(u, t1)
+
+
+def _consolidation_shape(rng, side, centre, radius, direction) -> LesionShape:
+    """A subpleural lobular/segmental consolidation: bumps spread along the pleura (base on the chest wall,
+    thinner toward the hilum), a lobulated margin, heterogeneous soft-tissue density, air bronchograms."""
+    u, t1, t2 = _frame(direction)
+    centre = np.asarray(centre, float)
+    k = int(rng.integers(6, 10))
+    along1 = rng.normal(scale=0.55 * radius, size=k)
+    along2 = rng.normal(scale=0.75 * radius, size=k)
+    depth = rng.uniform(-0.45, 0.25, size=k) * radius      # + toward the pleura
+    offsets = along1[:, None] * t1 + along2[:, None] * t2 + depth[:, None] * u
+    offsets[0] = 0.0
+    sig = radius * rng.uniform(0.30, 0.46, size=(k, 3))
+    weights = rng.uniform(0.6, 1.0, size=k)
+    weights[0] = 1.0
+    m = 4
+    waves = np.column_stack([
+        rng.uniform(0.15, 0.28, m),                  # lobulated margin
+        rng.uniform(0.6, 1.4, (m, 3)) * (2 * np.pi / (1.0 * radius)),
+        rng.uniform(0, 2 * np.pi, (m, 3)),
+    ])
+    hu, texture, edge = rng.uniform(-70.0, 30.0), rng.uniform(18.0, 30.0), 0.12
+    bronchi = []
+    for _ in range(int(rng.integers(1, 3))):     # from the deep side, obliquely along the lesion toward the pleura
+        lateral = rng.normal(scale=0.2 * radius, size=2)
+        start = centre - 0.35 * radius * u + lateral[0] * t1 + lateral[1] * t2
+        run = rng.normal(size=2)
+        run *= 0.6 * radius / np.linalg.norm(run)
+        end = start + 0.5 * radius * u + run[0] * t1 + run[1] * t2
+        bronchi.append([*start, *end, rng.uniform(1.1, 1.8)])
+    return LesionShape(CONSOLIDATION, side, centre, centre + offsets, sig, weights, waves, float(hu),
+                       float(texture), edge, np.asarray(bronchi, float))
 
 
 def _volume_ml(shape: LesionShape, anatomy: Anatomy, tubes: Tubes, rng, n=6000) -> float:
@@ -194,7 +274,7 @@ def plan(anatomy: Anatomy, tubes: Tubes, lung_points: dict[int, np.ndarray],
                 continue
             if any(np.linalg.norm(centre - c) < 1.25 * (radius + r) + 4.0 for c, r in placed):
                 continue
-            shape = _random_shape(rng, label, side, centre, radius)
+            shape = _random_shape(rng, label, side, centre, radius, direction)
             grown = 1.0
             for _ in range(2):  # calibrate the clipped volume toward the target
                 v = _volume_ml(shape, anatomy, tubes, rng)

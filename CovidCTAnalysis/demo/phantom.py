@@ -7,8 +7,9 @@ z superior); the truth label maps use the CONTRACTS.md labels (lungs 1 right / 2
 
 No seed paper defines a phantom; anatomy and HU values are our choice from common chest-CT knowledge (see
 `anatomy`, `bones`, `render`, `lesions`): air -1000, fat -100, muscle and unenhanced blood +40, liver +58,
-lung parenchyma ~ -870 with a supine gravity gradient (median ~ -850 with its vessels), ground-glass
--660..-520 with texture, consolidation -40..+35, cortical bone +700, marrow +250, CT-like noise ~19 HU.
+lung parenchyma ~ -870 with a supine gravity gradient (median ~ -850 with its vessels), fissures as ~1 mm lines,
+ground-glass -660..-520 with texture and vessels visible through it, consolidation -70..+30 (heterogeneous, lobulated,
+subpleural, with air bronchograms), cortical bone +700, marrow +250, CT-like noise ~19 HU.
 
 Layout: `anatomy` (implicit shapes) -> `scene` (vessel and airway trees, lesion shapes) -> `render` (voxels,
 slab by slab) -> here (the truth bookkeeping and the public types).

@@ -1,8 +1,9 @@
 """Voxelizing the demo scene: HU image, lung truth and lesion instances, a few slices (one slab) at a time.
 
 Order of painting in a slab: body wall, thorax and abdomen, heart and mediastinal tubes, lungs (truth), lung
-parenchyma, fissures, lesions (truth), intrapulmonary vessels, bronchial walls, airway lumens (so bronchi stay
-air inside consolidations: air bronchograms), bones; then noise and the in-plane blur.
+parenchyma, fissures (thin lines), lesions (truth; consolidations with their own air bronchograms), intrapulmonary
+vessels (visible through ground glass), bronchial walls, airway lumens (so bronchi stay air inside consolidations:
+air bronchograms too), bones; then noise and the in-plane blur.
 """
 
 from __future__ import annotations
@@ -227,21 +228,30 @@ def _paint_bones(scene: Scene, sl: _Slab, keep, cav_value):
 
 
 def _paint_fissures(a: Anatomy, grid: Grid, x, y, z, img, lungs):
-    """Thin pleural lines (~1 mm) on the fissure surfaces, partial-volumed over the voxel extent along their normal."""
-    sx, sy, sz = grid.spacing
+    """Thin pleural lines (~1 mm) where the fissure surfaces cross each slice's plane.
+
+    A fissure is two layers of visceral pleura, about a millimetre thick; on thin-section CT it is a fine line of
+    soft-tissue density. Each slice is treated as a thin section through its centre plane: the line there is
+    FISSURE_THICKNESS / |n_xy| wide in-plane (n: the surface normal) and is partial-volumed over the in-plane pixel
+    only. Smearing it over the 3 mm slice thickness instead (the phantom's earlier rendering) turned every oblique
+    fissure into a 4-6 mm grey band at about -600 HU: ground glass in density and width, which no real fissure is.
+    """
+    sx, sy, _ = grid.spacing
     half = int(np.searchsorted(grid.axis(0), a.midline))
     pix = img.reshape(-1)
     for side, sl in ((RIGHT, slice(0, half)), (LEFT, slice(half, None))):
         xs = x[..., sl]
         offset = sl.start or 0
-        for d, (nx, ny, nz) in a.fissures(xs, y, z, side):
-            extent = abs(nx) * sx + abs(ny) * sy + abs(nz) * sz      # voxel size across the surface
-            amp = min(0.6, FISSURE_THICKNESS / extent * 1.1)
-            zz, yy, xx = np.nonzero((np.abs(d) < 0.5 * (extent + FISSURE_THICKNESS)) & (lungs[..., sl] == side))
-            w = np.abs(d[zz, yy, xx]) - FISSURE_THICKNESS / 2.0
-            w *= -1.0 / extent
-            w += 0.5
-            np.clip(w, 0.0, amp, out=w)
+        for d, (nx, ny, _nz) in a.fissures(xs, y, z, side):
+            nxy = max(float(np.hypot(nx, ny)), 0.3)        # in-plane part of the normal (oblique fissure ~0.7)
+            width = FISSURE_THICKNESS / nxy                   # the line's in-plane width (mm)
+            pixel = (abs(nx) * sx + abs(ny) * sy) / nxy       # a pixel's extent across the line (mm)
+            reach = 0.5 * (width + pixel) * nxy               # in distance along the normal
+            zz, yy, xx = np.nonzero((np.abs(d) < reach) & (lungs[..., sl] == side))
+            u = np.abs(d[zz, yy, xx]) / nxy                   # in-plane distance from the line's centre
+            # exact overlap of the pixel [u - p/2, u + p/2] with the line [-w/2, w/2], as a fraction of the pixel
+            w = (np.minimum(u + 0.5 * pixel, 0.5 * width) - np.maximum(u - 0.5 * pixel, -0.5 * width)) / pixel
+            np.clip(w, 0.0, 1.0, out=w)
             flat = np.ravel_multi_index((zz, yy, xx + offset), img.shape)
             pix[flat] += w * (np.float32(MUSCLE) - pix[flat])
 
@@ -267,3 +277,8 @@ def _paint_lesions(scene: Scene, grid: Grid, z0, z1, img, lungs, instance):
         hu += shape.hu
         view = img[box]
         np.maximum(view, view + w * (hu - view), out=view)
+        air = shape.bronchogram(ax, ay, az)
+        if air is not None:   # air bronchograms: inside the consolidation only, fading out before its margin
+            air *= np.clip((f - THRESHOLD) / 0.15, 0.0, 1.0)
+            air *= own
+            view += air * (np.float32(AIR) - view)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""Train lesions-unet (GGO / consolidation) on COVID-SemiSeg, or fine-tune it on a folder of corrected masks.
+
+Shipped weights (seeded; two commands, recorded in Resources/Models/cards/lesions-unet.md):
+
+    python scripts/train_lesions.py --method self-training --seed 0 --threads 1 --out /tmp/lesions-base.pt
+    python scripts/train_lesions.py --method phantom-finetune --init /tmp/lesions-base.pt --seed 0 --threads 1 \
+        --out Resources/Models/lesions-unet/lesions-unet.pt
+
+(--threads 1: on a CPU shared with other jobs two threads per process were several times slower.)
+
+Fine-tuning on masks corrected in Slicer (layout: see CovidCTAnalysis/lesions/corrected.py), one command:
+
+    python scripts/train_lesions.py --corrected FOLDER --out my-lesions-unet.pt
+
+starts from the registered weights (or --init FILE), mixes the corrected slices 1:1 with the labelled COVID-SemiSeg
+training slices (when --data exists) so the model does not forget, and reports validation Dice before and after.
+Methods and the loss: CovidCTAnalysis/lesions/training.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from CovidCTAnalysis.lesions import semiseg  # noqa: E402
+from CovidCTAnalysis.lesions.network import build_network, load_network, save_weights  # noqa: E402
+from CovidCTAnalysis.lesions.samples import stack_samples  # noqa: E402
+from CovidCTAnalysis.lesions.training import Source, evaluate, teacher_labels, train_stage  # noqa: E402
+
+#: Per stage: (sources, mixed by weight: 1:1 except the phantom; iterations of batches of 8 random 160 x 160 crops;
+#: peak learning rate).
+SCHEDULE = {
+    "supervised": [("labelled", 1000, 2e-3)],
+    "supervised+phantom": [("labelled+phantom", 1200, 2e-3)],
+    "semi-infnet": [("labelled+infnet-pseudo", 600, 2e-3), ("labelled", 400, 1e-3)],
+    "self-training": [("labelled+infnet-pseudo", 600, 2e-3), ("labelled", 400, 1e-3),
+                      ("labelled+own-pseudo", 600, 1e-3), ("labelled", 300, 5e-4)],
+    # continues --init (the self-training model): labelled and phantom slices 1:1
+    "phantom-finetune": [("labelled+phantom", 500, 5e-4)],
+}
+#: Relative weight of the demo-phantom slices where mixed (labelled slices: 1).
+PHANTOM_WEIGHT = {"supervised+phantom": 0.3, "phantom-finetune": 1.0}
+#: The teacher labels every second one of the 1600 unlabelled slices (time).
+TEACHER_STRIDE = 2
+FINETUNE_ITERATIONS = 300
+FINETUNE_LR = 3e-4
+
+
+def log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def brief(metrics: dict) -> str:
+    return ", ".join(f"{k} Dice {v['dice']:.3f} (pooled {v['pooled_dice']:.3f})" for k, v in metrics.items())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "covid-semiseg",
+                    help="COVID-SemiSeg folder (default ../shared/data/covid-semiseg)")
+    ap.add_argument("--method", choices=sorted(SCHEDULE), default="self-training")
+    ap.add_argument("--corrected", type=Path, help="fine-tune on this folder of corrected (image, mask) pairs")
+    ap.add_argument("--init", type=Path, help="weights to start from (--corrected: default the registered model)")
+    ap.add_argument("--iterations", type=int, default=FINETUNE_ITERATIONS, help="fine-tuning iterations")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every stage's iterations (quick trials)")
+    ap.add_argument("--consolidation-repeat", type=int, default=1,
+                    help="phantom methods: draw phantom slices that contain consolidation this many times as often "
+                         "(default 1: as every other phantom slice)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, required=True, help="weights file to write (.pt, float16 state dict)")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    t_start = time.time()
+    record = {"command": " ".join(["python", "scripts/train_lesions.py"] + (argv or sys.argv[1:])),
+              "seed": args.seed, "torch": torch.__version__}
+
+    have_semiseg = (args.data / semiseg.LABELLED).is_dir()
+    val = semiseg.labelled_slices(args.data, "val") if have_semiseg else []
+    labelled = semiseg.labelled_slices(args.data, "train") if have_semiseg else []
+    sources = {}
+    if labelled:
+        sources["labelled"] = Source("labelled", *stack_samples(labelled), 1.0)
+
+    if args.corrected:
+        from CovidCTAnalysis.lesions.corrected import read_corrected_folder
+
+        pairs = read_corrected_folder(args.corrected)
+        log(f"{len(pairs)} corrected slices from {args.corrected}")
+        net = load_network("cpu", weights=args.init)
+        if val:
+            record["validation_before"] = evaluate(net, val)
+            log("validation before: " + brief(record["validation_before"]))
+        mix = [Source("corrected", *stack_samples(pairs), 1.0)] + ([sources["labelled"]] if labelled else [])
+        record["stages"] = [train_stage(net, mix, args.iterations, lr=FINETUNE_LR, seed=args.seed, log=log,
+                                        label="fine-tune")]
+        record["method"] = f"fine-tune on {len(pairs)} corrected slices"
+    else:
+        if not have_semiseg:
+            ap.error(f"{args.data} has no COVID-SemiSeg training set")
+        log(f"{len(labelled)} labelled training slices, {len(val)} validation slices")
+        if any("pseudo" in names for names, _, _ in SCHEDULE[args.method]):
+            pseudo = semiseg.pseudo_labelled_slices(args.data)
+            sources["infnet-pseudo"] = Source("infnet-pseudo", *stack_samples(pseudo), 1.0)
+            log(f"{len(pseudo)} Inf-Net pseudo-labelled slices")
+        if "phantom" in args.method:
+            from CovidCTAnalysis.lesions.phantom import TRAIN_SEEDS, phantom_slices
+
+            phantom = phantom_slices()
+            if args.consolidation_repeat > 1:
+                dense = [s for s in phantom if (s.target == 2).any()]
+                phantom = phantom + dense * (args.consolidation_repeat - 1)
+                log(f"{len(dense)} phantom slices with consolidation, each drawn {args.consolidation_repeat} times")
+            sources["phantom"] = Source("phantom", *stack_samples(phantom), PHANTOM_WEIGHT[args.method])
+            log(f"{len(phantom)} demo-phantom slices (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}; the demo CT is seed 0)")
+        if args.method == "phantom-finetune" and not args.init:
+            ap.error("--method phantom-finetune continues a model: give --init")
+        net = load_network("cpu", weights=args.init) if args.init else build_network()
+        net.float()
+        record["method"] = args.method
+        record["init"] = str(args.init) if args.init else None
+        record["stages"] = []
+        for i, (names, iters, lr) in enumerate(SCHEDULE[args.method]):
+            if "own-pseudo" in names:
+                images = sources["infnet-pseudo"].images[::TEACHER_STRIDE]
+                own = teacher_labels(net, images)
+                sources["own-pseudo"] = Source("own-pseudo", images, own, 1.0)
+                log(f"teacher labelled {len(own)} slices; ignored fraction {(own == 255).mean():.3f}")
+            mix = [sources[n] for n in names.split("+")]
+            n_it = max(1, int(round(iters * args.scale)))
+            stage = train_stage(net, mix, n_it, lr=lr, seed=args.seed + i, log=log, label=names)
+            stage["sources"] = {s.name: s.weight for s in mix}
+            record["stages"].append(stage)
+            if val:
+                stage["validation"] = evaluate(net, val)
+                log(f"after {names}: " + brief(stage["validation"]))
+
+    if val:
+        record["validation"] = evaluate(net, val)
+        record["validation_flip_tta"] = evaluate(net, val, flip_tta=True)
+        log("validation: " + brief(record["validation"]))
+        log("validation (flip TTA): " + brief(record["validation_flip_tta"]))
+    record["wall_seconds"] = round(time.time() - t_start, 1)
+    save_weights(net, args.out)
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {record['wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
