@@ -344,8 +344,11 @@ def test_table_holds_the_report_numbers(loaded, outdir):
         assert math.isnan(rows["Lesions"].value) and "not available" in rows["Lesions"].note
     else:
         assert rows["Lesion volume"].value == pytest.approx(report["lesions"]["total_ml"])
+        assert rows["Severity band"].note.startswith(report["lesions"]["severity"]["band"])
     for model, values in report["classifiers"].items():
         assert rows[f"P(COVID-19), {model}"].value == pytest.approx(values["probability"])
+        if "corona_score_cm3" in values:
+            assert rows[f"Corona score, {model}"].value == pytest.approx(values["corona_score_cm3"])
 
 
 # -- the user's volume, untouched -----------------------------------------------------------------------------------

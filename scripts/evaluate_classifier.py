@@ -28,13 +28,13 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.evaluation import covid_ct_split, evaluate, format_summary, read_scores  # noqa: E402
 
 
-def slice_resnet_scores(paths: list[Path], registry: Path | None, device: str) -> list[float]:
+def slice_resnet_scores(paths: list[Path], registry: Path | None, device: str, threads: int) -> list[float]:
     import torch
 
     from CovidCTAnalysis.classifiers.slice_resnet import classify_image, load_model
     from CovidCTAnalysis.io import load_ct
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     model = load_model(device, registry)
     return [classify_image(load_ct(p), device, model=model)["probability"] for p in paths]
 
@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--title", default=None)
     ap.add_argument("--bootstrap", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for single images on 2 cores)")
     ap.add_argument("-o", "--out", type=Path, required=True)
     a = ap.parse_args(argv)
 
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
             ap.error(f"{len(missing)} images of the {a.split} split have no score in {a.scores} (e.g. {missing[0]})")
         scores = [by_name[p.name] for p in paths]
     elif a.model == "slice-resnet":
-        scores = slice_resnet_scores(paths, a.registry, a.device)
+        scores = slice_resnet_scores(paths, a.registry, a.device, a.threads)
     else:
         scores = cli_scores(a.model, paths, a.device)
     seconds = time.time() - t0

@@ -34,8 +34,14 @@ def report_rows(report: dict) -> list[Row]:
         for side, title in (("right", "right lung"), ("left", "left lung"), ("total", "both lungs")):
             if side in involvement:
                 rows.append(Row(f"Involvement of {title}", involvement[side], "%"))
+        severity = lesions.get("severity")
+        if severity:
+            rows.append(Row("Severity band", math.nan, "", " ".join(filter(None, (severity.get("band"),
+                                                                                  severity.get("description"))))))
     for model, result in (report.get("classifiers") or {}).items():
         rows.append(Row(f"P(COVID-19), {model}", result["probability"], "", str(result.get("label", ""))))
+        if "corona_score_cm3" in result:
+            rows.append(Row(f"Corona score, {model}", result["corona_score_cm3"], "cm3"))
     for stage, why in (report.get("unavailable") or {}).items():
         rows.append(Row(f"{stage.capitalize()}", math.nan, "", why))
     return rows

@@ -116,7 +116,8 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         ])]
     if lesion_numbers is not None and lesion_numbers.get("severity"):
         sev = lesion_numbers["severity"]
-        sections += [_table([("severity band", f"{sev['band']}: {sev['description']} ({sev['scale']})")])]
+        band = f"{sev['band']}: " if sev.get("band") else ""
+        sections += [_table([("severity band", f"{band}{sev['description']} ({sev['scale']})")])]
     if classifiers:
         sections += ["<h2>Classifiers</h2>", _table([(name, _classifier_line(r)) for name, r in classifiers.items()])]
     if unavailable:

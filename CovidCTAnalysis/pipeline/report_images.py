@@ -14,7 +14,6 @@ import SimpleITK as sitk
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
-from ..explain.overlay import overlay_rgb
 from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 
 LUNG_WINDOW = (1500.0, -600.0)  # width, level (HU)
@@ -90,6 +89,8 @@ def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
 
 def heatmap_images(image: sitk.Image, heatmaps: dict[str, sitk.Image]) -> list[tuple[str, str]]:
     """[(caption, base64 PNG)]: per model, the axial slice where its heatmap (canonical grid) is strongest."""
+    from ..explain.overlay import overlay_rgb  # not at import: the explain package loads torch
+
     hu = sitk.GetArrayViewFromImage(image)
     sx, sy, _ = image.GetSpacing()
     out = []

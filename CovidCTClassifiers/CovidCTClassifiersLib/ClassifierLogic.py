@@ -116,7 +116,7 @@ def _text(value) -> str:
 class SliceResNetLogic(ClassifierLogic):
     model = "slice-resnet"
     seed = "003"
-    title = "Slice ResNet-50 with multi-scale Grad-CAM"
+    title = "Slice ResNet (ResNet-18 here; ResNet-50 in the paper) with multi-scale Grad-CAM"
     reference = "Gozes et al., rapid AI development cycle for COVID-19 CT (RADLogics)."
     explanation = "multi-scale Grad-CAM (14x14 and 28x28) combined into a 3-D localization map"
 

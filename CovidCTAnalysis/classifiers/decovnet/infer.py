@@ -1,0 +1,117 @@
+"""DeCoVNet inference on one CT: P(COVID-19), the CAM heatmap and the localized lesion (seed 002, §II-E, §II-G).
+
+"During the procedure of testing, data augmentation strategies were not applied. The trained DeCoVNet took the
+preprocessed CT-Mask volume of each patient and output the COVID-positive probability" (§II-G). The label uses the
+threshold 0.5 of §III-A. The lesion is localized for volumes predicted positive only (the hit rate of §II-H is
+defined on them); for a negative volume the localization is None and the heatmap is still returned.
+
+Weights come from the registry (sha256 checked), together with the input grid they were trained on (``input`` of
+the registry entry, ``inputs.InputSpec``); a loaded model is cached per (registry file, device).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import inputs, localize
+from .model import DeCoVNet
+
+MODEL_NAME = "decovnet"
+THRESHOLD = 0.5
+LABELS = ("non-COVID", "COVID-19")
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class LoadedDeCoVNet:
+    """A DeCoVNet in eval mode on its device, the input grid of its weights and the registry version."""
+
+    net: Any
+    device: Any
+    spec: inputs.InputSpec
+    version: str
+
+    def run(self, array: np.ndarray) -> tuple[float, np.ndarray]:
+        """(P(COVID-19), CAM on the input grid 0..1) of one (2, T, H, W) input."""
+        import torch
+
+        x = torch.as_tensor(np.ascontiguousarray(inputs.encode(array, self.spec), np.float32))[None]
+        x = x.to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.inference_mode():
+            logits, features = self.net.forward_with_features(x)
+            p = float(torch.softmax(logits.float(), dim=1)[0, 1])
+            cam = localize.cam_map(features[0].float().cpu().numpy(), self.net.fc.weight.float().cpu().numpy())
+        return p, localize.upsample(cam, array.shape[1:])
+
+
+def model_from_state_dict(state: dict, device, spec: inputs.InputSpec, version: str = "unregistered"):
+    """A LoadedDeCoVNet from a state dict (any float dtype; computed in float32)."""
+    import torch
+
+    net = DeCoVNet()
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    # channels-last 3-D tensors take the faster oneDNN convolutions on CPU; results are the same
+    net.to(device).to(memory_format=torch.channels_last_3d).eval()
+    return LoadedDeCoVNet(net=net, device=device, spec=spec, version=version)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(registry_path: str | None, device_text: str) -> LoadedDeCoVNet:
+    import torch
+
+    from ...models import load_registry
+
+    entry = load_registry(registry_path).get(MODEL_NAME)
+    device = torch.device(device_text)
+    return model_from_state_dict(entry.load_state_dict(device), device, inputs.InputSpec.from_dict(entry.input),
+                                 entry.version)
+
+
+def load_model(device, registry: str | Path | None = None) -> LoadedDeCoVNet:
+    """DeCoVNet with the registered weights (sha256 verified) on ``device``; registry None = the default one."""
+    return _load_cached(None if registry is None else str(Path(registry).resolve()), str(device))
+
+
+def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device, progress: Progress | None = None, *,
+                    model: LoadedDeCoVNet | None = None) -> tuple[dict, sitk.Image, dict | None]:
+    """Classify one CT and localize its most likely lesion.
+
+    ct_image: canonical float32 HU (``io.load_ct(...).image``); lungs: uint8 0/1/2 on the same grid.
+    Returns (result, heatmap, localization):
+      result: {"probability": P(COVID-19), "label": "COVID-19" | "non-COVID", "threshold": 0.5, "slices": T,
+               "input_grid": [W, H, T], "localization": {...} summary or None};
+      heatmap: the CAM, float32 0..1, on the canonical grid of ``ct_image`` (0 outside the lung box);
+      localization: {"mask": uint8 sitk image (1 = lesion) on the canonical grid, "centre_mm": (x, y, z) LPS,
+                     "source": "cam+3dcc" | "cam-max", "volume_ml": float} for a positive volume, else None.
+    """
+    report = progress or (lambda f, m: None)
+    model = model or load_model(device)
+    report(0.05, "decovnet: preparing the CT-mask volume")
+    x = inputs.prepare(ct_image, lungs, model.spec)
+    report(0.3, f"decovnet: network on {x.array.shape[1]} slices of {model.spec.height}x{model.spec.width}")
+    p, cam = model.run(x.array)
+    label = LABELS[int(p >= THRESHOLD)]
+    report(0.7, "decovnet: heatmap and lesion localization")
+    heatmap = inputs.to_canonical(cam, x.grid, ct_image)
+    result = {"probability": p, "label": label, "threshold": THRESHOLD, "slices": int(x.array.shape[1]),
+              "input_grid": list(x.grid.GetSize()), "localization": None}
+    located = None
+    if p >= THRESHOLD:
+        loc = localize.localize(x.ct, x.lungs, cam)
+        if not loc.empty:
+            mask = inputs.to_canonical(loc.mask.astype(np.uint8), x.grid, ct_image, labels=True)
+            centre = localize.centre_mm(loc.mask, x.grid)
+            voxel_ml = float(np.prod(x.grid.GetSpacing())) / 1000.0
+            volume = float(loc.mask.sum()) * voxel_ml
+            located = {"mask": mask, "centre_mm": centre, "source": loc.source, "volume_ml": volume}
+            result["localization"] = {"centre_mm": list(centre), "source": loc.source, "volume_ml": volume}
+    report(1.0, f"decovnet: P(COVID-19) = {p:.3f}")
+    return result, heatmap, located

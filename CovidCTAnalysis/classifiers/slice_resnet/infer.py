@@ -1,0 +1,239 @@
+"""Inference of slice-resnet: one 2-D slice (``classify_image``) or every lung slice of a CT (``classify_volume``).
+
+Volume path (Gozes et al., seed 003): lung ROI = the largest lung bounding box over the case (§2.1), every lung slice
+classified (§2.2), the fine multi-scale Grad-CAM map (§2.3) of every positive slice placed back on the slice, the
+maps stacked into a 3-D localization volume on the CT's canonical grid, the Corona score (§2.4, ``corona.py``).
+A *lung slice* is one whose lung area is at least ``MIN_LUNG_SLICE_FRACTION`` of the largest slice's (so the apex
+and base slivers, where the ROI shows mostly neck or abdomen, are not classified). Grad-CAM runs on positive slices
+only: the localization volume is the paper's output "for cases classified as positive" and exactly what the Corona
+score sums; negative and non-lung slices are 0.
+
+The heatmap is the model's raw localization over the lung ROI. The Corona score (``corona_score_cm3``) counts only
+activation inside the lungs (the lung mask grown by ``LUNG_MARGIN_MM`` in-plane): §2.4 calls it "a volumetric measure
+of the disease extent" in the lungs, and the shipped model also activates on the patient table and the body wall
+(model card, failure modes), which is not disease. Eq. 1 over the whole ROI is reported as ``corona_score_roi_cm3``.
+
+Weights come from the registry (sha256 checked) and are loaded once per (registry, device).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import SimpleITK as sitk
+
+from ...errors import InputError
+from . import corona, inputs
+from .model import GRADCAM_LAYERS, model_from_state_dict
+
+MODEL_NAME = "slice-resnet"
+MIN_LUNG_SLICE_FRACTION = 0.05
+#: In-plane growth of the lung mask inside which the Corona score counts activation (see ``lung_region``).
+LUNG_MARGIN_MM = 5.0
+BATCH = 16
+LABELS = ("non-COVID", "COVID-19")
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class SliceResNet:
+    """A loaded slice-resnet: the network (eval mode) on its device, and the registry version."""
+
+    net: Any
+    device: Any
+    version: str
+
+    def probabilities(self, squares: np.ndarray, batch: int = 32) -> np.ndarray:
+        """P(COVID-19) of (N, 256, 256) unit squares."""
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(squares), batch):
+                x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
+                out.append(torch.sigmoid(self.net(x)[:, 0]).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def explain(self, squares: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N,), fused Grad-CAM maps (N, 224, 224) in [0, 1]) of unit squares (§2.3)."""
+        import torch
+
+        from ...explain import multiscale_gradcam
+
+        probs, maps = [], []
+        for i in range(0, len(squares), batch):
+            x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
+            r = multiscale_gradcam(self.net, x, GRADCAM_LAYERS)
+            probs.append(torch.sigmoid(r.logits[:, 0]).cpu().numpy())
+            maps.append(r.fused[:, 0].cpu().numpy())
+        if not probs:
+            return np.zeros(0, np.float32), np.zeros((0, inputs.INPUT_SIZE, inputs.INPUT_SIZE), np.float32)
+        return np.concatenate(probs), np.concatenate(maps)
+
+
+def load_model(device: Any = "cpu", registry: str | Path | None = None) -> SliceResNet:
+    """The registered slice-resnet on ``device`` (cached); ``registry``: a registry.json other than the default."""
+    import torch
+
+    return _load(str(torch.device(device)), str(registry) if registry else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(device: str, registry: str | None) -> SliceResNet:
+    from ...models.registry import load_registry
+
+    entry = load_registry(registry).get(MODEL_NAME)
+    net = model_from_state_dict(entry.load_state_dict("cpu"), device)
+    return SliceResNet(net=net, device=device, version=entry.version)
+
+
+def _label(p: float) -> str:
+    return LABELS[int(p >= corona.CASE_THRESHOLD)]
+
+
+def map_to_slice(fine: np.ndarray, box: tuple[slice, slice], shape: tuple[int, int]) -> np.ndarray:
+    """Undo ``inputs.square_from_hu`` for a map: INPUT_SIZE square -> the crop box of a (y, x) slice (0 outside)."""
+    rows, cols = box
+    h, w = rows.stop - rows.start, cols.stop - cols.start
+    side = max(h, w)
+    square = inputs.resize(np.clip(fine, 0, 1), side) if side != fine.shape[0] else fine
+    y0, x0 = (side - h) // 2, (side - w) // 2
+    out = np.zeros(shape, dtype=np.float32)
+    out[rows, cols] = square[y0:y0 + h, x0:x0 + w]
+    return out
+
+
+def _image_box(ct) -> tuple[tuple[slice, slice], str]:
+    """Framing of a 2-D input: lung ROI on real HU when lungs are found, else the figure with borders trimmed."""
+    hu = sitk.GetArrayFromImage(ct.image)[0]
+    if not ct.display_windowed:
+        from ...lungs import segment_lungs_classic
+
+        try:
+            box = inputs.lung_roi(sitk.GetArrayFromImage(segment_lungs_classic(ct.image)))
+        except InputError:
+            box = None
+        if box is not None:
+            return box, "lung ROI"
+    return inputs.content_box(inputs.hu_to_unit(hu)), "whole figure, uniform borders trimmed"
+
+
+def _check_2d(ct) -> np.ndarray:
+    if not ct.is_2d:
+        raise InputError(ct.source, "is a volume; slice-resnet classifies it slice by slice with classify_volume")
+    return sitk.GetArrayFromImage(ct.image)[0]
+
+
+def classify_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None) -> dict:
+    """P(COVID-19) of one 2-D slice (a ``CTVolume`` with ``is_2d``), §2.2.
+
+    Returns {"probability", "label", "framing", "model_version"}.
+    """
+    hu = _check_2d(ct)
+    model = model or load_model(device)
+    box, framing = _image_box(ct)
+    p = float(model.probabilities(inputs.square_from_hu(hu, box)[None])[0])
+    return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}
+
+
+def explain_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None) -> tuple[dict, sitk.Image]:
+    """``classify_image`` plus the fused multi-scale Grad-CAM map (§2.3) on the slice's canonical grid (float32)."""
+    hu = _check_2d(ct)
+    model = model or load_model(device)
+    box, framing = _image_box(ct)
+    probs, maps = model.explain(inputs.square_from_hu(hu, box)[None])
+    p = float(probs[0])
+    heat = map_to_slice(maps[0], box, hu.shape)[None]
+    image = sitk.GetImageFromArray(heat.astype(np.float32))
+    image.CopyInformation(ct.image)
+    return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}, image
+
+
+def lung_slices(lung_labels: np.ndarray, min_fraction: float = MIN_LUNG_SLICE_FRACTION) -> np.ndarray:
+    """Indices z of slices whose lung area is >= ``min_fraction`` of the largest slice's lung area."""
+    area = (np.asarray(lung_labels) > 0).reshape(lung_labels.shape[0], -1).sum(axis=1)
+    if area.max(initial=0) == 0:
+        return np.zeros(0, dtype=int)
+    return np.nonzero(area >= max(1, min_fraction * area.max()))[0]
+
+
+def lung_region(lung_labels: np.ndarray, spacing, margin_mm: float = LUNG_MARGIN_MM) -> np.ndarray:
+    """Lung mask grown in-plane by ``margin_mm`` (float32 0/1, z y x): where the Corona score counts activation.
+
+    The margin keeps dense consolidation at the lung border that a classical lung mask may leave out.
+    """
+    from scipy import ndimage as ndi
+
+    mask = np.asarray(lung_labels) > 0
+    ry = max(1, int(round(margin_mm / spacing[1])))
+    rx = max(1, int(round(margin_mm / spacing[0])))
+    yy, xx = np.ogrid[-ry:ry + 1, -rx:rx + 1]
+    disk = ((yy / ry) ** 2 + (xx / rx) ** 2) <= 1.0
+    return ndi.binary_dilation(mask, structure=disk[None]).astype(np.float32)
+
+
+def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu", progress: Progress | None = None,
+                    *, model: SliceResNet | None = None) -> tuple[dict, sitk.Image]:
+    """Case-level slice-resnet (§2.1-§2.4) on a canonical CT and its lung label map (same grid).
+
+    Returns (result, heatmap): result = {"probability", "label", "corona_score_cm3" (Eq. 1 counted inside the lungs
+    grown by 5 mm), "corona_score_roi_cm3" (Eq. 1 over the whole lung ROI, as the paper writes it), "positive_slices",
+    "lung_slices", "slice_probabilities" (canonical z -> P), "roi_xy" ([x0, x1, y0, y1] voxels), "activation_threshold",
+    "model_version"}; heatmap = fused Grad-CAM per positive slice, float32 in [0, 1], on ``ct_image``'s grid.
+    """
+    report = progress or (lambda fraction, message: None)
+    hu = sitk.GetArrayFromImage(ct_image)
+    labels = sitk.GetArrayFromImage(lungs)
+    if labels.shape != hu.shape:
+        raise ValueError(f"lung labels {labels.shape} and CT {hu.shape} are not on the same grid")
+    zs = lung_slices(labels)
+    if zs.size == 0:
+        raise InputError(None, "the lung mask is empty; slice-resnet needs lung slices to classify")
+    box = inputs.lung_roi(labels[zs])
+    model = model or load_model(device)
+
+    squares = np.stack([inputs.square_from_hu(hu[z], box) for z in zs])
+    report(0.1, f"{len(zs)} lung slices, ROI {box[1].stop - box[1].start} x {box[0].stop - box[0].start} voxels")
+    probs = np.zeros(len(zs), dtype=np.float32)
+    for i in range(0, len(zs), 32):
+        probs[i:i + 32] = model.probabilities(squares[i:i + 32])
+        report(0.1 + 0.4 * min(1.0, (i + 32) / len(zs)), f"classified {min(i + 32, len(zs))}/{len(zs)} slices")
+
+    positive = probs >= corona.SLICE_THRESHOLD
+    heat = np.zeros(hu.shape, dtype=np.float32)
+    pos_idx = np.nonzero(positive)[0]
+    for i in range(0, len(pos_idx), BATCH):
+        chunk = pos_idx[i:i + BATCH]
+        _, maps = model.explain(squares[chunk])
+        for j, fine in zip(chunk, maps):
+            heat[zs[j]] = map_to_slice(fine, box, hu.shape[1:])
+        report(0.5 + 0.5 * min(1.0, (i + BATCH) / len(pos_idx)),
+               f"Grad-CAM on {min(i + BATCH, len(pos_idx))}/{len(pos_idx)} positive slices")
+
+    positive_z = np.zeros(hu.shape[0], dtype=bool)
+    positive_z[zs[positive]] = True
+    voxel_mm3 = float(np.prod(ct_image.GetSpacing()))
+    p_case = corona.case_probability(probs)
+    in_lungs = lung_region(labels, ct_image.GetSpacing())
+    result = {
+        "probability": p_case,
+        "label": _label(p_case),
+        "corona_score_cm3": corona.corona_score_cm3(heat * in_lungs, positive_z, voxel_mm3),
+        "corona_score_roi_cm3": corona.corona_score_cm3(heat, positive_z, voxel_mm3),
+        "positive_slices": int(positive.sum()),
+        "lung_slices": int(len(zs)),
+        "slice_probabilities": {int(z): round(float(p), 4) for z, p in zip(zs, probs)},
+        "roi_xy": [int(box[1].start), int(box[1].stop), int(box[0].start), int(box[0].stop)],
+        "activation_threshold": corona.ACTIVATION_THRESHOLD,
+        "model_version": model.version,
+    }
+    heatmap = sitk.GetImageFromArray(heat)
+    heatmap.CopyInformation(ct_image)
+    report(1.0, f"P(COVID-19) {p_case:.3f}, {int(positive.sum())}/{len(zs)} positive slices, "
+                f"Corona score {result['corona_score_cm3']:.1f} cm3")
+    return result, heatmap

@@ -1,0 +1,135 @@
+"""Model inputs of slice-resnet (Gozes et al., seed 003): ONE preprocessing path for training and inference.
+
+Everything starts from canonical HU (``CovidCTAnalysis.io.load_ct``; 8-bit figures are mapped there by io with
+HU = -1350 + v / 255 * 1500) and goes through the functions below, so training, ``classify_image`` and
+``classify_volume`` see identical inputs.
+
+Intensity. The paper windows its inputs to [-1000, 0] HU (§2.1). We use the lung window W 1500 / L -600,
+i.e. [-1350, 150] HU -> [0, 1], instead: it is exactly the window io assumes for 8-bit figures, so a figure maps back
+to its own display values without clipping (a [-1000, 0] window would clip 8-bit values below 43 and above 213),
+and for real HU it is the standard lung window. The unit image is then standardized with ``MEAN`` and ``STD``.
+
+Framing (the lung ROI). For volumes the paper crops every slice to the largest bounding box of the lung mask over
+the case (§2.1); we do the same (``lung_roi``) with a margin of ``ROI_MARGIN`` of the box size on each side so the
+crop resembles the chest figures the model is trained on. For 2-D figures (the COVID-CT training set) we do NOT
+segment lungs: the figure authors framed them on the chest or lungs already, and the classical lung segmentation
+found lungs in only 14 of a random sample of 24 figures (arrows, text, unknown windows). A figure is used whole,
+trimmed of uniform borders (``content_box``). In both cases the crop is padded to a square with air (unit 0, so
+the aspect ratio is kept) and resized to ``CACHE_SIZE`` (256) then to ``INPUT_SIZE`` (224), the input size of
+§2.2. Training caches the 256 px squares and samples 224 px views from them with random affine transforms around
+the identity (``augment.py``), so the identity view equals the inference input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Intensity window in HU mapped to [0, 1] (W 1500, L -600; see module doc).
+HU_LOW = -1350.0
+HU_HIGH = 150.0
+#: Standardization of the unit image (measured on the cached COVID-CT training squares: mean 0.41, std 0.38).
+MEAN = 0.41
+STD = 0.38
+#: Side of the cached square (training samples views from it) and of the network input (§2.2).
+CACHE_SIZE = 256
+INPUT_SIZE = 224
+#: Margin added on each side of the lung bounding box, as a fraction of the box's width / height.
+ROI_MARGIN = 0.12
+#: A border row/column whose 2nd-98th percentile spread is below this (unit intensity) is blank and trimmed.
+BLANK_SPREAD = 0.06
+
+
+def hu_to_unit(hu: np.ndarray) -> np.ndarray:
+    """HU (or approximate HU) -> [0, 1] through the lung window [HU_LOW, HU_HIGH], float32."""
+    return np.clip((np.asarray(hu, dtype=np.float32) - HU_LOW) / (HU_HIGH - HU_LOW), 0.0, 1.0)
+
+
+def content_box(unit: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns left after trimming blank (uniform) borders of a figure; the whole image if all blank.
+
+    Rows and columns are trimmed in turn until nothing changes, so a uniform frame line along one side (which makes
+    every crossing row non-uniform) is removed first and the padding beyond it next.
+    """
+    def busy_span(lines: np.ndarray) -> tuple[int, int] | None:
+        lo, hi = np.percentile(lines, [2, 98], axis=1)
+        busy = np.nonzero(hi - lo >= BLANK_SPREAD)[0]
+        return (int(busy[0]), int(busy[-1]) + 1) if busy.size else None
+
+    r0, r1, c0, c1 = 0, unit.shape[0], 0, unit.shape[1]
+    for _ in range(8):
+        before = (r0, r1, c0, c1)
+        cols = busy_span(unit[r0:r1, c0:c1].T)
+        if cols is None:
+            return slice(0, unit.shape[0]), slice(0, unit.shape[1])
+        c0, c1 = c0 + cols[0], c0 + cols[1]
+        rows = busy_span(unit[r0:r1, c0:c1])
+        if rows is None:
+            return slice(0, unit.shape[0]), slice(0, unit.shape[1])
+        r0, r1 = r0 + rows[0], r0 + rows[1]
+        if (r0, r1, c0, c1) == before:
+            break
+    return slice(r0, r1), slice(c0, c1)
+
+
+def lung_roi(lung_mask: np.ndarray, margin: float = ROI_MARGIN) -> tuple[slice, slice] | None:
+    """(rows, columns) of the largest lung bounding box over all slices, with a margin, clipped to the image.
+
+    lung_mask: (z, y, x) or (y, x) array, nonzero = lung. None when the mask is empty.
+    """
+    mask = np.asarray(lung_mask) > 0
+    if mask.ndim == 3:
+        mask = mask.any(axis=0)
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    h, w = mask.shape
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    my, mx = int(round(margin * (y1 - y0))), int(round(margin * (x1 - x0)))
+    return slice(max(0, y0 - my), min(h, y1 + my)), slice(max(0, x0 - mx), min(w, x1 + mx))
+
+
+def square_pad(unit: np.ndarray) -> np.ndarray:
+    """Pad a 2-D unit image to a square with air (0), centred, keeping its aspect ratio."""
+    h, w = unit.shape
+    side = max(h, w)
+    out = np.zeros((side, side), dtype=np.float32)
+    y0, x0 = (side - h) // 2, (side - w) // 2
+    out[y0:y0 + h, x0:x0 + w] = unit
+    return out
+
+
+def resize(unit: np.ndarray, size: int) -> np.ndarray:
+    """Anti-aliased bilinear resize of a square 2-D array to size x size (torch, float32)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))[None, None]
+    if t.shape[-1] == size and t.shape[-2] == size:
+        return t[0, 0].numpy().copy()
+    out = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return out[0, 0].clamp_(0.0, 1.0).numpy()
+
+
+def square_from_hu(hu: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """One axial HU slice -> the CACHE_SIZE square unit image: window, crop (``box`` or trimmed borders), pad, resize."""
+    unit = hu_to_unit(hu)
+    rows, cols = box if box is not None else content_box(unit)
+    return resize(square_pad(unit[rows, cols]), CACHE_SIZE)
+
+
+def to_tensor(squares: np.ndarray):
+    """(N, CACHE_SIZE, CACHE_SIZE) unit squares -> standardized network input (N, 1, INPUT_SIZE, INPUT_SIZE)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.as_tensor(np.asarray(squares, dtype=np.float32))
+    if t.ndim == 2:
+        t = t[None]
+    t = F.interpolate(t[:, None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
+                      antialias=True)
+    return standardize(t)
+
+
+def standardize(t):
+    """Unit intensities -> network scale (one place for the constants)."""
+    return (t - MEAN) / STD

@@ -1,0 +1,100 @@
+"""DeCoVNet inference with the shipped weights on a small generated chest CT (seed 002, §II-E, §II-G)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from CovidCTAnalysis.classifiers.decovnet import classify_volume, load_model
+from CovidCTAnalysis.demo import make_demo_ct
+from CovidCTAnalysis.models import load_registry, select_device
+from CovidCTAnalysis.models.registry import sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO / "Resources" / "Models" / "decovnet" / "decovnet.pt"
+#: The input grid the shipped weights were trained on (as in their registry entry and model card).
+SHIPPED_INPUT = {"in_plane": [112, 168], "z_mm": 5.0, "lung_only": True, "mask_value": 0.1}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """The registered decovnet; until the lead registers it, the shipped file through a temporary registry."""
+    device = select_device("cpu")
+    if "decovnet" in load_registry().entries:
+        return load_model(device)
+    registry = tmp_path_factory.mktemp("registry") / "registry.json"
+    registry.write_text(json.dumps({"schema": 1, "models": [{
+        "name": "decovnet", "version": "test", "task": "classification", "weights": str(WEIGHTS),
+        "sha256": sha256_file(WEIGHTS), "input": SHIPPED_INPUT, "card": None}]}))
+    return load_model(device, registry)
+
+
+@pytest.fixture(scope="module")
+def demo_pair():
+    sick = make_demo_ct(size=(128, 128, 48), seed=0)
+    healthy = make_demo_ct(size=(128, 128, 48), seed=0, lesions=False)
+    return sick, healthy
+
+
+def test_weights_input_grid(model):
+    assert model.spec.to_dict() == SHIPPED_INPUT
+
+
+def test_classify_demo_ct(model, demo_pair):
+    sick, _ = demo_pair
+    events = []
+    result, heatmap, loc = classify_volume(sick.image, sick.lungs, model.device,
+                                           lambda f, m: events.append(f), model=model)
+    p = result["probability"]
+    assert 0.0 <= p <= 1.0
+    assert result["label"] == ("COVID-19" if p >= 0.5 else "non-COVID")
+    assert events[-1] == 1.0 and events == sorted(events)
+    # heatmap: float32 0..1 on the canonical grid of the CT
+    assert heatmap.GetSize() == sick.image.GetSize() and heatmap.GetSpacing() == sick.image.GetSpacing()
+    assert heatmap.GetOrigin() == sick.image.GetOrigin() and heatmap.GetPixelID() == sitk.sitkFloat32
+    h = sitk.GetArrayFromImage(heatmap)
+    assert h.min() >= 0.0 and h.max() <= 1.0
+    # the model grid: lung range at 5 mm, 112 x 168
+    assert result["input_grid"][:2] == [168, 112]
+    if loc is None:
+        assert p < 0.5 and result["localization"] is None
+    else:
+        mask = sitk.GetArrayFromImage(loc["mask"])
+        assert loc["mask"].GetSize() == sick.image.GetSize() and set(np.unique(mask)) <= {0, 1} and mask.any()
+        lungs = sitk.GetArrayFromImage(sick.lungs) > 0
+        assert (mask.astype(bool) & lungs).sum() / mask.sum() > 0.9  # the lesion segment lies in the lungs
+        index = sick.image.TransformPhysicalPointToIndex(loc["centre_mm"])
+        assert all(0 <= i < s for i, s in zip(index, sick.image.GetSize()))
+        assert result["localization"]["centre_mm"] == list(loc["centre_mm"])
+
+
+def test_same_input_same_output(model, demo_pair):
+    sick, _ = demo_pair
+    a, ha, _ = classify_volume(sick.image, sick.lungs, model.device, model=model)
+    b, hb, _ = classify_volume(sick.image, sick.lungs, model.device, model=model)
+    assert a["probability"] == b["probability"]
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ha), sitk.GetArrayFromImage(hb))
+
+
+@pytest.mark.realdata
+def test_radiopaedia_stack_reproduces_the_reported_probability(model, shared_data):
+    """A real slice stack through load_ct, lungs-classic and classify_volume: the heatmap lies on the stack's grid,
+    a lesion is localized exactly when the volume is called positive, and P(COVID-19) is the one the training log
+    (and the model card) report for this stack."""
+    from CovidCTAnalysis.io import load_ct
+    from CovidCTAnalysis.lungs import segment_lungs_classic
+
+    stack = "74880"
+    ct = load_ct(shared_data / "radiopaedia-stacks" / stack)
+    lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+    result, heatmap, loc = classify_volume(ct.image, lungs, model.device, model=model)
+    assert heatmap.GetSize() == ct.image.GetSize()
+    assert (loc is not None) == (result["probability"] >= 0.5) == (result["label"] == "COVID-19")
+    if loc is not None:
+        mask = sitk.GetArrayFromImage(loc["mask"]).astype(bool)
+        assert (mask & (sitk.GetArrayFromImage(lungs) > 0)).sum() / mask.sum() > 0.9
+    log = json.loads(WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
+    reported = {c["name"]: c["probability"] for c in log["real"]["cases"]}
+    assert result["probability"] == pytest.approx(reported[stack], abs=1e-4)

@@ -1,0 +1,70 @@
+"""Multi-scale Grad-CAM (§2.3): shapes, [0, 1] range, fusion by multiplication, hooks cleaned up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from CovidCTAnalysis.classifiers.slice_resnet.model import GRADCAM_LAYERS, build_model, forward_stages
+from CovidCTAnalysis.explain import multiscale_gradcam, normalize01, overlay_rgb
+from CovidCTAnalysis.explain.gradcam import gradcam_map
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return build_model(18).eval()
+
+
+def test_gradcam_layers_have_the_paper_resolutions(net):
+    with torch.no_grad():
+        out = forward_stages(net, torch.zeros(1, 1, 224, 224))
+    assert tuple(out["layer2"].shape[-2:]) == (28, 28)
+    assert tuple(out["layer3"].shape[-2:]) == (14, 14)
+    assert tuple(out["logit"].shape) == (1, 1)
+
+
+def test_fused_map_is_the_product_of_normalized_maps(net):
+    torch.manual_seed(1)
+    x = torch.randn(2, 1, 224, 224)
+    r = multiscale_gradcam(net, x, GRADCAM_LAYERS)
+    assert tuple(r.fused.shape) == (2, 1, 224, 224)
+    for name in GRADCAM_LAYERS:
+        m = r.maps[name]
+        assert tuple(m.shape) == (2, 1, 224, 224)
+        assert float(m.min()) >= 0.0 and float(m.max()) <= 1.0
+        assert float(m.amax(dim=(1, 2, 3)).min()) == pytest.approx(1.0)  # each map normalized per image
+    assert torch.allclose(r.fused, r.maps["layer2"] * r.maps["layer3"])
+    assert float(r.fused.min()) >= 0.0 and float(r.fused.max()) <= 1.0
+    with torch.no_grad():
+        assert torch.allclose(r.logits, net(x), atol=1e-5)
+    assert not net.layer2._forward_hooks and not net.layer3._backward_hooks  # no hooks left behind
+
+
+def test_gradcam_weights_by_mean_gradient():
+    a = torch.zeros(1, 2, 2, 2)
+    a[0, 0] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    a[0, 1] = torch.tensor([[4.0, 0.0], [0.0, 0.0]])
+    g = torch.zeros(1, 2, 2, 2)
+    g[0, 0] = 0.5
+    g[0, 1] = -1.0
+    cam = gradcam_map(a, g)  # relu(0.5 * A0 - 1.0 * A1)
+    assert torch.allclose(cam[0, 0], torch.tensor([[0.0, 1.0], [1.5, 2.0]]))
+
+
+def test_normalize01_per_map_and_constant_maps():
+    m = torch.tensor([[[[1.0, 3.0], [5.0, 9.0]]], [[[2.0, 2.0], [2.0, 2.0]]]])
+    n = normalize01(m)
+    assert torch.allclose(n[0, 0], torch.tensor([[0.0, 0.25], [0.5, 1.0]]))
+    assert torch.all(n[1] == 0)
+
+
+def test_overlay_keeps_the_image_where_there_is_no_heat():
+    gray = np.full((4, 4), 0.5, np.float32)
+    heat = np.zeros((4, 4), np.float32)
+    heat[0, 0] = 1.0
+    rgb = overlay_rgb(gray, heat)
+    assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
+    assert np.all(rgb[1:, :] == 128)
+    assert rgb[0, 0, 0] > rgb[0, 0, 2]  # hot = red

@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""Generate DeCoVNet's semi-synthetic 3-D data set (see CovidCTAnalysis/classifiers/decovnet/synthetic.py).
+
+Example (the command behind the shipped weights, recorded in Resources/Models/cards/decovnet.md):
+    python scripts/make_decovnet_data.py --out /tmp/decovnet/data --threads 1   (100 volumes, ~6 min on one core)
+Writes OUT/*.npz (one volume each: int16 HU, lung mask, lesion labels, instances, JSON meta with boxes) and
+OUT/index.json. Reads ../shared/data only; never write the output into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from CovidCTAnalysis.classifiers.decovnet.synthetic import build_dataset  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    if a.out.resolve().is_relative_to(REPO):
+        p.error("--out must lie outside the repository (generated data is never committed)")
+    import torch
+
+    torch.set_num_threads(a.threads)
+    start = time.time()
+    index = build_dataset(a.data, a.out, seed=a.seed)
+    counts = {}
+    for row in index:
+        key = (row["split"], row["label"])
+        counts[key] = counts.get(key, 0) + 1
+    print(f"{len(index)} volumes in {time.time() - start:.0f} s: " +
+          ", ".join(f"{s} {'pos' if l else 'neg'} {n}" for (s, l), n in sorted(counts.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
