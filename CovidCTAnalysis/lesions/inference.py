@@ -19,33 +19,13 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..models.device import as_device, bf16_supported
 from .constants import INPUT_SIZE, normalize_hu
 
 CROP_MARGIN = 0.08
 GATE_CLOSING_MM = 10.0
 GATE_PIXEL_MM = 1.2
 BATCH = 8
-
-
-def _resolve_device(device):
-    import torch
-
-    if isinstance(device, torch.device):
-        return device
-    from ..models import select_device
-
-    return select_device(device)
-
-
-def bf16_supported(device) -> bool:
-    """bfloat16 autocast pays off (and is used) on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX)."""
-    if device.type == "cuda":
-        return True
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:  # not Linux: stay in float32
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def probabilities_2d(net, hu: np.ndarray, device="cpu", flip_tta: bool = False, bf16: bool | None = None):
@@ -57,7 +37,7 @@ def probabilities_2d(net, hu: np.ndarray, device="cpu", flip_tta: bool = False, 
     import torch
     import torch.nn.functional as F
 
-    device = _resolve_device(device)
+    device = as_device(device)
     if bf16 is None:
         bf16 = bf16_supported(device)
     x = torch.from_numpy(np.ascontiguousarray(hu, dtype=np.float32))[:, None]
@@ -169,7 +149,7 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
     ``net``: an already loaded network (else the registered lesions-unet is loaded, sha256 verified).
     """
     del display_windowed  # same computation: the model was trained on display-windowed slices mapped to HU
-    dev = _resolve_device(device)
+    dev = as_device(device)
     if net is None:
         from .network import load_network
 

@@ -78,7 +78,7 @@ def lesion_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _autocast_dtype():
     """bfloat16 autocast where the CPU has native bf16 (AVX512-BF16 / AMX), else None (float32)."""
-    from .inference import bf16_supported
+    from ..models.device import bf16_supported
 
     return torch.bfloat16 if bf16_supported(torch.device("cpu")) else None
 

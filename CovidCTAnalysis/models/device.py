@@ -22,3 +22,22 @@ def select_device(preference: str = "auto"):
         torch.use_deterministic_algorithms(True, warn_only=True)
         return torch.device("cpu")
     return torch.device("cuda")
+
+
+def as_device(device):
+    """A torch.device from a torch.device or a preference string ('auto' | 'cpu' | 'cuda', see ``select_device``)."""
+    import torch
+
+    return device if isinstance(device, torch.device) else select_device(device)
+
+
+def bf16_supported(device) -> bool:
+    """Whether bfloat16 autocast pays off: on CUDA, and on CPUs with native bf16 (AVX512-BF16 / AMX)."""
+    if device.type == "cuda":
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = f.read()
+    except OSError:  # not Linux: stay in float32
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags

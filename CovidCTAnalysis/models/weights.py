@@ -1,0 +1,42 @@
+"""Weights files of the project's networks: float16 state dicts on disk, float32 networks in memory.
+
+Every trained network is stored as a float16 state dict (half the bytes; weights files stay in the repository's
+history forever) and cast back to float32 when loaded. Registered weights are read through the registry, which
+verifies their sha256; an explicit file (training, fine-tuning, evaluation of a candidate) is read as given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+
+def save_half(net, path: Path) -> None:
+    """Write ``net``'s state dict with floating tensors in float16."""
+    import torch
+
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+
+
+def load_state(model_name: str, registry=None, weights: Path | None = None) -> dict:
+    """State dict (CPU, as stored) of the registered ``model_name``, or of the file ``weights`` when given.
+
+    ``registry``: a loaded Registry, a registry.json path, or None for the default registry.
+    """
+    import torch
+
+    if weights is not None:
+        return torch.load(weights, map_location="cpu", weights_only=True)
+    from .registry import Registry, load_registry
+
+    reg = registry if isinstance(registry, Registry) else load_registry(registry)
+    return reg.get(model_name).load_state_dict("cpu")
+
+
+def network_from_state(build: Callable[[], object], state: dict, device="cpu"):
+    """``build()`` with ``state`` loaded (floating tensors cast to float32), in eval mode on ``device``."""
+    net = build()
+    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    return net.to(device).eval()
