@@ -134,15 +134,19 @@ def _cmd_analyze(args) -> int:
 def _cmd_segment_lungs(args) -> int:
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LUNG_SEGMENTS
-    from .lungs import segment_lungs_classic
+    from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
+    from .models import select_device
     from .models.registry import load_registry
 
-    model = args.model or "lungs-classic"
-    load_registry().get(model)  # unknown or not-shipped models stop here, before any work
+    model = args.model or DEFAULT_LUNG_MODEL
+    entry = load_registry().get(model)  # unknown or not-shipped models stop here, before any work
+    if entry.task != "lung-segmentation":
+        raise InputError(None, f"--model takes a lung model; {model} is a {entry.task} model")
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
-    labels = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+    device = select_device(args.device)
+    labels = segment_lungs(ct.image, model, display_windowed=ct.display_windowed, device=device)
     write_label_map(to_input_grid(labels, ct), args.output, LUNG_SEGMENTS)
     return 0
 

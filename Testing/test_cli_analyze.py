@@ -147,3 +147,24 @@ def test_existing_output_folder_keeps_other_files(tmp_path, demo_run):
     assert (target / "mine.txt").read_text(encoding="utf-8") == "keep me"
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(target / "lungs.nii.gz")))
     assert set(np.unique(labels).tolist()) == {0, 1, 2}
+
+
+def test_single_slice_gets_involvement_but_no_severity_band(demo_run, tmp_path):
+    if "lesions-unet" not in load_registry().entries:
+        pytest.skip("lesions-unet is not registered in this checkout")
+    from PIL import Image
+
+    out, _ = demo_run
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "demo-ct.nrrd")))
+    z = int(np.argmax((sitk.GetArrayFromImage(sitk.ReadImage(str(out / "demo-truth-lesions.nrrd"))) > 0).sum((1, 2))))
+    png = tmp_path / "slice.png"
+    Image.fromarray((np.clip((hu[z] + 1350) / 1500, 0, 1) * 255).astype(np.uint8)).save(png)
+    proc = covidct("analyze", png, "-o", tmp_path / "out", "--spacing", "0.8,0.8,5", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["input"]["display_windowed"] is True
+    assert "total" in report["lesions"]["percent_involvement"]
+    assert report["lesions"]["severity"]["band"] is None  # MosMedData grades whole lungs, not one slice
+    assert "decovnet" not in report["classifiers"]
+    if "decovnet" in load_registry().entries:  # a volume classifier says why it did not run
+        assert "volumes" in report["unavailable"]["decovnet"]

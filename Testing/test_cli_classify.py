@@ -87,3 +87,20 @@ def test_pseudo_mask_is_one_named_segment(inputs, tmp_path):
     assert set(np.unique(labels).tolist()) <= {0, 1} and labels.any()
     header = out.read_bytes()[:4096].decode("latin-1")
     assert "Segment0_Name:=suspected infection (intensity pseudo-mask)" in header
+
+
+def test_segment_lungs_model_choice(inputs, tmp_path):
+    needs("lungs-unet")
+    out = {}
+    for model in ("lungs-classic", "lungs-unet"):
+        path = tmp_path / f"{model}.nii.gz"
+        proc = covidct("segment-lungs", inputs["ct"], "-o", path, "--model", model, "--device", "cpu")
+        assert proc.returncode == 0, proc.stderr
+        out[model] = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    a, b = out["lungs-classic"], out["lungs-unet"]
+    assert set(np.unique(b).tolist()) == {0, 1, 2}
+    for label in (1, 2):  # the two models agree on which lung is which
+        overlap = np.logical_and(a == label, b == label).sum()
+        assert 2 * overlap / ((a == label).sum() + (b == label).sum()) > 0.9, label
+    proc = covidct("segment-lungs", inputs["ct"], "-o", tmp_path / "x.nii.gz", "--model", "lesions-unet")
+    assert proc.returncode == 2 and "lung model" in proc.stderr and not (tmp_path / "x.nii.gz").exists()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Evaluate `lungs-classic`: Dice and HD95 against reference lung masks, lesion coverage on the demo CT.
+"""Evaluate `lungs-classic` and/or `lungs-unet`: Dice and HD95 against reference masks, lesion coverage on the demo CT.
 
 Cases (default: all that are available):
   imlab      ../shared/data/imlab-lung3d, 2 thorax CTs with lung masks (float, lung ~255: > 127 is lung); also a
@@ -14,6 +14,12 @@ Cases (default: all that are available):
     python scripts/evaluate_lungs.py                          # every case available
     python scripts/evaluate_lungs.py --cases demo --demo-size 256,256,96 --demo-seeds 0,1,2
     python scripts/evaluate_lungs.py --image CT.nii.gz --reference lungs.nii.gz [--reference-threshold 0.5]
+    python scripts/evaluate_lungs.py --model lungs-classic,lungs-unet   # both methods, one table
+
+--model: comma-separated `lungs-classic` (default) and `lungs-unet` (the registered weights; before the lead registers
+them, Resources/Models/lungs-unet/lungs-unet.pt, or --weights FILE). Every row says which method made it; "sides"
+says whether label 1 (right) lies at lower x than label 2 on the canonical grid (patient's right) and, where the
+reference has both labels, per-side Dice.
 """
 
 from __future__ import annotations
@@ -34,6 +40,23 @@ from CovidCTAnalysis.lungs.evaluate import compare, dice, hd95_mm, lesion_covera
 
 DATA = Path(os.environ.get("COVIDCT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 R231_COUNTS = (64752, 36536)  # lungmask's own test: right, left over the two slices
+UNET_WEIGHTS = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "lungs-unet" / "lungs-unet.pt"
+METHODS = ["lungs-classic"]  # set by --model
+_NETS: dict = {}
+
+
+def unet_network(weights: Path | None = None, device: str = "cpu"):
+    """lungs-unet from the registry when registered there, else from `weights` (default: the shipped file)."""
+    key = (str(weights), device)
+    if key not in _NETS:
+        from CovidCTAnalysis.lungs.unet import MODEL_NAME, load_network
+        from CovidCTAnalysis.models.registry import load_registry
+
+        if weights is None and MODEL_NAME in load_registry().entries:
+            _NETS[key] = load_network(device)
+        else:
+            _NETS[key] = load_network(device, weights=weights or UNET_WEIGHTS)
+    return _NETS[key]
 
 
 def baseline(image: sitk.Image, threshold: float = -400.0) -> np.ndarray:
@@ -55,10 +78,29 @@ def baseline(image: sitk.Image, threshold: float = -400.0) -> np.ndarray:
     return np.stack([ndi.binary_fill_holes(s) for s in m])
 
 
-def _segment(image, windowed=False):
+def _segment(image, windowed=False, method="lungs-classic"):
+    if method == "lungs-unet":
+        from CovidCTAnalysis.lungs import segment_lungs_unet
+
+        net = unet_network(OPTIONS.get("weights"), OPTIONS.get("device", "cpu"))
+        t = time.perf_counter()
+        labels = sitk.GetArrayFromImage(segment_lungs_unet(image, display_windowed=windowed, net=net,
+                                                           device=OPTIONS.get("device", "cpu")))
+        return labels, time.perf_counter() - t
     t = time.perf_counter()
     labels = sitk.GetArrayFromImage(segment_lungs_classic(image, display_windowed=windowed))
     return labels, time.perf_counter() - t
+
+
+OPTIONS: dict = {}
+
+
+def sides_note(labels: np.ndarray) -> str:
+    """'sides ok' when label 1 (right) lies at lower x than label 2, else what is wrong."""
+    if not (labels == 1).any() or not (labels == 2).any():
+        return "ONE SIDE MISSING"
+    ok = np.nonzero(labels == 1)[2].mean() < np.nonzero(labels == 2)[2].mean()
+    return "sides ok" if ok else "SIDES SWAPPED"
 
 
 def case_imlab(rows):
@@ -68,11 +110,11 @@ def case_imlab(rows):
     for case in ("001", "002"):
         ct = load_ct(folder / f"id{case}-128x128x64.nii.gz")
         ref = sitk.GetArrayFromImage(read_canonical(folder / f"id{case}-128x128x64-msk.nii.gz")) > 127
-        labels, seconds = _segment(ct.image)
-        r = compare(labels, ref.astype(np.uint8), ct.image.GetSpacing())
-        right_ok = np.nonzero(labels == 1)[2].mean() < np.nonzero(labels == 2)[2].mean()
-        rows.append({"case": f"imlab {case}", "method": "lungs-classic", **r, "seconds": seconds,
-                     "note": "right=label 1 at low x" if right_ok else "SIDES SWAPPED"})
+        for method in METHODS:
+            labels, seconds = _segment(ct.image, method=method)
+            r = compare(labels, ref.astype(np.uint8), ct.image.GetSpacing())
+            rows.append({"case": f"imlab {case}", "method": method, **r, "seconds": seconds,
+                         "note": sides_note(labels)})
         for threshold in (-400.0, -500.0):
             b = baseline(ct.image, threshold)
             rows.append({"case": f"imlab {case}", "method": f"baseline {threshold:.0f}", "dice": dice(b, ref),
@@ -86,25 +128,26 @@ def case_demo(rows, size, seeds):
         case = make_demo_ct(size=size, seed=seed)
         truth = sitk.GetArrayFromImage(case.lungs)
         lesions = sitk.GetArrayFromImage(case.lesions)
-        labels, seconds = _segment(case.image)
-        r = compare(labels, truth, case.image.GetSpacing())
         pleural = sum(1 for les in case.lesion_list if les.touches_pleura and les.label == 2)
-        rows.append({"case": f"demo {'x'.join(map(str, size))} seed {seed}", "method": "lungs-classic", **r,
-                     "lesions_inside": lesion_coverage(labels, lesions),
-                     "consolidation_inside": lesion_coverage(labels, lesions == 2), "seconds": seconds,
-                     "note": f"{pleural} pleural consolidation(s)"})
+        for method in METHODS:
+            labels, seconds = _segment(case.image, method=method)
+            r = compare(labels, truth, case.image.GetSpacing())
+            rows.append({"case": f"demo {'x'.join(map(str, size))} seed {seed}", "method": method, **r,
+                         "lesions_inside": lesion_coverage(labels, lesions),
+                         "consolidation_inside": lesion_coverage(labels, lesions == 2), "seconds": seconds,
+                         "note": f"{pleural} pleural consolidation(s), {sides_note(labels)}"})
 
 
 def case_lungmask(rows):
     from CovidCTAnalysis.io import load_ct
 
     ct = load_ct(DATA / "lungmask-testdata" / "tests" / "testdata")
-    labels, seconds = _segment(ct.image)
-    right, left = int((labels == 1).sum()), int((labels == 2).sum())
-    sides = np.nonzero(labels == 1)[2].mean() < np.nonzero(labels == 2)[2].mean()
-    rows.append({"case": "lungmask 2 slices", "method": "lungs-classic", "seconds": seconds,
-                 "note": f"right {right} ({right / R231_COUNTS[0]:.0%} of R231), left {left} "
-                         f"({left / R231_COUNTS[1]:.0%} of R231), sides {'ok' if sides else 'SWAPPED'}"})
+    for method in METHODS:
+        labels, seconds = _segment(ct.image, method=method)
+        right, left = int((labels == 1).sum()), int((labels == 2).sum())
+        rows.append({"case": "lungmask 2 slices", "method": method, "seconds": seconds,
+                     "note": f"right {right} ({right / R231_COUNTS[0]:.0%} of R231), left {left} "
+                             f"({left / R231_COUNTS[1]:.0%} of R231), {sides_note(labels)}"})
 
 
 def case_totalseg(rows):
@@ -116,10 +159,13 @@ def case_totalseg(rows):
     ref = np.zeros(sitk.GetArrayFromImage(ct.image).shape, np.uint8)
     for f in sorted(seg.glob("lung_*lobe*.nii.gz")):
         ref[sitk.GetArrayFromImage(read_canonical(f)) > 0] = 1 if "right" in f.name else 2
-    labels, seconds = _segment(ct.image)
-    rows.append({"case": "totalseg example_ct", "method": "lungs-classic",
-                 **compare(labels, ref, ct.image.GetSpacing()), "seconds": seconds,
-                 "note": "lung bases only; reference is a model output"})
+    for method in METHODS:
+        labels, seconds = _segment(ct.image, method=method)
+        rows.append({"case": "totalseg example_ct", "method": method,
+                     **compare(labels, ref, ct.image.GetSpacing()), "seconds": seconds,
+                     "note": "lung bases only; reference is a model output (lungs-unet trained on this CT's "
+                             "lungs-classic mask)" if method == "lungs-unet" else
+                             "lung bases only; reference is a model output"})
 
 
 def case_pair(rows, image_path, reference_path, threshold):
@@ -129,9 +175,11 @@ def case_pair(rows, image_path, reference_path, threshold):
     ref = sitk.GetArrayFromImage(read_canonical(reference_path))
     if threshold is not None:
         ref = (ref > threshold).astype(np.uint8)
-    labels, seconds = _segment(ct.image, ct.display_windowed)
-    rows.append({"case": Path(image_path).name, "method": "lungs-classic",
-                 **compare(labels, ref.astype(np.uint8), ct.image.GetSpacing()), "seconds": seconds})
+    for method in METHODS:
+        labels, seconds = _segment(ct.image, ct.display_windowed, method)
+        rows.append({"case": Path(image_path).name, "method": method,
+                     **compare(labels, ref.astype(np.uint8), ct.image.GetSpacing()), "seconds": seconds,
+                     "note": sides_note(labels)})
 
 
 def print_table(rows):
@@ -155,7 +203,17 @@ def main() -> int:
     parser.add_argument("--reference-threshold", type=float, default=None,
                         help="binarize the reference with > this value (e.g. 127 for 0..255 float masks)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--model", default="lungs-classic",
+                        help="comma-separated methods: lungs-classic, lungs-unet (default lungs-classic)")
+    parser.add_argument("--weights", type=Path, help="lungs-unet weights file (default: registry or shipped file)")
+    parser.add_argument("--device", default="cpu", help="lungs-unet device: cpu, cuda or auto")
     args = parser.parse_args()
+    methods = [m.strip() for m in args.model.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in ("lungs-classic", "lungs-unet")]
+    if unknown or not methods:
+        parser.error(f"--model: unknown method(s) {unknown}; use lungs-classic and/or lungs-unet")
+    METHODS[:] = methods
+    OPTIONS.update({"weights": args.weights, "device": args.device})
 
     rows: list[dict] = []
     if args.image:

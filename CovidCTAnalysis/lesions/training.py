@@ -23,30 +23,20 @@ Semi-supervised schemes (compared on the fixed validation slices by scripts/trai
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.device import bf16_supported
+from ..models.training import Source, adamw_warmup_cosine, draw_batch, optimize_step
 from .augment import augment_batch
 from .constants import IGNORE, INFECTION_UNKNOWN_CLASS
 from .metrics import confusion, summarize
 from .samples import Sample
 
 SELF_TRAINING_CONFIDENCE = 0.7
-
-
-@dataclass
-class Source:
-    """Training slices (normalized float16 [N, 256, 256], targets uint8) drawn with relative ``weight``."""
-
-    name: str
-    images: np.ndarray
-    targets: np.ndarray
-    weight: float
 
 
 def lesion_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -76,46 +66,22 @@ def lesion_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ce + torch.stack(dice_terms).mean()
 
 
-def _autocast_dtype():
-    """bfloat16 autocast where the CPU has native bf16 (AVX512-BF16 / AMX), else None (float32)."""
-    from ..models.device import bf16_supported
-
-    return torch.bfloat16 if bf16_supported(torch.device("cpu")) else None
-
-
 def train_stage(net, sources: list[Source], iterations: int, *, lr: float, batch: int = 8, crop: int = 160,
                 seed: int = 0, log=print, label: str = "stage") -> dict:
     """AdamW with linear warm-up (5 %) and cosine decay; each slice of a batch drawn from a source by weight."""
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    weights = np.array([s.weight for s in sources], float)
-    weights /= weights.sum()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    warm = max(1, iterations // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / iterations))))
-    dtype = _autocast_dtype()
+    opt, sched = adamw_warmup_cosine(net, lr, iterations)
+    bf16 = bf16_supported(torch.device("cpu"))  # native bf16 (AVX512-BF16 / AMX) only
     net.train()
     t0 = time.time()
     running = []
     for it in range(iterations):
-        picks = rng.choice(len(sources), size=batch, p=weights)
-        imgs, tgts = [], []
-        for k in picks:
-            j = rng.integers(len(sources[k].images))
-            imgs.append(sources[k].images[j])
-            tgts.append(sources[k].targets[j])
-        x = torch.from_numpy(np.stack(imgs).astype(np.float32))[:, None]
-        y = torch.from_numpy(np.stack(tgts).astype(np.int64))
+        imgs, tgts = draw_batch(sources, rng, batch)
+        x = torch.from_numpy(imgs)[:, None]
+        y = torch.from_numpy(tgts.astype(np.int64))
         x, y = augment_batch(x, y, gen, crop)
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            logits = net(x)
-        loss = lesion_loss(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        running.append(loss.item())
+        running.append(optimize_step(net, opt, sched, x, y, lesion_loss, bf16))
         if (it + 1) % 50 == 0 or it + 1 == iterations:
             log(f"{label} {it + 1}/{iterations} loss {np.mean(running[-50:]):.4f} "
                 f"lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f} s")

@@ -17,13 +17,14 @@ from .. import __version__
 from ..errors import InputError
 from ..io import CTVolume, load_ct, to_input_grid, write_label_map, write_volume
 from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
+from ..lungs.select import DEFAULT_LUNG_MODEL
 from ..models import select_device
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from .classifiers import accepts, run_classifier
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
 
-LUNG_MODEL = "lungs-classic"
+LUNG_MODEL = DEFAULT_LUNG_MODEL
 LESION_MODEL = "lesions-unet"
 
 
@@ -100,9 +101,11 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     unavailable: dict[str, str] = {}
 
     with progress.stage("lungs", "segmenting the lungs") as report:
-        from ..lungs import lung_volumes_ml, segment_lungs_classic
+        from ..lungs import lung_volumes_ml
+        from ..lungs.select import segment_lungs
 
-        lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed, progress=report)
+        lungs = segment_lungs(ct.image, LUNG_MODEL, display_windowed=ct.display_windowed, device=device,
+                              progress=report)
         write_label_map(to_input_grid(lungs, ct), staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
         lung_ml = lung_volumes_ml(lungs)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
@@ -117,6 +120,10 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                                       progress=report)
             write_label_map(to_input_grid(lesions, ct), staging / "lesions.seg.nrrd", LESION_SEGMENTS)
             lesion_numbers = quantify(lesions, lungs)
+            if ct.is_2d:  # the MosMedData scale grades the whole lungs; one slice does not show them
+                lesion_numbers["severity"] = dict(lesion_numbers["severity"], band=None,
+                                                  description="not graded: the scale needs the whole lungs, "
+                                                              "not a single slice")
             versions[LESION_MODEL] = registry.get(LESION_MODEL).version
         else:
             unavailable["lesions"] = f"model {LESION_MODEL} is not available in this version"

@@ -1,0 +1,66 @@
+"""What the project's 2-D segmentation trainers share: weighted slice sources, batch drawing, the LR schedule.
+
+lesions-unet (lesions/training.py) and lungs-unet (lungs/unet_train.py) both train on slices pooled from several
+sources, each drawn with a relative weight, with AdamW, a 5 % linear warm-up and cosine decay.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Source:
+    """Training slices (float16 [N, S, S]) and their targets (uint8 [N, S, S]), drawn with relative ``weight``."""
+
+    name: str
+    images: np.ndarray
+    targets: np.ndarray
+    weight: float
+
+
+def draw_batch(sources: list[Source], rng: np.random.Generator, batch: int,
+               transform: Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(images float32 [B, S, S], targets [B, S, S]): each slice from a source picked by weight, then uniformly.
+
+    ``transform(image, target, rng)`` may alter each float32 image (e.g. paste a synthetic lesion).
+    """
+    weights = np.array([s.weight for s in sources], float)
+    picks = rng.choice(len(sources), size=batch, p=weights / weights.sum())
+    images, targets = [], []
+    for k in picks:
+        j = int(rng.integers(len(sources[k].images)))
+        image, target = sources[k].images[j].astype(np.float32), sources[k].targets[j]
+        images.append(transform(image, target, rng) if transform is not None else image)
+        targets.append(target)
+    return np.stack(images), np.stack(targets)
+
+
+def adamw_warmup_cosine(net, lr: float, iterations: int, weight_decay: float = 1e-4):
+    """(AdamW optimizer, scheduler): linear warm-up over the first 5 % of ``iterations``, then cosine decay to 0."""
+    import torch
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    warm = max(1, iterations // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / iterations))))
+    return opt, sched
+
+
+def optimize_step(net, opt, sched, x, y, loss_fn, bf16: bool) -> float:
+    """One optimizer step on batch (x, y), the forward pass under CPU bfloat16 autocast when ``bf16``; the loss."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = net(x)
+    loss = loss_fn(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item()
