@@ -9,8 +9,7 @@ import SimpleITK as sitk
 
 from CovidCTAnalysis.classifiers.decovnet import classify_volume, load_model
 from CovidCTAnalysis.demo import make_demo_ct
-from CovidCTAnalysis.models import load_registry, select_device
-from CovidCTAnalysis.models.registry import sha256_file
+from CovidCTAnalysis.models import select_device
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "Resources" / "Models" / "decovnet" / "decovnet.pt"
@@ -19,16 +18,9 @@ SHIPPED_INPUT = {"in_plane": [112, 168], "z_mm": 5.0, "lung_only": True, "mask_v
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """The registered decovnet; until the lead registers it, the shipped file through a temporary registry."""
-    device = select_device("cpu")
-    if "decovnet" in load_registry().entries:
-        return load_model(device)
-    registry = tmp_path_factory.mktemp("registry") / "registry.json"
-    registry.write_text(json.dumps({"schema": 1, "models": [{
-        "name": "decovnet", "version": "test", "task": "classification", "weights": str(WEIGHTS),
-        "sha256": sha256_file(WEIGHTS), "input": SHIPPED_INPUT, "card": None}]}))
-    return load_model(device, registry)
+def model():
+    """The registered decovnet (its sha256 verified by the registry)."""
+    return load_model(select_device("cpu"))
 
 
 @pytest.fixture(scope="module")

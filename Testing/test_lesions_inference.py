@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,10 @@ WEIGHTS = REPO / "Resources" / "Models" / "lesions-unet" / "lesions-unet.pt"
 
 
 def shipped_network():
-    """The registered lesions-unet; before the lead registers it, the shipped file through a temporary registry."""
+    """The registered lesions-unet (its sha256 verified by the registry)."""
     from CovidCTAnalysis.lesions.network import load_network
-    from CovidCTAnalysis.models.registry import load_registry, sha256_file
 
-    registry = load_registry()
-    if "lesions-unet" in registry.entries:
-        return load_network("cpu", registry=registry)
-    assert WEIGHTS.is_file(), f"{WEIGHTS} is missing"
-    import tempfile
-
-    tmp = Path(tempfile.mkdtemp()) / "registry.json"
-    tmp.write_text(json.dumps({"schema": 1, "models": [{
-        "name": "lesions-unet", "version": "test", "task": "lesion-segmentation",
-        "weights": str(WEIGHTS), "sha256": sha256_file(WEIGHTS), "input": {}, "card": None}]}))
-    return load_network("cpu", registry=load_registry(tmp))
+    return load_network("cpu")
 
 
 @pytest.fixture(scope="module")

@@ -26,21 +26,12 @@ def _temporary_registry(folder: Path, weights: Path, sha256: str) -> Path:
     return path
 
 
-def shipped_network(tmp_dir: Path):
-    """The registered lungs-unet; before the lead registers it, the shipped file through a temporary registry."""
-    from CovidCTAnalysis.lungs.unet import load_network
-    from CovidCTAnalysis.models.registry import load_registry, sha256_file
-
-    registry = load_registry()
-    if "lungs-unet" in registry.entries:
-        return load_network("cpu", registry=registry)
-    assert WEIGHTS.is_file(), f"{WEIGHTS} is missing"
-    return load_network("cpu", registry=load_registry(_temporary_registry(tmp_dir, WEIGHTS, sha256_file(WEIGHTS))))
-
-
 @pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    return shipped_network(tmp_path_factory.mktemp("registry"))
+def net():
+    """The registered lungs-unet (its sha256 verified by the registry)."""
+    from CovidCTAnalysis.lungs.unet import load_network
+
+    return load_network("cpu")
 
 
 @pytest.fixture(scope="module")

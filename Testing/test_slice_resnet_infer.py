@@ -15,7 +15,7 @@ from CovidCTAnalysis.classifiers.slice_resnet import classify_image, classify_vo
 from CovidCTAnalysis.classifiers.slice_resnet.corona import corona_score_cm3
 from CovidCTAnalysis.classifiers.slice_resnet.infer import lung_region, lung_slices
 from CovidCTAnalysis.errors import InputError
-from CovidCTAnalysis.models.registry import load_registry, sha256_file
+from CovidCTAnalysis.models.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "Resources" / "Models" / "slice-resnet" / "slice-resnet18.pt"
@@ -26,24 +26,11 @@ VAL_AUC_FLOOR = 0.80
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory) -> Path:
-    """The project registry when it lists slice-resnet, else a temporary one for the shipped weights."""
-    if "slice-resnet" in load_registry().entries:
-        return load_registry().path
-    assert WEIGHTS.is_file(), f"shipped weights {WEIGHTS} are missing"
-    folder = tmp_path_factory.mktemp("registry")
-    entry = {"name": "slice-resnet", "version": "test", "task": "classification", "weights": str(WEIGHTS),
-             "sha256": sha256_file(WEIGHTS), "input": {}, "card": None}
-    (folder / "registry.json").write_text(json.dumps({"schema": 1, "models": [entry]}))
-    return folder / "registry.json"
-
-
-@pytest.fixture(scope="module")
-def model(registry):
+def model():
     import torch
 
     torch.set_num_threads(1)  # one image at a time: 2 threads are several times slower on a busy 2-core machine
-    return load_model("cpu", registry)
+    return load_model("cpu")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-UNET_WEIGHTS = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "lungs-unet" / "lungs-unet.pt"
 
 
 def _status_kib(field: str) -> int:
@@ -52,16 +51,12 @@ def child(path: Path, display_windowed: bool, model: str = "lungs-classic", weig
 
         if threads:
             torch.set_num_threads(threads)
-        from CovidCTAnalysis.lungs.unet import MODEL_NAME, load_network, segment_lungs_unet
+        from CovidCTAnalysis.lungs.unet import load_network, segment_lungs_unet
         from CovidCTAnalysis.models import select_device
-        from CovidCTAnalysis.models.registry import load_registry
 
         t = time.perf_counter()
         device = select_device("cpu")  # once per process (torch's deterministic mode costs ~2 s the first time)
-        if weights is None and MODEL_NAME in load_registry().entries:
-            net = load_network("cpu")
-        else:
-            net = load_network("cpu", weights=weights or UNET_WEIGHTS)
+        net = load_network("cpu", weights=weights)  # None: the registered weights, sha256 verified
         load_seconds = time.perf_counter() - t
 
         def segment(image, display_windowed=False):

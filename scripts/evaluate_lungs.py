@@ -16,8 +16,7 @@ Cases (default: all that are available):
     python scripts/evaluate_lungs.py --image CT.nii.gz --reference lungs.nii.gz [--reference-threshold 0.5]
     python scripts/evaluate_lungs.py --model lungs-classic,lungs-unet   # both methods, one table
 
---model: comma-separated `lungs-classic` (default) and `lungs-unet` (the registered weights; before the lead registers
-them, Resources/Models/lungs-unet/lungs-unet.pt, or --weights FILE). Every row says which method made it; "sides"
+--model: comma-separated `lungs-classic` (default) and `lungs-unet` (the registered weights, or --weights FILE). Every row says which method made it; "sides"
 says whether label 1 (right) lies at lower x than label 2 on the canonical grid (patient's right) and, where the
 reference has both labels, per-side Dice.
 """
@@ -40,22 +39,17 @@ from CovidCTAnalysis.lungs.evaluate import compare, dice, hd95_mm, lesion_covera
 
 DATA = Path(os.environ.get("COVIDCT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 R231_COUNTS = (64752, 36536)  # lungmask's own test: right, left over the two slices
-UNET_WEIGHTS = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "lungs-unet" / "lungs-unet.pt"
 METHODS = ["lungs-classic"]  # set by --model
 _NETS: dict = {}
 
 
 def unet_network(weights: Path | None = None, device: str = "cpu"):
-    """lungs-unet from the registry when registered there, else from `weights` (default: the shipped file)."""
+    """lungs-unet: the registered weights, or the file ``weights`` (a candidate under evaluation)."""
     key = (str(weights), device)
     if key not in _NETS:
-        from CovidCTAnalysis.lungs.unet import MODEL_NAME, load_network
-        from CovidCTAnalysis.models.registry import load_registry
+        from CovidCTAnalysis.lungs.unet import load_network
 
-        if weights is None and MODEL_NAME in load_registry().entries:
-            _NETS[key] = load_network(device)
-        else:
-            _NETS[key] = load_network(device, weights=weights or UNET_WEIGHTS)
+        _NETS[key] = load_network(device, weights=weights)
     return _NETS[key]
 
 
