@@ -152,21 +152,23 @@ def _cmd_segment_lungs(args) -> int:
 
 
 def _cmd_segment_lesions(args) -> int:
-    """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the lungs-classic mask."""
+    """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the default lung model's mask."""
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
-    from .lungs import segment_lungs_classic
+    from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
     from .models import select_device
     from .models.registry import load_registry
 
     model = args.model or "lesions-unet"
     if model != PSEUDO_MASK:
-        load_registry().get(model)  # not shipped or unknown: stop before any work
+        entry = load_registry().get(model)  # not shipped or unknown: stop before any work
+        if entry.task != "lesion-segmentation":
+            raise InputError(None, f"--model takes a lesion model or {PSEUDO_MASK}; {model} is a {entry.task} model")
     device = select_device(args.device)
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
-    lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+    lungs = segment_lungs(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed, device=device)
     if model == PSEUDO_MASK:
         from .lesions import PSEUDO_MASK_SEGMENT, pseudo_infection_mask
 
@@ -200,10 +202,10 @@ def _cmd_classify(args) -> int:
         if reason:
             raise InputError(path, reason)
         lungs = None
-        if not ct.is_2d:
-            from .lungs import segment_lungs_classic
+        if not ct.is_2d:  # the lung mask the classifiers need: the default lung model, as in analyze
+            from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
 
-            lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+            lungs = segment_lungs(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed, device=device)
         run = run_classifier(args.model, ct, lungs, device)
         rows.append(csv_row(str(path), run))
         if emit:

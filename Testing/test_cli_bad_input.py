@@ -262,6 +262,7 @@ def test_output_with_unknown_extension(tmp_path):
     (["classify", "--model", "lesions-unet", "a.png", "-o", "X.csv"], "not a classifier"),
     (["classify", "--model", "slice-resnet", "a.png", "-o", "X.txt"], "unknown output extension"),
     (["segment-lesions", "a.png", "-o", "X.png", "--model", "lobe-patch"], "not available in this version"),
+    (["segment-lesions", "a.png", "-o", "X.png", "--model", "lungs-classic"], "lesion model"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_usage_errors_are_one_line(args, words, tmp_path):
