@@ -165,18 +165,27 @@ def _random_shape(rng, label, side, centre, radius, direction=None) -> LesionSha
     sig[:, 2] *= rng.uniform(0.9, 1.4)              # often a little longer cranio-caudally
     weights = rng.uniform(0.7, 1.0, size=k)
     weights[0] = 1.0
-    m = 3
-    waves = np.column_stack([
-        rng.uniform(0.10, 0.20, m),                  # relative amplitude
-        rng.uniform(0.4, 1.0, (m, 3)) * (2 * np.pi / (1.2 * radius)),
-        rng.uniform(0, 2 * np.pi, (m, 3)),
-    ])
+    waves = _margin_waves(rng, 3, (0.10, 0.20), (0.4, 1.0), 1.2 * radius)
     if label == GGO:
         hu, texture, edge = rng.uniform(-660.0, -520.0), rng.uniform(35.0, 55.0), 0.35
     else:
-        hu, texture, edge = rng.uniform(-70.0, 30.0), rng.uniform(18.0, 30.0), 0.12
+        hu, texture, edge = _consolidation_density(rng)
     return LesionShape(label, side, np.asarray(centre, float), centre + offsets, sig, weights, waves,
                        float(hu), float(texture), edge)
+
+
+def _margin_waves(rng, m: int, amplitude, frequency, wavelength: float) -> np.ndarray:
+    """``m`` sinusoidal ripples of the lesion margin: rows (relative amplitude, 3 spatial frequencies, 3 phases)."""
+    return np.column_stack([
+        rng.uniform(*amplitude, m),
+        rng.uniform(*frequency, (m, 3)) * (2 * np.pi / wavelength),
+        rng.uniform(0, 2 * np.pi, (m, 3)),
+    ])
+
+
+def _consolidation_density(rng) -> tuple[float, float, float]:
+    """(mean HU, texture SD in HU, edge softness) of a consolidation: soft-tissue density, uneven, sharp-edged."""
+    return rng.uniform(-70.0, 30.0), rng.uniform(18.0, 30.0), 0.12
 
 
 def _frame(direction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,13 +213,8 @@ def _consolidation_shape(rng, side, centre, radius, direction) -> LesionShape:
     sig = radius * rng.uniform(0.30, 0.46, size=(k, 3))
     weights = rng.uniform(0.6, 1.0, size=k)
     weights[0] = 1.0
-    m = 4
-    waves = np.column_stack([
-        rng.uniform(0.15, 0.28, m),                  # lobulated margin
-        rng.uniform(0.6, 1.4, (m, 3)) * (2 * np.pi / (1.0 * radius)),
-        rng.uniform(0, 2 * np.pi, (m, 3)),
-    ])
-    hu, texture, edge = rng.uniform(-70.0, 30.0), rng.uniform(18.0, 30.0), 0.12
+    waves = _margin_waves(rng, 4, (0.15, 0.28), (0.6, 1.4), 1.0 * radius)  # a lobulated margin
+    hu, texture, edge = _consolidation_density(rng)
     bronchi = []
     for _ in range(int(rng.integers(1, 3))):     # from the deep side, obliquely along the lesion toward the pleura
         lateral = rng.normal(scale=0.2 * radius, size=2)
