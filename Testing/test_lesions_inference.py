@@ -87,3 +87,35 @@ def test_a_2d_image_without_z(net):
     image = sitk.GetImageFromArray(np.full((64, 80), -850.0, np.float32))     # a true 2-D sitk image
     out = segment_lesions(image, None, net=net)
     assert out.GetSize() == (80, 64) and out.GetDimension() == 2
+
+
+def test_a_true_hu_slice_is_cropped_to_the_lungs_and_gated(net, small_demo):
+    """One slice in true HU (a DICOM image) is not a picture: lung-cropped, gated, attenuation-checked like a volume."""
+    arr = sitk.GetArrayFromImage(small_demo.image)
+    lung_arr = sitk.GetArrayFromImage(small_demo.lungs)
+    z = int(np.argmax((sitk.GetArrayFromImage(small_demo.lesions) > 0).sum(axis=(1, 2))))
+    image = sitk.GetImageFromArray(arr[z:z + 1])
+    image.SetSpacing(small_demo.image.GetSpacing())
+    lungs = sitk.GetImageFromArray(lung_arr[z:z + 1])
+    lungs.CopyInformation(image)
+    les = sitk.GetArrayFromImage(segment_lesions(image, lungs, net=net))
+    gate = lung_gate(lung_arr[z:z + 1] > 0, image.GetSpacing()[:2])
+    assert les.any() and not les[~gate].any()
+    unchecked = sitk.GetArrayFromImage(segment_lesions(image, lungs, net=net, attenuation_check=False))
+    assert not ((les > 0) & (unchecked == 0)).any()            # the check only removes labels
+    # a display-windowed slice of the same pixels is a picture: whole, ungated, unchecked
+    from CovidCTAnalysis.lesions.inference import segment_slices
+
+    picture = sitk.GetArrayFromImage(segment_lesions(image, lungs, display_windowed=True, net=net))
+    assert np.array_equal(picture, segment_slices(net, arr[z:z + 1]))
+
+
+def test_attenuation_check_removes_ground_glass_on_normal_lung(net):
+    """A lesion-free phantom: what the network calls ground glass there is removed by the attenuation check."""
+    from CovidCTAnalysis.demo import make_demo_ct
+
+    case = make_demo_ct(size=(256, 256, 32), seed=11, lesions=False)   # the demo's 1.4 mm pixels
+    checked = sitk.GetArrayFromImage(segment_lesions(case.image, case.lungs, net=net))
+    unchecked = sitk.GetArrayFromImage(segment_lesions(case.image, case.lungs, net=net, attenuation_check=False))
+    assert (checked == 1).sum() < 0.2 * (unchecked == 1).sum()
+    assert (checked == 1).sum() < 0.002 * (sitk.GetArrayFromImage(case.lungs) > 0).sum()

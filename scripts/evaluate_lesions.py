@@ -8,7 +8,10 @@
    2-D slice are compared: whole slice (what segment_lesions does for a single slice), whole slice with left-right
    flip averaging, and gated by the classic lung mask of the slice (display-windowed), to validate the 2-D choice.
 2. The demo CT (CovidCTAnalysis.demo, exact truth): lungs by lungs-classic, lesions by segment_lesions; per-class and
-   total volume error against the truth, infection Dice. Also the intensity pseudo-mask's agreement with the truth.
+   total volume error against the truth, infection Dice, with and without the ground-glass attenuation check
+   (lesions/attenuation.py). Also the intensity pseudo-mask's agreement with the truth.
+3. Normal lungs in true HU (../shared/data/imlab-lung3d, no lesions): lesion volume and % involvement found there,
+   with and without the attenuation check: every millilitre is a false positive.
 Without --weights the registered model is used (sha256 checked).
 """
 
@@ -71,14 +74,14 @@ def evaluate_slices(net, samples) -> dict:
     return result
 
 
-def evaluate_demo(net, seed: int) -> dict:
+def evaluate_demo(net, seed: int, attenuation_check: bool = True) -> dict:
     from CovidCTAnalysis.demo import make_demo_ct
     from CovidCTAnalysis.lungs import segment_lungs_classic
 
     case = make_demo_ct(seed=seed)
     lungs = segment_lungs_classic(case.image)
     t0 = time.time()
-    pred = segment_lesions(case.image, lungs, net=net)
+    pred = segment_lesions(case.image, lungs, net=net, attenuation_check=attenuation_check)
     seconds = time.time() - t0
     truth_q = quantify(case.lesions, case.lungs)
     pred_q = quantify(pred, lungs)
@@ -92,7 +95,7 @@ def evaluate_demo(net, seed: int) -> dict:
         return 100.0 * (pred_q[key] - truth_q[key]) / truth_q[key] if truth_q[key] else float("nan")
 
     return {
-        "seed": seed, "size": list(case.image.GetSize()), "seconds_segment_lesions": round(seconds, 2),
+        "seed": seed, "attenuation_check": attenuation_check, "size": list(case.image.GetSize()), "seconds_segment_lesions": round(seconds, 2),
         "truth": {k: truth_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement")},
         "predicted": {k: pred_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement",
                                              "severity")},
@@ -101,6 +104,23 @@ def evaluate_demo(net, seed: int) -> dict:
         "dice": {k: summary[k]["pooled_dice"] for k in summary},
         "pseudo_mask_vs_truth": {"dice": pc["pooled_dice"], "sensitivity": pc["pooled_sensitivity"]},
     }
+
+
+def evaluate_normals(net, folder: Path) -> list[dict]:
+    """Lesions found in normal lungs (true HU; every millilitre is a false positive), with and without the check."""
+    from CovidCTAnalysis.io.load import load_ct
+    from CovidCTAnalysis.lungs import segment_lungs_classic
+
+    rows = []
+    for path in sorted(folder.glob("id*-128x128x64.nii.gz")):
+        image = load_ct(path).image
+        lungs = segment_lungs_classic(image)
+        for check in (True, False):
+            q = quantify(segment_lesions(image, lungs, net=net, attenuation_check=check), lungs)
+            rows.append({"case": path.name, "attenuation_check": check, "ggo_ml": q["ggo_ml"],
+                         "consolidation_ml": q["consolidation_ml"],
+                         "percent_involvement": q["percent_involvement"]["total"]})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -132,15 +152,24 @@ def main(argv=None) -> int:
 
     result["demo"] = []
     for seed in (int(s) for s in args.demo_seeds.split(",") if s.strip()):
-        d = evaluate_demo(net, seed)
-        result["demo"].append(d)
-        ve = d["volume_error_percent"]
-        print(f"demo seed {seed}: total {d['predicted']['total_ml']:.1f} mL vs truth {d['truth']['total_ml']:.1f} mL "
-              f"(error {ve['total']:+.1f} %; GGO {ve['ggo']:+.1f} %, consolidation {ve['consolidation']:+.1f} %), "
-              f"infection Dice {d['dice']['infection']:.3f}, "
-              f"involvement {d['predicted']['percent_involvement']['total']:.2f} % "
-              f"vs {d['truth']['percent_involvement']['total']:.2f} %; pseudo-mask Dice "
-              f"{d['pseudo_mask_vs_truth']['dice']:.3f}; {d['seconds_segment_lesions']:.1f} s")
+        for check in (True, False):
+            d = evaluate_demo(net, seed, check)
+            result["demo"].append(d)
+            ve = d["volume_error_percent"]
+            print(f"demo seed {seed} ({'with' if check else 'without'} attenuation check): total "
+                  f"{d['predicted']['total_ml']:.1f} mL vs truth {d['truth']['total_ml']:.1f} mL "
+                  f"(error {ve['total']:+.1f} %; GGO {ve['ggo']:+.1f} %, consolidation {ve['consolidation']:+.1f} %), "
+                  f"infection Dice {d['dice']['infection']:.3f}, "
+                  f"involvement {d['predicted']['percent_involvement']['total']:.2f} % "
+                  f"vs {d['truth']['percent_involvement']['total']:.2f} %; pseudo-mask Dice "
+                  f"{d['pseudo_mask_vs_truth']['dice']:.3f}; {d['seconds_segment_lesions']:.1f} s")
+    normals = args.data.parent / "imlab-lung3d"
+    if normals.is_dir():
+        result["normal_lungs"] = evaluate_normals(net, normals)
+        for r in result["normal_lungs"]:
+            print(f"normal lungs {r['case']} ({'with' if r['attenuation_check'] else 'without'} attenuation check): "
+                  f"GGO {r['ggo_ml']:.1f} mL, consolidation {r['consolidation_ml']:.1f} mL, involvement "
+                  f"{r['percent_involvement']:.2f} % (truth 0)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

@@ -1,11 +1,14 @@
 #!/usr/bin/env python
 """Train lesions-unet (GGO / consolidation) on COVID-SemiSeg, or fine-tune it on a folder of corrected masks.
 
-Shipped weights (seeded; two commands, recorded in Resources/Models/cards/lesions-unet.md):
+Shipped weights: five seeded commands, each continuing the previous one, recorded in
+Resources/Models/cards/lesions-unet.md ("Training"). The first two:
 
     python scripts/train_lesions.py --method self-training --seed 0 --threads 1 --out /tmp/lesions-base.pt
     python scripts/train_lesions.py --method phantom-finetune --init /tmp/lesions-base.pt --seed 0 --threads 1 \
-        --out Resources/Models/lesions-unet/lesions-unet.pt
+        --out /tmp/lesions-1.0.0.pt
+
+then three more `phantom-finetune` stages (the last two with --phantom-weight 3 and --consolidation-repeat 3 / 6).
 
 (--threads 1: on a CPU shared with other jobs two threads per process were several times slower.)
 
@@ -76,6 +79,9 @@ def main(argv=None) -> int:
     ap.add_argument("--consolidation-repeat", type=int, default=1,
                     help="phantom methods: draw phantom slices that contain consolidation this many times as often "
                          "(default 1: as every other phantom slice)")
+    ap.add_argument("--phantom-weight", type=float,
+                    help="phantom methods: weight of the demo-phantom slices against the labelled slices (weight 1); "
+                         "default per method: PHANTOM_WEIGHT")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="weights file to write (.pt, float16 state dict)")
@@ -124,7 +130,8 @@ def main(argv=None) -> int:
                 dense = [s for s in phantom if (s.target == 2).any()]
                 phantom = phantom + dense * (args.consolidation_repeat - 1)
                 log(f"{len(dense)} phantom slices with consolidation, each drawn {args.consolidation_repeat} times")
-            sources["phantom"] = Source("phantom", *stack_samples(phantom), PHANTOM_WEIGHT[args.method])
+            sources["phantom"] = Source("phantom", *stack_samples(phantom),
+                                       args.phantom_weight or PHANTOM_WEIGHT[args.method])
             log(f"{len(phantom)} demo-phantom slices (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}; the demo CT is seed 0)")
         if args.method == "phantom-finetune" and not args.init:
             ap.error("--method phantom-finetune continues a model: give --init")

@@ -1,7 +1,8 @@
 """Lesion segmentation (lesions-unet), the intensity pseudo-mask of suspected infection, and quantification.
 
 - ``segment_lesions(image, lungs)``: uint8 label map 0 / 1 ground-glass opacity / 2 consolidation (CONTRACTS.md) on
-  the image's grid; 2-D slices and 3-D volumes (slice by slice). See inference.py.
+  the image's grid; 2-D slices and 3-D volumes (slice by slice). See inference.py; on true-HU input, ground glass
+  must also be denser than normal lung (attenuation.py).
 - ``pseudo_infection_mask(image, lungs)``: seed 001 section 2.7.2 suspected-infection mask for annotators. See
   pseudo_mask.py.
 - ``quantify(lesions, lungs)``: volumes per class, % involvement per lung and total, MosMedData severity band.

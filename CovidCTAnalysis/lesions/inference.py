@@ -6,12 +6,16 @@ trained on), every axial slice of that box that contains lung is resized to 256 
 (``constants.normalize_hu``), segmented, and the class probabilities are resized back to the crop (bilinear) before
 the arg-max. 3-D volumes are treated slice by slice because the labelled data are single slices.
 
-Restriction to the lungs: in 3-D the result is kept only inside the lung region (the lung mask of each slice with
-holes filled and closed by ``GATE_CLOSING_MM``, so dense consolidation that a threshold-based lung mask leaves out at
-the lung border still counts). A single 2-D slice (a figure crop, a display-windowed picture) is segmented whole and
-not gated: lung masks of such pictures are unreliable, the network was trained on exactly such crops without masks and
-learned to keep its output inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed
-validation slices.
+Restriction to the lungs: true-HU input (volumes, and a single slice such as one DICOM image) is cropped to the lung
+region, and the result is kept only inside it (the lung mask of each slice with holes filled and closed by
+``GATE_CLOSING_MM``, so dense consolidation that a threshold-based lung mask leaves out at the lung border still
+counts). A picture - one display-windowed slice, a figure crop - is segmented whole and not gated: lung masks of such
+pictures are unreliable, the network was trained on exactly such crops without masks and learned to keep its output
+inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices.
+
+Ground glass on true-HU input must also be denser than normal lung (attenuation.py): on real CT grids unlike the
+training pictures (coarse 3 mm pixels, a whole 512 x 512 DICOM field of view) the network labels much of normal lung
+as ground glass, and the check removes that.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..models.device import as_device, bf16_supported
+from .attenuation import drop_unraised_ggo, normal_lung_level
 from .constants import INPUT_SIZE, normalize_hu
 
 CROP_MARGIN = 0.08
@@ -138,17 +143,19 @@ def air_region(hu: np.ndarray) -> np.ndarray:
 
 
 def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, display_windowed: bool = False,
-                    device="cpu", progress=None, net=None, flip_tta: bool = False) -> sitk.Image:
+                    device="cpu", progress=None, net=None, flip_tta: bool = False,
+                    attenuation_check: bool = True) -> sitk.Image:
     """Lesion label map (uint8: 0 none, 1 GGO, 2 consolidation) on the grid of ``image`` (canonical float32 HU).
 
-    ``lungs``: the lung label map on the same grid (any label > 0 is lung), or None. 3-D: the lung region is cropped,
-    segmented slice by slice and the result kept inside the (closed, filled) lung mask; without a mask, air enclosed
-    by the body stands in for it. 2-D (one slice): the whole slice is segmented and not gated (see the module
-    docstring). ``display_windowed`` marks approximate HU from a display-windowed source; the model was trained on
-    such slices, so it changes nothing in the computation and is accepted for the pipeline's uniform call.
+    ``lungs``: the lung label map on the same grid (any label > 0 is lung), or None. A picture (one display-windowed
+    slice: a figure crop, a PNG/JPEG) is segmented whole and not gated (module docstring). Everything else - volumes,
+    and single slices in true HU such as one DICOM image - is cropped to the lung region, segmented slice by slice and
+    kept inside the (closed, filled) lung mask; without a mask, air enclosed by the body stands in for it.
+    ``display_windowed`` marks approximate HU from 8-bit display values.
     ``net``: an already loaded network (else the registered lesions-unet is loaded, sha256 verified).
+    ``attenuation_check``: on true-HU input, drop ground glass where the lung is not denser than normal lung
+    (attenuation.py); display-windowed HU are too approximate for it (model card).
     """
-    del display_windowed  # same computation: the model was trained on display-windowed slices mapped to HU
     dev = as_device(device)
     if net is None:
         from .network import load_network
@@ -158,22 +165,25 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
     if hu.ndim == 2:
         hu = hu[None]
     out = np.zeros(hu.shape, np.uint8)
-    single = hu.shape[0] == 1
     lung = None
     if lungs is not None:
         lung = sitk.GetArrayViewFromImage(lungs) > 0
         lung = lung.reshape(hu.shape)
         if lung.shape != hu.shape:
             raise ValueError(f"lung mask shape {lung.shape} differs from the image's {hu.shape}")
-    if single:
+    spacing_xy = image.GetSpacing()[:2]
+    if hu.shape[0] == 1 and display_windowed:
         out[:] = segment_slices(net, hu, dev, progress=progress, flip_tta=flip_tta)
     else:
         region = lung if lung is not None and lung.any() else air_region(hu)
         box = lung_box(region)
         if box is not None:
             sub = segment_slices(net, hu[box], dev, progress=progress, flip_tta=flip_tta)
-            gate = lung_gate(region[box], image.GetSpacing()[:2])
-            out[box] = np.where(gate, sub, 0)
+            gate = lung_gate(region[box], spacing_xy)
+            sub = np.where(gate, sub, 0).astype(np.uint8)
+            if attenuation_check and not display_windowed:
+                drop_unraised_ggo(sub, hu[box], spacing_xy, normal_lung_level(hu[box], sub, gate))
+            out[box] = sub
     if progress is not None:
         progress(1.0, "lesions segmented")
     result = sitk.GetImageFromArray(out.reshape(sitk.GetArrayViewFromImage(image).shape))
