@@ -74,36 +74,40 @@ def evaluate_slices(net, samples) -> dict:
     return result
 
 
-def evaluate_demo(net, seed: int, attenuation_check: bool = True) -> dict:
+def evaluate_demo(net, seed: int) -> list[dict]:
+    """Numbers on demo CT ``seed``, with and without the attenuation check (one case, one lung mask, for both)."""
     from CovidCTAnalysis.demo import make_demo_ct
     from CovidCTAnalysis.lungs import segment_lungs_classic
 
     case = make_demo_ct(seed=seed)
     lungs = segment_lungs_classic(case.image)
-    t0 = time.time()
-    pred = segment_lesions(case.image, lungs, net=net, attenuation_check=attenuation_check)
-    seconds = time.time() - t0
+    t = sitk.GetArrayFromImage(case.lesions)
     truth_q = quantify(case.lesions, case.lungs)
-    pred_q = quantify(pred, lungs)
-    p, t = sitk.GetArrayFromImage(pred), sitk.GetArrayFromImage(case.lesions)
-    c = confusion(p, t)
-    summary = summarize([c])
     pseudo = sitk.GetArrayFromImage(pseudo_infection_mask(case.image, lungs))
     pc = summarize([confusion(pseudo, t)])["infection"]
+    rows = []
+    for check in (True, False):
+        t0 = time.time()
+        pred = segment_lesions(case.image, lungs, net=net, attenuation_check=check)
+        seconds = time.time() - t0
+        pred_q = quantify(pred, lungs)
+        summary = summarize([confusion(sitk.GetArrayFromImage(pred), t)])
 
-    def err(key):
-        return 100.0 * (pred_q[key] - truth_q[key]) / truth_q[key] if truth_q[key] else float("nan")
+        def err(key):
+            return 100.0 * (pred_q[key] - truth_q[key]) / truth_q[key] if truth_q[key] else float("nan")
 
-    return {
-        "seed": seed, "attenuation_check": attenuation_check, "size": list(case.image.GetSize()), "seconds_segment_lesions": round(seconds, 2),
-        "truth": {k: truth_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement")},
-        "predicted": {k: pred_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement",
-                                             "severity")},
-        "volume_error_percent": {"ggo": err("ggo_ml"), "consolidation": err("consolidation_ml"),
-                                 "total": err("total_ml")},
-        "dice": {k: summary[k]["pooled_dice"] for k in summary},
-        "pseudo_mask_vs_truth": {"dice": pc["pooled_dice"], "sensitivity": pc["pooled_sensitivity"]},
-    }
+        rows.append({
+            "seed": seed, "attenuation_check": check, "size": list(case.image.GetSize()),
+            "seconds_segment_lesions": round(seconds, 2),
+            "truth": {k: truth_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement")},
+            "predicted": {k: pred_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement",
+                                                 "severity")},
+            "volume_error_percent": {"ggo": err("ggo_ml"), "consolidation": err("consolidation_ml"),
+                                     "total": err("total_ml")},
+            "dice": {k: summary[k]["pooled_dice"] for k in summary},
+            "pseudo_mask_vs_truth": {"dice": pc["pooled_dice"], "sensitivity": pc["pooled_sensitivity"]},
+        })
+    return rows
 
 
 def evaluate_normals(net, folder: Path) -> list[dict]:
@@ -152,11 +156,10 @@ def main(argv=None) -> int:
 
     result["demo"] = []
     for seed in (int(s) for s in args.demo_seeds.split(",") if s.strip()):
-        for check in (True, False):
-            d = evaluate_demo(net, seed, check)
+        for d in evaluate_demo(net, seed):
             result["demo"].append(d)
             ve = d["volume_error_percent"]
-            print(f"demo seed {seed} ({'with' if check else 'without'} attenuation check): total "
+            print(f"demo seed {seed} ({'with' if d['attenuation_check'] else 'without'} attenuation check): total "
                   f"{d['predicted']['total_ml']:.1f} mL vs truth {d['truth']['total_ml']:.1f} mL "
                   f"(error {ve['total']:+.1f} %; GGO {ve['ggo']:+.1f} %, consolidation {ve['consolidation']:+.1f} %), "
                   f"infection Dice {d['dice']['infection']:.3f}, "
