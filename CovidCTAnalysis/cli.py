@@ -155,7 +155,7 @@ def _cmd_segment_lesions(args) -> int:
     """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the default lung model's mask."""
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
-    from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
+    from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs_and_pleura
     from .models import select_device
     from .models.registry import load_registry
 
@@ -168,7 +168,8 @@ def _cmd_segment_lesions(args) -> int:
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
-    lungs = segment_lungs(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed, device=device)
+    lungs, pleural = segment_lungs_and_pleura(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed,
+                                              device=device)
     if model == PSEUDO_MASK:
         from .lesions import PSEUDO_MASK_SEGMENT, pseudo_infection_mask
 
@@ -176,7 +177,8 @@ def _cmd_segment_lesions(args) -> int:
     else:
         from .lesions import segment_lesions
 
-        labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device)
+        labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
+                                 pleural=pleural)
         segments = LESION_SEGMENTS
     write_label_map(to_input_grid(labels, ct), args.output, segments)
     return 0

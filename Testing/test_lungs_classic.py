@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from CovidCTAnalysis.errors import InputError
-from CovidCTAnalysis.lungs import lung_volumes_ml, segment_lungs_classic
+from CovidCTAnalysis.lungs import classic_lungs, lung_volumes_ml, segment_lungs_classic
 from CovidCTAnalysis.lungs.evaluate import dice, lesion_coverage
 
 
@@ -19,8 +19,13 @@ def demo():
 
 
 @pytest.fixture(scope="module")
-def demo_labels(demo):
-    return segment_lungs_classic(demo.image)
+def demo_found(demo):
+    return classic_lungs(demo.image)
+
+
+@pytest.fixture(scope="module")
+def demo_labels(demo_found):
+    return demo_found.labels
 
 
 def _arr(image: sitk.Image) -> np.ndarray:
@@ -64,6 +69,18 @@ def test_pleural_lesions_lie_inside_the_lung(demo, demo_labels):
     assert lesion_coverage(a, lesions) >= 0.95
     # without the pleural fills most of the consolidation voxels would be outside (0.44 measured on the demo)
     assert lesion_coverage(a, lesions == 2) >= 0.85
+
+
+def test_pleural_fill_is_reported_and_its_dense_part_is_consolidation(demo, demo_found):
+    """What the pleural fills added (ClassicLungs.pleural, on its coarse grid) is what lesions/pleural.py calls
+    consolidation: on the demo it is nearly all truth consolidation, and a good part of it."""
+    from CovidCTAnalysis.lesions.pleural import DENSE_HU, pleural_on_grid
+
+    fill = pleural_on_grid(demo_found.pleural, demo.image)
+    dense = fill & (_arr(demo_found.labels) > 0) & (_arr(demo.image) > DENSE_HU)
+    truth = _arr(demo.lesions)
+    assert (truth[dense] == 2).mean() > 0.8
+    assert dense.sum() > 0.25 * (truth == 2).sum()
 
 
 def test_progress_is_reported(demo):

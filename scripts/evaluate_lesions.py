@@ -8,10 +8,12 @@
    2-D slice are compared: whole slice (what segment_lesions does for a single slice), whole slice with left-right
    flip averaging, and gated by the classic lung mask of the slice (display-windowed), to validate the 2-D choice.
 2. The demo CT (CovidCTAnalysis.demo, exact truth): lungs by lungs-classic, lesions by segment_lesions; per-class and
-   total volume error against the truth, infection Dice, with and without the ground-glass attenuation check
-   (lesions/attenuation.py). Also the intensity pseudo-mask's agreement with the truth.
-3. Normal lungs in true HU (../shared/data/imlab-lung3d, no lesions): lesion volume and % involvement found there,
-   with and without the attenuation check: every millilitre is a false positive.
+   total volume error against the truth, infection Dice, after each post-processing step (STEPS: the network alone,
+   then the ground-glass attenuation check of lesions/attenuation.py, then consolidation from the pleural fill of
+   lesions/pleural.py - the last row is what `covidct analyze` does). Also the intensity pseudo-mask's agreement with
+   the truth.
+3. Normal lungs in true HU (../shared/data/imlab-lung3d, no lesions): lesion volume and % involvement found there
+   after each step: every millilitre is a false positive.
 Without --weights the registered model is used (sha256 checked).
 """
 
@@ -74,21 +76,34 @@ def evaluate_slices(net, samples) -> dict:
     return result
 
 
+#: The post-processing steps on true-HU input, each row adding one (the last is what segment_lesions ships):
+#: (name, attenuation check on ground glass, consolidation from the pleural fill of lungs-classic).
+STEPS = (("network", False, False), ("+ attenuation check", True, False),
+         ("+ attenuation check + pleural consolidation", True, True))
+
+
+def run_steps(net, image, found):
+    """(step name, lesion label image) for each of STEPS; ``found``: lungs.ClassicLungs of ``image``."""
+    for name, check, pleural in STEPS:
+        yield name, segment_lesions(image, found.labels, net=net, attenuation_check=check,
+                                    pleural=found.pleural if pleural else None)
+
+
 def evaluate_demo(net, seed: int) -> list[dict]:
-    """Numbers on demo CT ``seed``, with and without the attenuation check (one case, one lung mask, for both)."""
+    """Numbers on demo CT ``seed`` after each post-processing step (one case, one lung mask, for all)."""
     from CovidCTAnalysis.demo import make_demo_ct
-    from CovidCTAnalysis.lungs import segment_lungs_classic
+    from CovidCTAnalysis.lungs import classic_lungs
 
     case = make_demo_ct(seed=seed)
-    lungs = segment_lungs_classic(case.image)
+    found = classic_lungs(case.image)
+    lungs = found.labels
     t = sitk.GetArrayFromImage(case.lesions)
     truth_q = quantify(case.lesions, case.lungs)
     pseudo = sitk.GetArrayFromImage(pseudo_infection_mask(case.image, lungs))
     pc = summarize([confusion(pseudo, t)])["infection"]
     rows = []
-    for check in (True, False):
-        t0 = time.time()
-        pred = segment_lesions(case.image, lungs, net=net, attenuation_check=check)
+    t0 = time.time()
+    for step, pred in run_steps(net, case.image, found):
         seconds = time.time() - t0
         pred_q = quantify(pred, lungs)
         summary = summarize([confusion(sitk.GetArrayFromImage(pred), t)])
@@ -97,7 +112,7 @@ def evaluate_demo(net, seed: int) -> list[dict]:
             return 100.0 * (pred_q[key] - truth_q[key]) / truth_q[key] if truth_q[key] else float("nan")
 
         rows.append({
-            "seed": seed, "attenuation_check": check, "size": list(case.image.GetSize()),
+            "seed": seed, "steps": step, "size": list(case.image.GetSize()),
             "seconds_segment_lesions": round(seconds, 2),
             "truth": {k: truth_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement")},
             "predicted": {k: pred_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement",
@@ -107,21 +122,22 @@ def evaluate_demo(net, seed: int) -> list[dict]:
             "dice": {k: summary[k]["pooled_dice"] for k in summary},
             "pseudo_mask_vs_truth": {"dice": pc["pooled_dice"], "sensitivity": pc["pooled_sensitivity"]},
         })
+        t0 = time.time()
     return rows
 
 
 def evaluate_normals(net, folder: Path) -> list[dict]:
-    """Lesions found in normal lungs (true HU; every millilitre is a false positive), with and without the check."""
+    """Lesions found in normal lungs (true HU; every millilitre is a false positive) after each step."""
     from CovidCTAnalysis.io.load import load_ct
-    from CovidCTAnalysis.lungs import segment_lungs_classic
+    from CovidCTAnalysis.lungs import classic_lungs
 
     rows = []
     for path in sorted(folder.glob("id*-128x128x64.nii.gz")):
         image = load_ct(path).image
-        lungs = segment_lungs_classic(image)
-        for check in (True, False):
-            q = quantify(segment_lesions(image, lungs, net=net, attenuation_check=check), lungs)
-            rows.append({"case": path.name, "attenuation_check": check, "ggo_ml": q["ggo_ml"],
+        found = classic_lungs(image)
+        for step, pred in run_steps(net, image, found):
+            q = quantify(pred, found.labels)
+            rows.append({"case": path.name, "steps": step, "ggo_ml": q["ggo_ml"],
                          "consolidation_ml": q["consolidation_ml"],
                          "percent_involvement": q["percent_involvement"]["total"]})
     return rows
@@ -159,7 +175,7 @@ def main(argv=None) -> int:
         for d in evaluate_demo(net, seed):
             result["demo"].append(d)
             ve = d["volume_error_percent"]
-            print(f"demo seed {seed} ({'with' if d['attenuation_check'] else 'without'} attenuation check): total "
+            print(f"demo seed {seed} ({d['steps']}): total "
                   f"{d['predicted']['total_ml']:.1f} mL vs truth {d['truth']['total_ml']:.1f} mL "
                   f"(error {ve['total']:+.1f} %; GGO {ve['ggo']:+.1f} %, consolidation {ve['consolidation']:+.1f} %), "
                   f"infection Dice {d['dice']['infection']:.3f}, "
@@ -170,7 +186,7 @@ def main(argv=None) -> int:
     if normals.is_dir():
         result["normal_lungs"] = evaluate_normals(net, normals)
         for r in result["normal_lungs"]:
-            print(f"normal lungs {r['case']} ({'with' if r['attenuation_check'] else 'without'} attenuation check): "
+            print(f"normal lungs {r['case']} ({r['steps']}): "
                   f"GGO {r['ggo_ml']:.1f} mL, consolidation {r['consolidation_ml']:.1f} mL, involvement "
                   f"{r['percent_involvement']:.2f} % (truth 0)")
     if args.json:

@@ -1,14 +1,13 @@
 #!/usr/bin/env python
 """Train lesions-unet (GGO / consolidation) on COVID-SemiSeg, or fine-tune it on a folder of corrected masks.
 
-Shipped weights: five seeded commands, each continuing the previous one, recorded in
-Resources/Models/cards/lesions-unet.md ("Training"). The first two:
+Shipped weights (2.0.0), one seeded command (Resources/Models/cards/lesions-unet.md, "Training"):
 
-    python scripts/train_lesions.py --method self-training --seed 0 --threads 1 --out /tmp/lesions-base.pt
-    python scripts/train_lesions.py --method phantom-finetune --init /tmp/lesions-base.pt --seed 0 --threads 1 \
-        --out /tmp/lesions-1.0.0.pt
+    python scripts/train_lesions.py --method self-training --seed 0 --threads 1 \
+        --out Resources/Models/lesions-unet/lesions-unet.pt
 
-then three more `phantom-finetune` stages (the last two with --phantom-weight 3 and --consolidation-repeat 3 / 6).
+`--method phantom-finetune --init FILE` continues a model on labelled + demo-phantom slices (how the 1.x weights
+were made; --phantom-weight and --consolidation-repeat weight the phantom and its consolidation slices).
 
 (--threads 1: on a CPU shared with other jobs two threads per process were several times slower.)
 

@@ -15,7 +15,8 @@ inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fi
 
 Ground glass on true-HU input must also be denser than normal lung (attenuation.py): on real CT grids unlike the
 training pictures (coarse 3 mm pixels, a whole 512 x 512 DICOM field of view) the network labels much of normal lung
-as ground glass, and the check removes that.
+as ground glass, and the check removes that. Consolidation flush with the chest wall, which the 2-D network mostly
+takes for chest wall, comes from the lung segmentation's pleural fill when that is given (pleural.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import SimpleITK as sitk
 from ..models.device import as_device, bf16_supported
 from .attenuation import drop_unraised_ggo, normal_lung_level
 from .constants import INPUT_SIZE, normalize_hu
+from .pleural import add_pleural_consolidation, pleural_on_grid
 
 CROP_MARGIN = 0.08
 GATE_CLOSING_MM = 10.0
@@ -144,7 +146,7 @@ def air_region(hu: np.ndarray) -> np.ndarray:
 
 def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, display_windowed: bool = False,
                     device="cpu", progress=None, net=None, flip_tta: bool = False,
-                    attenuation_check: bool = True) -> sitk.Image:
+                    attenuation_check: bool = True, pleural: sitk.Image | None = None) -> sitk.Image:
     """Lesion label map (uint8: 0 none, 1 GGO, 2 consolidation) on the grid of ``image`` (canonical float32 HU).
 
     ``lungs``: the lung label map on the same grid (any label > 0 is lung), or None. A picture (one display-windowed
@@ -155,6 +157,8 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
     ``net``: an already loaded network (else the registered lesions-unet is loaded, sha256 verified).
     ``attenuation_check``: on true-HU input, drop ground glass where the lung is not denser than normal lung
     (attenuation.py); display-windowed HU are too approximate for it (model card).
+    ``pleural``: the dense pleural tissue the lung segmentation counted as lung (lungs.classic.ClassicLungs, any
+    grid); on true-HU input its dense voxels inside ``lungs`` become consolidation (pleural.py).
     """
     dev = as_device(device)
     if net is None:
@@ -183,6 +187,8 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
             sub = np.where(gate, sub, 0).astype(np.uint8)
             if attenuation_check and not display_windowed:
                 drop_unraised_ggo(sub, hu[box], spacing_xy, normal_lung_level(hu[box], sub, gate))
+            if pleural is not None and lung is not None and not display_windowed:
+                add_pleural_consolidation(sub, hu[box], lung[box], pleural_on_grid(pleural, image)[box])
             out[box] = sub
     if progress is not None:
         progress(1.0, "lesions segmented")

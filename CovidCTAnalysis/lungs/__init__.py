@@ -3,8 +3,8 @@
 Labels follow CONTRACTS.md: 0 background, 1 right lung, 2 left lung (patient's right/left).
 """
 
-from .classic import segment_lungs_classic
+from .classic import ClassicLungs, classic_lungs, segment_lungs_classic
 from .unet import segment_lungs_unet
 from .volumes import lung_volumes_ml
 
-__all__ = ["segment_lungs_classic", "segment_lungs_unet", "lung_volumes_ml"]
+__all__ = ["ClassicLungs", "classic_lungs", "segment_lungs_classic", "segment_lungs_unet", "lung_volumes_ml"]

@@ -24,6 +24,7 @@ trained on. The steps, one module each:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -81,15 +82,36 @@ def _remove_airways(values, pockets, candidates, spacing, levels, midline_x) -> 
     return keep_large_components(candidates, 0.01), forbidden
 
 
+@dataclass(frozen=True)
+class ClassicLungs:
+    """What `classic_lungs` found: the lung labels, and the dense tissue the pleural fills counted as lung.
+
+    ``labels``: uint8 on the input grid, 0 background, 1 right lung, 2 left lung. ``pleural``: uint8 0/1 on the
+    coarse grid the shape decisions were made on (its own origin and spacing; resample it nearest-neighbour), 1 where
+    `pleura.fill_pleural` added tissue against the costal pleura - consolidation flush with the chest wall, or an
+    effusion (pleura.py) - which the lesion segmentation uses (lesions/pleural.py).
+    """
+
+    labels: sitk.Image
+    pleural: sitk.Image
+
+
 def segment_lungs_classic(image: sitk.Image, *, display_windowed: bool = False,
                           progress: Progress | None = None) -> sitk.Image:
-    """Right (1) and left (2) lung labels of a canonical CT (float HU, identity direction, LPS).
+    """Right (1) and left (2) lung labels of a canonical CT: the ``labels`` of `classic_lungs` (see there)."""
+    return classic_lungs(image, display_windowed=display_windowed, progress=progress).labels
+
+
+def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
+                  progress: Progress | None = None) -> ClassicLungs:
+    """Right (1) and left (2) lung labels of a canonical CT (float HU, identity direction, LPS), and the pleural fill.
 
     image: float32 HU on the canonical grid (x toward the patient's left); one z slice for a 2-D input.
     display_windowed: the HU are approximate (8-bit display values mapped through an assumed window); the air and
         soft-tissue levels are then measured from the image instead of being -1000 and 0 HU.
     progress: optional callback(fraction 0..1, message), called a few times.
-    Returns a uint8 label image on the same grid: 0 background, 1 right lung (low x), 2 left lung.
+    Returns the uint8 label image on the same grid (0 background, 1 right lung (low x), 2 left lung) and the
+    pleural-fill mask on the coarse grid (`ClassicLungs`).
     Raises InputError(None, "no lungs found in the image ...") when nothing lung-like is found (an abdominal CT
     without lung bases, an empty image).
     """
@@ -126,7 +148,10 @@ def segment_lungs_classic(image: sitk.Image, *, display_windowed: bool = False,
     bone_level = BONE_HU if not display_windowed else top - DISPLAY_BONE_MARGIN * (top - levels.air)
     aerated = labels > 0
     labels = fill.fill_lungs(labels, values, spacing, bone_level, forbidden)
+    before = labels > 0
     labels = pleura.fill_pleural(labels, values, spacing, levels.threshold, bone_level, body, midline_x)
+    pleural = sitk.GetImageFromArray(((labels > 0) & ~before).astype(np.uint8))
+    pleural.CopyInformation(coarse)
     labels = fill.fill_lungs(labels, values, spacing, bone_level, forbidden, closing_mm=0.0)
     filled = (labels > 0) & ~aerated & (values >= levels.threshold)
     report(0.8, "vessels and lesions filled")
@@ -135,4 +160,4 @@ def segment_lungs_classic(image: sitk.Image, *, display_windowed: bool = False,
     out = sitk.GetImageFromArray(grid.to_fine(image, factors, labels, filled, thresholds))
     out.CopyInformation(image)
     report(1.0, "lungs segmented")
-    return out
+    return ClassicLungs(out, pleural)

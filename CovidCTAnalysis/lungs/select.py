@@ -19,12 +19,22 @@ DEFAULT_LUNG_MODEL = "lungs-classic"
 def segment_lungs(image: sitk.Image, model: str = DEFAULT_LUNG_MODEL, *, display_windowed: bool = False,
                   device="cpu", progress: Callable[[float, str], None] | None = None) -> sitk.Image:
     """Right (1) / left (2) lung label map of a canonical CT with the lung model ``model``."""
-    if model == "lungs-classic":
-        from .classic import segment_lungs_classic
+    return segment_lungs_and_pleura(image, model, display_windowed=display_windowed, device=device,
+                                    progress=progress)[0]
 
-        return segment_lungs_classic(image, display_windowed=display_windowed, progress=progress)
+
+def segment_lungs_and_pleura(image: sitk.Image, model: str = DEFAULT_LUNG_MODEL, *, display_windowed: bool = False,
+                             device="cpu", progress: Callable[[float, str], None] | None = None
+                             ) -> tuple[sitk.Image, sitk.Image | None]:
+    """The lung label map and, from lungs-classic, the dense pleural tissue it counted as lung (classic.ClassicLungs;
+    the lesion segmentation labels it consolidation). lungs-unet has no such mask: None."""
+    if model == "lungs-classic":
+        from .classic import classic_lungs
+
+        found = classic_lungs(image, display_windowed=display_windowed, progress=progress)
+        return found.labels, found.pleural
     if model == "lungs-unet":
         from .unet import segment_lungs_unet
 
-        return segment_lungs_unet(image, display_windowed=display_windowed, device=device, progress=progress)
+        return segment_lungs_unet(image, display_windowed=display_windowed, device=device, progress=progress), None
     raise ValueError(f"unknown lung model {model!r}; one of {', '.join(LUNG_MODELS)}")

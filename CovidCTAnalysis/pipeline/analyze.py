@@ -102,10 +102,10 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
     with progress.stage("lungs", "segmenting the lungs") as report:
         from ..lungs import lung_volumes_ml
-        from ..lungs.select import segment_lungs
+        from ..lungs.select import segment_lungs_and_pleura
 
-        lungs = segment_lungs(ct.image, LUNG_MODEL, display_windowed=ct.display_windowed, device=device,
-                              progress=report)
+        lungs, pleural = segment_lungs_and_pleura(ct.image, LUNG_MODEL, display_windowed=ct.display_windowed,
+                                                  device=device, progress=report)
         write_label_map(to_input_grid(lungs, ct), staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
         lung_ml = lung_volumes_ml(lungs)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
@@ -117,7 +117,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             from ..lesions import quantify, segment_lesions
 
             lesions = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
-                                      progress=report)
+                                      progress=report, pleural=pleural)
             write_label_map(to_input_grid(lesions, ct), staging / "lesions.seg.nrrd", LESION_SEGMENTS)
             lesion_numbers = quantify(lesions, lungs)
             if ct.is_2d:  # the MosMedData scale grades the whole lungs; one slice does not show them
