@@ -44,7 +44,7 @@ def random_affine(batch: int, generator: torch.Generator, out_fraction: float) -
     theta[:, 1, 0] = sin * sx * flip
     theta[:, 1, 1] = cos * sy
     # window centre: anywhere that keeps at least three quarters of the window's width inside the image (at least
-    # +-0.16), so the lung periphery - where most COVID-19 lesions lie - is seen as often as the middle
+    # +-0.16), so the lung periphery - where most COVID-19 lesions lie - is trained on, not only the middle
     half_x = cos.abs() * sx + sin.abs() * sy
     half_y = sin.abs() * sx + cos.abs() * sy
     for axis, half in ((0, half_x), (1, half_y)):
