@@ -2,7 +2,8 @@
 
 - ``segment_lesions(image, lungs)``: uint8 label map 0 / 1 ground-glass opacity / 2 consolidation (CONTRACTS.md) on
   the image's grid; 2-D slices and 3-D volumes (slice by slice). See inference.py; on true-HU input, ground glass
-  must also be denser than normal lung (attenuation.py).
+  must also be denser than normal lung (attenuation.py) and the lung segmentation's dense pleural fill is
+  consolidation (pleural.py).
 - ``pseudo_infection_mask(image, lungs)``: seed 001 section 2.7.2 suspected-infection mask for annotators. See
   pseudo_mask.py.
 - ``quantify(lesions, lungs)``: volumes per class, % involvement per lung and total, MosMedData severity band.

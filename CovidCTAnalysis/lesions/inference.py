@@ -13,9 +13,8 @@ counts). A picture - one display-windowed slice, a figure crop - is segmented wh
 pictures are unreliable, the network was trained on exactly such crops without masks and learned to keep its output
 inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices.
 
-Ground glass on true-HU input must also be denser than normal lung (attenuation.py): on real CT grids unlike the
-training pictures (coarse 3 mm pixels, a whole 512 x 512 DICOM field of view) the network labels much of normal lung
-as ground glass, and the check removes that. Consolidation flush with the chest wall, which the 2-D network mostly
+Ground glass on true-HU input must also be denser than normal lung (attenuation.py): the network, trained on generous
+radiologist masks, also labels normal lung next to lesions, and the check removes that. Consolidation flush with the chest wall, which the 2-D network mostly
 takes for chest wall, comes from the lung segmentation's pleural fill when that is given (pleural.py).
 """
 
@@ -188,7 +187,7 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
             if attenuation_check and not display_windowed:
                 drop_unraised_ggo(sub, hu[box], spacing_xy, normal_lung_level(hu[box], sub, gate))
             if pleural is not None and lung is not None and not display_windowed:
-                add_pleural_consolidation(sub, hu[box], lung[box], pleural_on_grid(pleural, image)[box])
+                add_pleural_consolidation(sub, hu[box], lung[box], pleural_on_grid(pleural, image, box))
             out[box] = sub
     if progress is not None:
         progress(1.0, "lesions segmented")

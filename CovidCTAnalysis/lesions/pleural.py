@@ -26,11 +26,19 @@ from ..labels import CONSOLIDATION
 DENSE_HU = -300.0
 
 
-def pleural_on_grid(pleural: sitk.Image, image: sitk.Image) -> np.ndarray:
+def pleural_on_grid(pleural: sitk.Image, image: sitk.Image, box: tuple[slice, ...] | None = None) -> np.ndarray:
     """The pleural-fill mask (any grid: lungs-classic leaves it on its coarse grid) as bool [z, y, x] on ``image``'s
-    grid, nearest neighbour."""
-    resampled = sitk.Resample(pleural, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    return sitk.GetArrayViewFromImage(resampled).reshape(sitk.GetArrayViewFromImage(image).shape) > 0
+    grid, nearest neighbour; only on ``box`` (z, y, x slices with explicit bounds) when given."""
+    if box is None:
+        box = tuple(slice(0, n) for n in image.GetSize()[::-1])
+    start = [int(box[2].start), int(box[1].start), int(box[0].start)]
+    size = [box[2].stop - box[2].start, box[1].stop - box[1].start, box[0].stop - box[0].start]
+    reference = sitk.Image([int(n) for n in size], sitk.sitkUInt8)
+    reference.SetSpacing(image.GetSpacing())
+    reference.SetDirection(image.GetDirection())
+    reference.SetOrigin(image.TransformIndexToPhysicalPoint(start))
+    resampled = sitk.Resample(pleural, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayViewFromImage(resampled) > 0
 
 
 def add_pleural_consolidation(labels: np.ndarray, hu: np.ndarray, lung: np.ndarray,
