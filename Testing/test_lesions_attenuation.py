@@ -1,4 +1,5 @@
-"""The ground-glass attenuation check: ground glass must be denser than normal lung; it only ever removes labels."""
+"""The ground-glass attenuation rule: ground glass must be denser than normal lung, and extends a little into raised
+lung next to it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 
 from CovidCTAnalysis.labels import CONSOLIDATION, GGO
-from CovidCTAnalysis.lesions.attenuation import (NORMAL_LUNG_MAX_HU, RAISE_HU, drop_unraised_ggo,
-                                                 normal_lung_level)
+from CovidCTAnalysis.lesions.attenuation import (GROW_MM, GROW_RAISE_HU, NORMAL_LUNG_MAX_HU, RAISE_HU,
+                                                 normal_lung_level, refine_ground_glass)
 
 
 def lung_slice(seed: int = 0):
@@ -22,6 +23,15 @@ def lung_slice(seed: int = 0):
     return hu, disc, vessel
 
 
+def everywhere(hu):
+    return np.ones(hu.shape, bool)
+
+
+def radius(shape=(160, 160), centre=(60, 60)):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return np.hypot(yy - centre[0], xx - centre[1])
+
+
 def test_ggo_on_raised_lung_stays_and_ggo_on_normal_lung_goes():
     hu, disc, vessel = lung_slice()
     labels = np.zeros(hu.shape, np.uint8)
@@ -31,7 +41,7 @@ def test_ggo_on_raised_lung_stays_and_ggo_on_normal_lung_goes():
     labels[0, 130:140, 20:30] = CONSOLIDATION               # consolidation is never touched
     level = normal_lung_level(hu, labels * 0)
     assert abs(level - (-850.0)) < 10
-    out = drop_unraised_ggo(labels.copy(), hu, (1.0, 1.0), level)
+    out = refine_ground_glass(labels.copy(), hu, everywhere(hu), (1.0, 1.0), level)
     inner = np.zeros_like(disc)
     inner[45:76, 45:76] = True
     inner &= disc
@@ -41,7 +51,7 @@ def test_ggo_on_raised_lung_stays_and_ggo_on_normal_lung_goes():
     assert (out[0][far] == GGO).mean() < 0.05              # normal lung around it goes
     assert (out[0][vessel] == GGO).mean() < 0.05           # a thin vessel is no haze
     assert (out[0, 130:140, 20:30] == CONSOLIDATION).all()
-    assert not ((out > 0) & (labels == 0)).any()           # only removes
+    assert not ((out > 0) & (labels == 0)).any()           # nothing raised next to it: nothing added
 
 
 def test_level_is_the_unlabelled_aerated_lung_and_never_above_the_cap():
@@ -58,7 +68,7 @@ def test_whole_lung_called_ground_glass_is_emptied_on_normal_lung():
     hu, disc, _ = lung_slice(2)
     hu[0][disc] = -850.0                                   # no lesion at all
     labels = np.full(hu.shape, GGO, np.uint8)
-    out = drop_unraised_ggo(labels, hu, (0.7, 0.7), normal_lung_level(hu, labels))
+    out = refine_ground_glass(labels, hu, everywhere(hu), (0.7, 0.7), normal_lung_level(hu, labels))
     assert (out == GGO).mean() < 0.01
 
 
@@ -67,5 +77,32 @@ def test_faint_but_real_ground_glass_above_the_raise_stays():
     hu[0][disc] = -850.0 + 1.6 * RAISE_HU                  # a faint haze, above the minimum rise
     labels = np.zeros(hu.shape, np.uint8)
     labels[0][disc] = GGO
-    out = drop_unraised_ggo(labels.copy(), hu, (1.0, 1.0), -850.0)
+    out = refine_ground_glass(labels.copy(), hu, everywhere(hu), (1.0, 1.0), -850.0)
     assert (out[0][disc] == GGO).mean() > 0.8
+
+
+def test_ground_glass_extends_into_the_raised_lung_next_to_it_by_at_most_grow_mm():
+    hu, disc, vessel = lung_slice(4)                       # disc: r 15 mm, 250 HU above normal lung
+    r = radius()
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[0][r < 9] = GGO                                  # the network stopped 6 mm short of the lesion's margin
+    labels[0][vessel & (np.mgrid[:160, :160][0] < 60)] = GGO   # and called part of a thin vessel ground glass
+    assert 250.0 > GROW_RAISE_HU > RAISE_HU and 2.0 <= GROW_MM <= 5.0
+    out = refine_ground_glass(labels.copy(), hu, everywhere(hu), (1.0, 1.0), -850.0)
+    assert (out[0][r < 9 + GROW_MM - 1] == GGO).all()       # grown by GROW_MM ...
+    assert not (out[0][r > 9 + GROW_MM + 0.5] == GGO).any()  # ... and no further, though the disc goes on
+    assert not (out[0][vessel] == GGO).any()                 # the vessel label went and did not grow
+    half = everywhere(hu)
+    half[0, :, :60] = False                                  # growth stays inside the lung region it is given
+    out = refine_ground_glass(labels.copy(), hu, half, (1.0, 1.0), -850.0)
+    assert not ((out[0] == GGO) & (labels[0] == 0) & ~half[0]).any()
+    assert ((out[0] == GGO) & (labels[0] == 0) & half[0]).any()
+
+
+def test_ground_glass_does_not_extend_into_normal_lung():
+    hu, disc, _ = lung_slice(5)
+    hu[0][disc] = -850.0 + 1.6 * RAISE_HU                  # faint haze: stays, but is below the growth threshold
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[0][radius() < 10] = GGO
+    out = refine_ground_glass(labels.copy(), hu, everywhere(hu), (1.0, 1.0), -850.0)
+    assert not ((out == GGO) & (labels == 0)).any()

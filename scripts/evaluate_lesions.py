@@ -9,9 +9,9 @@
    flip averaging, and gated by the classic lung mask of the slice (display-windowed), to validate the 2-D choice.
 2. The demo CT (CovidCTAnalysis.demo, exact truth): lungs by lungs-classic, lesions by segment_lesions; per-class and
    total volume error against the truth, infection Dice, after each post-processing step (STEPS: the network alone,
-   then the ground-glass attenuation check of lesions/attenuation.py, then consolidation from the pleural fill of
-   lesions/pleural.py - the last row is what `covidct analyze` does). Also the intensity pseudo-mask's agreement with
-   the truth.
+   then the ground-glass attenuation rule of lesions/attenuation.py, then consolidation from the pleural fill of
+   lesions/pleural.py, then the consolidation extent rule of lesions/consolidation.py - the last row is what
+   `covidct analyze` does). Also the intensity pseudo-mask's agreement with the truth.
 3. Normal lungs in true HU (../shared/data/imlab-lung3d, no lesions): lesion volume and % involvement found there
    after each step: every millilitre is a false positive.
 Without --weights the registered model is used (sha256 checked).
@@ -77,16 +77,17 @@ def evaluate_slices(net, samples) -> dict:
 
 
 #: The post-processing steps on true-HU input, each row adding one (the last is what segment_lesions ships):
-#: (name, attenuation check on ground glass, consolidation from the pleural fill of lungs-classic).
-STEPS = (("network", False, False), ("+ attenuation check", True, False),
-         ("+ attenuation check + pleural consolidation", True, True))
+#: (name, attenuation rule on ground glass, consolidation from the pleural fill of lungs-classic, consolidation extent).
+STEPS = (("network", False, False, False), ("+ attenuation rule", True, False, False),
+         ("+ attenuation rule + pleural consolidation", True, True, False),
+         ("+ attenuation rule + pleural consolidation + consolidation extent", True, True, True))
 
 
 def run_steps(net, image, found):
     """(step name, lesion label image) for each of STEPS; ``found``: lungs.ClassicLungs of ``image``."""
-    for name, check, pleural in STEPS:
+    for name, check, pleural, extent in STEPS:
         yield name, segment_lesions(image, found.labels, net=net, attenuation_check=check,
-                                    pleural=found.pleural if pleural else None)
+                                    pleural=found.pleural if pleural else None, consolidation_extent=extent)
 
 
 def evaluate_demo(net, seed: int) -> list[dict]:

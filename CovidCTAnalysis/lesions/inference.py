@@ -13,9 +13,11 @@ counts). A picture - one display-windowed slice, a figure crop - is segmented wh
 pictures are unreliable, the network was trained on exactly such crops without masks and learned to keep its output
 inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices.
 
-Ground glass on true-HU input must also be denser than normal lung (attenuation.py): the network, trained on generous
-radiologist masks, also labels normal lung next to lesions, and the check removes that. Consolidation flush with the chest wall, which the 2-D network mostly
-takes for chest wall, comes from the lung segmentation's pleural fill when that is given (pleural.py).
+On true-HU input three density rules follow the network, in this order: ground glass must be denser than normal lung
+and extends a little into raised lung next to it (attenuation.py: the network, trained on generous radiologist masks,
+places its margins loosely); consolidation flush with the chest wall, which the 2-D network mostly takes for chest
+wall, comes from the lung segmentation's pleural fill when that is given (pleural.py); and every consolidation takes
+the dense lung connected to it (consolidation.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..models.device import as_device, bf16_supported
-from .attenuation import drop_unraised_ggo, normal_lung_level
+from .attenuation import normal_lung_level, refine_ground_glass
+from .consolidation import extend_consolidation
 from .constants import INPUT_SIZE, normalize_hu
 from .pleural import add_pleural_consolidation, pleural_on_grid
 
@@ -145,7 +148,8 @@ def air_region(hu: np.ndarray) -> np.ndarray:
 
 def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, display_windowed: bool = False,
                     device="cpu", progress=None, net=None, flip_tta: bool = False,
-                    attenuation_check: bool = True, pleural: sitk.Image | None = None) -> sitk.Image:
+                    attenuation_check: bool = True, pleural: sitk.Image | None = None,
+                    consolidation_extent: bool = True) -> sitk.Image:
     """Lesion label map (uint8: 0 none, 1 GGO, 2 consolidation) on the grid of ``image`` (canonical float32 HU).
 
     ``lungs``: the lung label map on the same grid (any label > 0 is lung), or None. A picture (one display-windowed
@@ -154,10 +158,13 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
     kept inside the (closed, filled) lung mask; without a mask, air enclosed by the body stands in for it.
     ``display_windowed`` marks approximate HU from 8-bit display values.
     ``net``: an already loaded network (else the registered lesions-unet is loaded, sha256 verified).
-    ``attenuation_check``: on true-HU input, drop ground glass where the lung is not denser than normal lung
-    (attenuation.py); display-windowed HU are too approximate for it (model card).
+    ``attenuation_check``: on true-HU input, drop ground glass where the lung is not denser than normal lung and
+    extend it into raised lung next to it (attenuation.py); display-windowed HU are too approximate for it (model
+    card).
     ``pleural``: the dense pleural tissue the lung segmentation counted as lung (lungs.classic.ClassicLungs, any
     grid); on true-HU input its dense voxels inside ``lungs`` become consolidation (pleural.py).
+    ``consolidation_extent``: on true-HU input, spread each consolidation over the dense lung connected to it
+    (consolidation.py).
     """
     dev = as_device(device)
     if net is None:
@@ -184,10 +191,13 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
             sub = segment_slices(net, hu[box], dev, progress=progress, flip_tta=flip_tta)
             gate = lung_gate(region[box], spacing_xy)
             sub = np.where(gate, sub, 0).astype(np.uint8)
-            if attenuation_check and not display_windowed:
-                drop_unraised_ggo(sub, hu[box], spacing_xy, normal_lung_level(hu[box], sub, gate))
-            if pleural is not None and lung is not None and not display_windowed:
-                add_pleural_consolidation(sub, hu[box], lung[box], pleural_on_grid(pleural, image, box))
+            if not display_windowed:
+                if attenuation_check:
+                    refine_ground_glass(sub, hu[box], gate, spacing_xy, normal_lung_level(hu[box], sub, gate))
+                if pleural is not None and lung is not None:
+                    add_pleural_consolidation(sub, hu[box], lung[box], pleural_on_grid(pleural, image, box))
+                if consolidation_extent:
+                    extend_consolidation(sub, hu[box], gate, spacing_xy)
             out[box] = sub
     if progress is not None:
         progress(1.0, "lesions segmented")
