@@ -7,7 +7,8 @@ Prints the time of segment_lesions alone (the lung mask and its pleural fill are
 before the clock starts, as `covidct analyze` does; scripts/benchmark_lungs.py times that step), the number of
 slices it segmented and the time per slice, and the process CPU time (on a machine shared with other jobs the wall
 time grows with the load average printed; CPU time / threads is about what an idle machine would take); each run
-includes loading the weights. The median of the runs is printed last. Target (issue 4): <= 20 s on the project's 2-core CPU.
+includes loading the weights. The median of the runs is printed last. Target (issue 4): <= 20 s on the project's
+2-core CPU.
 """
 
 from __future__ import annotations

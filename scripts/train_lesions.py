@@ -129,8 +129,8 @@ def main(argv=None) -> int:
                 dense = [s for s in phantom if (s.target == 2).any()]
                 phantom = phantom + dense * (args.consolidation_repeat - 1)
                 log(f"{len(dense)} phantom slices with consolidation, each drawn {args.consolidation_repeat} times")
-            sources["phantom"] = Source("phantom", *stack_samples(phantom),
-                                       args.phantom_weight or PHANTOM_WEIGHT[args.method])
+            weight = PHANTOM_WEIGHT[args.method] if args.phantom_weight is None else args.phantom_weight
+            sources["phantom"] = Source("phantom", *stack_samples(phantom), weight)
             log(f"{len(phantom)} demo-phantom slices (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}; the demo CT is seed 0)")
         if args.method == "phantom-finetune" and not args.init:
             ap.error("--method phantom-finetune continues a model: give --init")
