@@ -6,40 +6,51 @@ import numpy as np
 import pytest
 import torch
 
-from CovidCTAnalysis.classifiers.slice_resnet.model import GRADCAM_LAYERS, build_model, forward_stages
+from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, backbone_of, build_model, gradcam_layers
 from CovidCTAnalysis.explain import multiscale_gradcam, normalize01, overlay_rgb
 from CovidCTAnalysis.explain.gradcam import gradcam_map
 
 
-@pytest.fixture(scope="module")
-def net():
+@pytest.fixture(scope="module", params=["efficientnet-lite0", "resnet18"])
+def net(request):
     torch.manual_seed(0)
-    return build_model(18).eval()
+    return build_model(request.param).eval()
 
 
 def test_gradcam_layers_have_the_paper_resolutions(net):
+    sizes = {}
+    modules = dict(net.named_modules())
+    hooks = [modules[name].register_forward_hook(lambda m, i, o, name=name: sizes.__setitem__(name, o.shape[-1]))
+             for name in gradcam_layers(net)]
     with torch.no_grad():
-        out = forward_stages(net, torch.zeros(1, 1, 224, 224))
-    assert tuple(out["layer2"].shape[-2:]) == (28, 28)
-    assert tuple(out["layer3"].shape[-2:]) == (14, 14)
-    assert tuple(out["logit"].shape) == (1, 1)
+        assert tuple(net(torch.zeros(1, 1, 224, 224)).shape) == (1, 1)
+    for h in hooks:
+        h.remove()
+    assert [sizes[name] for name in gradcam_layers(net)] == [28, 14]
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_backbone_is_recognised_from_its_state_dict(backbone):
+    assert backbone_of(build_model(backbone).state_dict()) == backbone
 
 
 def test_fused_map_is_the_product_of_normalized_maps(net):
     torch.manual_seed(1)
     x = torch.randn(2, 1, 224, 224)
-    r = multiscale_gradcam(net, x, GRADCAM_LAYERS)
+    layers = gradcam_layers(net)
+    r = multiscale_gradcam(net, x, layers)
     assert tuple(r.fused.shape) == (2, 1, 224, 224)
-    for name in GRADCAM_LAYERS:
+    for name in layers:
         m = r.maps[name]
         assert tuple(m.shape) == (2, 1, 224, 224)
         assert float(m.min()) >= 0.0 and float(m.max()) <= 1.0
         assert float(m.amax(dim=(1, 2, 3)).min()) == pytest.approx(1.0)  # each map normalized per image
-    assert torch.allclose(r.fused, r.maps["layer2"] * r.maps["layer3"])
+    assert torch.allclose(r.fused, r.maps[layers[0]] * r.maps[layers[1]])
     assert float(r.fused.min()) >= 0.0 and float(r.fused.max()) <= 1.0
     with torch.no_grad():
         assert torch.allclose(r.logits, net(x), atol=1e-5)
-    assert not net.layer2._forward_hooks and not net.layer3._backward_hooks  # no hooks left behind
+    modules = dict(net.named_modules())
+    assert not any(modules[n]._forward_hooks or modules[n]._backward_hooks for n in layers)  # no hooks left behind
 
 
 def test_gradcam_weights_by_mean_gradient():

