@@ -1,9 +1,15 @@
 #!/usr/bin/env python
-"""Train slice-resnet (Gozes et al., seed 003) on ../shared/data; see CovidCTAnalysis/classifiers/slice_resnet/train.py.
+"""Train slice-resnet (Gozes et al., seed 003) on ../shared/data, or cross-validate its recipe; see
+CovidCTAnalysis/classifiers/slice_resnet/train.py.
 
-The shipped weights (the defaults, on 1 thread; Resources/Models/cards/slice-resnet.md records every run):
-    python scripts/train_slice_resnet.py --out Resources/Models/slice-resnet/slice-resnet18.pt --threads 1
-Writes OUT (fp16 state dict) and OUT with suffix .json (config, per-epoch log, wall time).
+The shipped weights and their numbers (Resources/Models/cards/slice-resnet.md):
+    python scripts/train_slice_resnet.py --cv --out Resources/Models/slice-resnet/cv.json        # 5-fold CV
+    python scripts/train_slice_resnet.py --on train --out /tmp/slice-train.pt                     # val-split number
+    python scripts/train_slice_resnet.py --on train+val --out Resources/Models/slice-resnet/slice-resnet-lite0.pt
+Without --cv: writes OUT (fp16 state dict) and OUT with suffix .json (config, per-epoch log, val metrics when the val
+split was not trained on). With --cv: writes OUT (JSON: per-fold AUC, mean and sd, pooled out-of-fold metrics with
+bootstrap CIs, out-of-fold scores). ImageNet starts need `pip install -e '.[train]'`; on a GPU machine the paper's
+ResNet-50 is `--backbone resnet50 --pretrained FILE` (an ImageNet state dict you bring).
 """
 
 from __future__ import annotations
@@ -16,11 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from CovidCTAnalysis.classifiers.slice_resnet.train import TrainConfig, train  # noqa: E402
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
+from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BACKBONE  # noqa: E402
+from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
+    FOLDS, TrainConfig, cross_validate, train)
+from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,38 +33,45 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "slice-resnet")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--depth", type=int, default=18, choices=(18, 34, 50))
+    p.add_argument("--cv", action="store_true", help=f"{FOLDS}-fold patient-disjoint CV on train+val instead")
+    p.add_argument("--on", default="train+val", choices=("train", "train+val"), help="split to train on")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    p.add_argument("--pretrained", default="imagenet",
+                   help="'imagenet' (the backbone's PyPI wheel), 'none', or an ImageNet state dict file")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=32, help="stage 1 batch size")
-    p.add_argument("--finetune-batch", type=int, default=32)
-    p.add_argument("--pretrain-epochs", type=int, default=0,
-                   help="epochs of pseudo-label pre-training (stage 1); 0 = none")
-    p.add_argument("--pretrain-size", type=int, default=128)
-    p.add_argument("--finetune-epochs", type=_ints, default=(20,), help="epochs per crop size, e.g. 14,2")
-    p.add_argument("--finetune-sizes", type=_ints, default=(160,),
-                   help="random-crop sizes of the 224 input, e.g. 160,224")
-    p.add_argument("--finetune-lr", type=float, default=1e-3)
-    p.add_argument("--ema", type=float, default=0.0, help="per-step EMA decay of the weights (0 = off)")
-    p.add_argument("--augment", default="flips", choices=("figure", "frame", "flips"),
-                   help="augmentation profile of fine-tuning (see augment.py)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--crop", type=int, default=192, help="random-crop size of the 224 px input")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--augment", default="paper", choices=("paper", "figure", "frame", "flips"))
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
-    if len(a.finetune_epochs) != len(a.finetune_sizes):
-        p.error("--finetune-epochs and --finetune-sizes need the same number of values")
-    cfg = TrainConfig(depth=a.depth, seed=a.seed, batch=a.batch, finetune_batch=a.finetune_batch,
-                      pretrain_epochs=a.pretrain_epochs,
-                      pretrain_size=a.pretrain_size, finetune_epochs=a.finetune_epochs,
-                      finetune_sizes=a.finetune_sizes, finetune_lr=a.finetune_lr, ema_decay=a.ema,
-                      augment=a.augment,
-                      threads=a.threads)
+    cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
+                      crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads)
+    command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    say = lambda s: print(s, flush=True)  # noqa: E731
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    if a.cv:
+        result = cross_validate(a.data, a.cache, cfg, say=say)
+        result["command"] = command
+        with atomic_path(a.out) as tmp:
+            Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        print(f"CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd']:.4f} (per fold "
+              f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
+              f"{result['pooled']['metrics']['roc_auc']['value']:.4f} {result['pooled']['metrics']['roc_auc']['ci95']}")
+        return 0
     import torch
 
-    state, summary = train(a.data, a.cache, cfg, say=lambda s: print(s, flush=True))
-    summary["command"] = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, a.out)
-    a.out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
-    print(f"best epoch {summary['best_epoch']}, val AUC {summary['best_val_auc']:.4f}, {summary['wall_s']:.0f} s")
+    state, summary = train(a.data, a.cache, cfg, on=a.on, say=say)
+    summary["command"] = command
+    with atomic_path(a.out) as tmp:
+        torch.save(state, tmp)
+    with atomic_path(a.out.with_suffix(".json")) as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    if "val" in summary:
+        m = summary["val"]["metrics"]["roc_auc"]
+        print(f"val ROC AUC after the last epoch {m['value']:.4f} {m['ci95']}")
+    print(f"{summary['wall_s']:.0f} s")
     return 0
 
 

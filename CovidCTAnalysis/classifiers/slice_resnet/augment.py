@@ -17,7 +17,8 @@ resolution and strokes) under-fitted in the CPU budget, and even these ranges do
 epochs, run B in the model card): horizontal flips alone scored higher on validation, and the shipped model was
 trained with profile "flips".
 
-The list above is profile "figure". Profile "flips" (the training default) is horizontal flips only (the floor's
+The list above is profile "figure". Profile "paper" is its geometry alone (rotation, zoom crop/pad, shift,
+horizontal flip): the three augmentations §2.2 names, and the default of the ImageNet-pretrained backbones. Profile "flips" (the training default) is horizontal flips only (the floor's
 recipe in issue 5). Profile "frame" is "flips" plus ``frame``, against framing shortcuts (Grad-CAM of the first
 model peaked on the scanner table and the figure edge): with p = 0.5 a random crop inside the figure (60-100 % of
 each side, the rest air), with p = 0.5 a band of air or white over random borders. The pixel noise of "figure" is
@@ -49,7 +50,7 @@ P_STROKES = 0.2
 P_TEXT = 0.1
 NOISE_SIGMA = 0.01
 P_FRAME = 0.5
-PROFILES = ("figure", "frame", "flips")
+PROFILES = ("paper", "figure", "frame", "flips")
 
 
 def random_affine(n: int, rng: np.random.Generator) -> torch.Tensor:
@@ -153,11 +154,13 @@ def augment(images: torch.Tensor, rng: np.random.Generator, masks: torch.Tensor 
             profile: str = "figure"):
     """A randomly transformed copy of a batch of unit squares (and of its masks); see the module doc.
 
-    profile: "figure" (everything above; the default here), "flips" (horizontal flips only, the floor's recipe) or
+    profile: "paper" (geometry only), "figure" (everything above; the default here), "flips" (horizontal flips only, the floor's recipe) or
     "frame" ("flips" plus ``frame``: random crops inside the figure and border bands, against framing shortcuts).
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}")
+    if profile == "paper":
+        return geometric(images, random_affine(images.shape[0], rng), masks)
     if profile in ("flips", "frame"):
         flip = torch.as_tensor(rng.random(images.shape[0]) < 0.5).view(-1, 1, 1, 1)
         out = torch.where(flip, images.flip(-1), images)

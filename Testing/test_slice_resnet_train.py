@@ -1,0 +1,49 @@
+"""slice-resnet training: patient-disjoint stratified folds, patient IDs from the COVID-CT metadata, one tiny fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from CovidCTAnalysis.classifiers.slice_resnet.train import TrainConfig, fit, folds, patient_ids, pooled, predict
+
+
+def test_folds_are_patient_disjoint_stratified_and_cover_every_figure():
+    groups = np.array([f"p{i // 3}" for i in range(150)])  # 50 patients, 3 figures each
+    y = (np.arange(150) // 3 % 2).astype(np.float32)  # a patient's figures share the label
+    parts = folds(y, groups, k=5, seed=1)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(150))
+    for i, a in enumerate(parts):
+        assert 0.3 < y[a].mean() < 0.7
+        for b in parts[i + 1:]:
+            assert not set(groups[a]) & set(groups[b])
+
+
+def test_pooled_gives_figures_without_an_id_their_own_group():
+    data = {"train_x": np.zeros((2, 4, 4), np.uint8), "val_x": np.zeros((1, 4, 4), np.uint8),
+            "train_y": np.array([1, 0], np.float32), "val_y": np.array([1], np.float32),
+            "train_names": np.array(["a.png", "b.png"]), "val_names": np.array(["c.png"])}
+    x, y, names, groups = pooled(data, {"a.png": "covid:Patient 1", "c.png": "covid:Patient 1"})
+    assert x.shape[0] == 3 and y.tolist() == [1, 0, 1]
+    assert groups.tolist() == ["covid:Patient 1", "figure:b.png", "covid:Patient 1"]
+
+
+@pytest.mark.realdata
+def test_every_covid_ct_figure_has_a_patient(shared_data):
+    from CovidCTAnalysis.evaluation import covid_ct_split
+
+    ids = patient_ids(shared_data / "covid-ct")
+    names = [p.name for split in ("train", "val") for p, _ in covid_ct_split(shared_data / "covid-ct", split)]
+    assert all(n in ids for n in names)
+    assert len({ids[n] for n in names}) > 250  # 543 figures of a few hundred patients
+
+
+def test_one_epoch_fit_from_scratch_runs_and_predicts_probabilities():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (4, 256, 256), dtype=np.uint8)
+    y = np.array([0, 1, 0, 1], np.float32)
+    cfg = TrainConfig(pretrained="none", epochs=1, batch=2, crop=96, threads=1)
+    net = fit(x, y, cfg, seed=0, say=lambda s: None)
+    p = predict(net, x)
+    assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
+    assert [e["epoch"] for e in cfg.log] == [1]
