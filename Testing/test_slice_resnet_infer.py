@@ -97,12 +97,14 @@ def test_classify_image_on_a_figure(demo, model, tmp_path):
     result = classify_image(ct, "cpu", model=model)
     assert 0.0 <= result["probability"] <= 1.0
     assert result["framing"].startswith("whole figure")
-    again, heat = explain_image(ct, "cpu", model=model)
+    again, maps = explain_image(ct, "cpu", model=model, methods=("gradcam", "lrp"))
     assert again["probability"] == pytest.approx(result["probability"], abs=1e-5)
-    assert heat.GetSize() == ct.image.GetSize()
-    h = sitk.GetArrayFromImage(heat)
-    assert 0.0 <= h.min() and h.max() <= 1.0
-    assert not h[0, :20].any() and not h[0, :, :20].any()  # the trimmed border gets no heat
+    assert set(maps) == {"gradcam", "lrp"}
+    for heat in maps.values():
+        assert heat.GetSize() == ct.image.GetSize()
+        h = sitk.GetArrayFromImage(heat)
+        assert 0.0 <= h.min() and h.max() <= 1.0
+        assert not h[0, :20].any() and not h[0, :, :20].any()  # the trimmed border gets no heat
     with pytest.raises(InputError, match="volume"):
         classify_image(load_ct(_write_volume(demo, tmp_path)), "cpu", model=model)
 
