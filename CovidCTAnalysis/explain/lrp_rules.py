@@ -59,23 +59,25 @@ class AlphaBeta:
         self.alpha, self.beta = alpha, beta
 
     def __call__(self, layer: nn.Module, x: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+        r_in = self.alpha * self._share(layer, x, r_out, positive=True)
+        return r_in - self.beta * self._share(layer, x, r_out, positive=False) if self.beta else r_in
+
+    @staticmethod
+    def _share(layer: nn.Module, x: torch.Tensor, r_out: torch.Tensor, positive: bool) -> torch.Tensor:
+        """R_i = sum_j (x_i w_ij)^+ / z_j^+ R_j (``positive``) or the same with the negative parts."""
         op = linear_op(layer)
         w_pos, w_neg = layer.weight.clamp(min=0), layer.weight.clamp(max=0)
+        # (x w)^+ = x^+ w^+ + x^- w^-, (x w)^- = x^+ w^- + x^- w^+; after a ReLU x^- = 0 and its terms are skipped
+        parts = [(x.clamp(min=0), w_pos if positive else w_neg)]
+        if bool((x < 0).any()):
+            parts.append((x.clamp(max=0), w_neg if positive else w_pos))
         with torch.enable_grad():
-            xp = x.detach().clamp(min=0).requires_grad_(True)
-            xn = x.detach().clamp(max=0).requires_grad_(True)
-            pos_p, pos_n = op(xp, w_pos), op(xn, w_neg)  # positive contributions
-            neg_p, neg_n = op(xp, w_neg), op(xn, w_pos)  # negative contributions
-            b = _bias(layer, pos_p).detach()
-            z_pos = (pos_p + pos_n).detach() + b.clamp(min=0)
-            z_neg = (neg_p + neg_n).detach() + b.clamp(max=0)
-            s_pos = r_out / (z_pos + TINY)
-            s_neg = r_out / (z_neg - TINY)
-            gp = torch.autograd.grad((pos_p * s_pos).sum() + (pos_n * s_pos).sum(), (xp, xn), retain_graph=True)
-            gn = torch.autograd.grad((neg_p * s_neg).sum() + (neg_n * s_neg).sum(), (xp, xn))
-        r_pos = xp.detach() * gp[0] + xn.detach() * gp[1]
-        r_neg = xp.detach() * gn[0] + xn.detach() * gn[1]
-        return self.alpha * r_pos - self.beta * r_neg if self.beta else self.alpha * r_pos
+            leaves = [xi.detach().requires_grad_(True) for xi, _ in parts]
+            z = sum(op(xi, w) for xi, (_, w) in zip(leaves, parts))
+            b = _bias(layer, z).detach()
+            denominator = z.detach() + (b.clamp(min=0) + TINY if positive else b.clamp(max=0) - TINY)
+            grads = torch.autograd.grad(z, leaves, r_out / denominator)
+        return sum(xi.detach() * g for xi, g in zip(leaves, grads))
 
     def __repr__(self) -> str:
         return f"AlphaBeta({self.alpha:g}, {self.beta:g})"
