@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -154,3 +155,22 @@ def test_radiopaedia_stack_gets_positive_slices_and_a_corona_score(shared_data, 
     assert h[positive].max() > 0.6 and not h[~positive].any()
     assert 0 < result["corona_score_roi_cm3"]
     assert 0 <= result["corona_score_cm3"] <= result["corona_score_roi_cm3"]
+
+
+def test_system_runs_a_volume_with_gradcam_and_lrp(demo, model):
+    """Behind the classifier interface: Grad-CAM is the default map, LRP lies on the same (positive) slices."""
+    from CovidCTAnalysis.classifiers.interface import Classifier
+    from CovidCTAnalysis.classifiers.slice_resnet.system import SliceResNetClassifier
+
+    system = SliceResNetClassifier(model)
+    assert isinstance(system, Classifier)
+    ct = SimpleNamespace(image=demo.image, is_2d=False, display_windowed=False)  # what run reads of a CTVolume
+    run = system.run(ct, demo.lungs)
+    assert run.default_heatmap == "gradcam" and set(run.heatmaps) == {"gradcam", "lrp"}
+    gradcam, lrp = (sitk.GetArrayFromImage(run.heatmaps[m]) for m in ("gradcam", "lrp"))
+    assert lrp.shape == gradcam.shape and 0.0 <= lrp.min() and lrp.max() <= 1.0
+    covered = gradcam.reshape(len(gradcam), -1).any(axis=1)
+    assert not lrp[~covered].any()  # LRP only where the Grad-CAM heatmap is: the positive lung slices
+    if covered.any():
+        assert lrp.max() > 0.8  # scaled to 1 over the volume (resizing to the ROI lowers the peak a little)
+    assert run.details["lung_slices"] > 0 and run.version == model.version
