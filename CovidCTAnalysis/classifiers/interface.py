@@ -91,3 +91,26 @@ class Classifier(Protocol):
 
     def run(self, ct: CTVolume, lungs: sitk.Image | None, progress: Progress | None = None) -> ClassifierResult:
         """Classify ``ct`` (``lungs``: its lung label map on the canonical grid, given when ``needs_lungs``)."""
+
+
+class ModelClassifier:
+    """Base of a system that wraps one loaded model object (with a ``version``): ``load`` = ``cls(load_model(...))``.
+
+    Subclasses set ``inputs`` and ``needs_lungs``, and implement ``load_model`` (importing their network lazily) and
+    ``run``.
+    """
+
+    inputs: ClassVar[tuple[str, ...]] = ()
+    needs_lungs: ClassVar[bool] = True
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.version: str = model.version
+
+    @classmethod
+    def load(cls, device: Any, registry: Any = None):
+        return cls(cls.load_model(device, registry))
+
+    @staticmethod
+    def load_model(device: Any, registry: Any = None) -> Any:
+        raise NotImplementedError

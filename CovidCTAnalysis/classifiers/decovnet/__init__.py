@@ -15,15 +15,11 @@ the CAM itself is ``explain.cam``), synthetic (the semi-synthetic 3-D data), coh
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_getattr
 
 _WHERE = {"CLASSIFIER": "system", "CohortItem": "cohort", "read_cohort": "cohort", "MODEL_NAME": "infer",
           "LoadedDeCoVNet": "infer", "classify_volume": "infer", "load_model": "infer", "build": "model"}
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _WHERE)

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..interface import VOLUME, ClassifierResult
+from ..interface import VOLUME, ClassifierResult, ModelClassifier
 
 
-class DeCoVNetClassifier:
+class DeCoVNetClassifier(ModelClassifier):
     """A loaded DeCoVNet (``infer.LoadedDeCoVNet``) that runs on one CT."""
 
     inputs = (VOLUME,)
     needs_lungs = True
 
-    def __init__(self, model):
-        self.model = model
-        self.version = model.version
-
-    @classmethod
-    def load(cls, device: Any, registry: Any = None) -> DeCoVNetClassifier:
+    @staticmethod
+    def load_model(device: Any, registry: Any = None):
         from .infer import load_model
 
-        return cls(load_model(device, registry))
+        return load_model(device, registry)
 
     def run(self, ct, lungs, progress=None) -> ClassifierResult:
         from ...labels import LOCALIZATION_SEGMENT

@@ -12,15 +12,11 @@ Public API (imported on first use, so listing classifiers loads no torch):
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_getattr
 
 _WHERE = {"CLASSIFIER": "system", "MODEL_NAME": "infer", "SliceResNet": "infer", "classify_image": "infer",
           "classify_volume": "infer", "explain_image": "infer", "explain_volume": "infer", "load_model": "infer"}
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _WHERE)

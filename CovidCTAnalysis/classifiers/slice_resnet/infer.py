@@ -230,7 +230,7 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
                    *, model: SliceResNet | None = None, methods=(GRADCAM,)) -> tuple[dict, dict[str, sitk.Image]]:
     """Case-level slice-resnet (§2.1-§2.4) on a canonical CT and its lung label map (same grid).
 
-    Returns (result, heatmap): result = {"probability", "label", "corona_score_cm3" (Eq. 1 counted inside the lungs
+    Returns (result, maps): result = {"probability", "label", "corona_score_cm3" (Eq. 1 counted inside the lungs
     grown by 5 mm), "corona_score_roi_cm3" (Eq. 1 over the whole lung ROI, as the paper writes it), "positive_slices",
     "lung_slices", "slice_probabilities" (canonical z -> P), "roi_xy" ([x0, x1, y0, y1] voxels), "activation_threshold",
     "model_version"}; maps = {method: map per positive slice, float32 in [0, 1], on ``ct_image``'s grid} for each of

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..interface import SLICE, VOLUME, ClassifierResult
+from ..interface import SLICE, VOLUME, ClassifierResult, ModelClassifier
 
 
-class SliceResNetClassifier:
+class SliceResNetClassifier(ModelClassifier):
     """A loaded slice-resnet (``infer.SliceResNet``) that runs on one CT."""
 
     inputs = (SLICE, VOLUME)
     needs_lungs = True
 
-    def __init__(self, model):
-        self.model = model
-        self.version = model.version
-
-    @classmethod
-    def load(cls, device: Any, registry: Any = None) -> SliceResNetClassifier:
+    @staticmethod
+    def load_model(device: Any, registry: Any = None):
         from .infer import load_model
 
-        return cls(load_model(device, registry))
+        return load_model(device, registry)
 
     def run(self, ct, lungs, progress=None) -> ClassifierResult:
         from . import infer
