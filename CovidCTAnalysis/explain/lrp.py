@@ -5,7 +5,8 @@ networks need more than its defaults, so ``LRPExplainer`` first makes an explain
 (``canonize``), with torch.fx:
 
 - every convolution followed by a BatchNorm is folded into one convolution (the usual canonization: BatchNorm is
-  affine, and a rule for the folded layer sees the real weights);
+  affine, and a rule for the folded layer sees the real weights); a BatchNorm left alone (after an activation) is
+  propagated with LRP-0 as the affine map it is;
 - every residual sum (``a + b`` in ``forward``) becomes a ``Sum`` module, which captum's LRP-epsilon rule splits in
   proportion to the summands (z-rule); a functional sum would hand each summand the whole relevance;
 - a module called more than once (MONAI's ResNet reuses one ReLU per block) gets one copy per call, and in-place
@@ -185,7 +186,7 @@ class LRPExplainer:
                 module.rule = IdentityRule()
             elif isinstance(module, RESHAPES):
                 module.rule = Reshape()
-            elif isinstance(module, Sum):
+            elif isinstance(module, (Sum, nn.modules.batchnorm._BatchNorm)):
                 module.rule = EpsilonRule(1e-9)
 
     def __call__(self, x: torch.Tensor, target: int = 0) -> torch.Tensor:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from ...explain.cam import cam_map, class_weights
 from ...models.weights import network_from_state, registered_network
+from ..interface import Progress
 from . import inputs, localize
 from .model import DeCoVNet
 
@@ -30,8 +31,6 @@ THRESHOLD = 0.5
 LABELS = ("non-COVID", "COVID-19")
 #: The score CAM explains: the COVID-19 logit minus the non-COVID one (localize.py, step 1).
 COVID_EVIDENCE = (-1.0, 1.0)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,13 @@ import functools
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
+from ..interface import Progress
 from . import corona, inputs
 from .model import backbone_of, build_model, gradcam_layers
 
@@ -48,8 +49,6 @@ BATCH = 16
 LABELS = ("non-COVID", "COVID-19")
 GRADCAM, LRP = "gradcam", "lrp"
 METHODS = (GRADCAM, LRP)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
