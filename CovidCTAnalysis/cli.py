@@ -186,32 +186,36 @@ def _cmd_segment_lesions(args) -> int:
 
 def _cmd_classify(args) -> int:
     """One classifier on every input; the CSV is written only when every input was classified (CONTRACTS.md)."""
+    from .classifiers.table import classifier_names, refusal
     from .io import check_output_path, load_ct
     from .models import select_device
     from .models.registry import load_registry
-    from .pipeline.classifiers import accepts, csv_row, run_classifier
+    from .pipeline.classifiers import csv_row, needs_lungs, run_classifier
 
-    entry = load_registry().get(args.model)  # unknown or not-shipped models stop here
+    registry = load_registry()
+    entry = registry.get(args.model)  # unknown or not-shipped models stop here
     if entry.task != "classification":
         raise InputError(None, f"{args.model} is a {entry.task} model, not a classifier")
+    if args.model not in classifier_names(registry):
+        raise InputError(None, f"model {args.model} is not available in this version")
     check_output_path(args.output, args.input, extensions=(".csv",))
     device = select_device(args.device)
     emit = _progress_printer(False)
     rows = []
     for n, path in enumerate(args.input, 1):
         ct = load_ct(path, spacing=args.spacing, window=args.window)
-        reason = accepts(args.model, ct)
+        reason = refusal(args.model, ct)
         if reason:
             raise InputError(path, reason)
         lungs = None
-        if not ct.is_2d:  # the lung mask the classifiers need: the default lung model, as in analyze
+        if needs_lungs(args.model):  # the default lung model, as in analyze
             from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
 
             lungs = segment_lungs(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed, device=device)
         run = run_classifier(args.model, ct, lungs, device)
         rows.append(csv_row(str(path), run))
         if emit:
-            emit("classify", n / len(args.input), f"{path}: P(COVID-19) {run.result['probability']:.3f}")
+            emit("classify", n / len(args.input), f"{path}: P(COVID-19) {run.probability:.3f}")
     _write_csv(args.output, rows)
     return 0
 

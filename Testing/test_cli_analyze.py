@@ -74,6 +74,17 @@ def test_classifier_heatmaps_on_input_grid(demo_run):
         assert heat.GetSize() == ct.GetSize() and np.allclose(heat.GetOrigin(), ct.GetOrigin())
         values = sitk.GetArrayViewFromImage(heat)
         assert values.min() >= 0.0 and values.max() <= 1.0 + 1e-6, name
+        # every explanation map: heatmap-MODEL-METHOD.nrrd, the default one as heatmap-MODEL.nrrd (CONTRACTS.md)
+        assert result["heatmap"] in result["heatmaps"].values()
+        for method, file in result["heatmaps"].items():
+            assert file in (result["heatmap"], f"heatmap-{name}-{method}.nrrd"), (name, method, file)
+            other = sitk.ReadImage(str(out / file))
+            assert other.GetSize() == ct.GetSize() and np.allclose(other.GetOrigin(), ct.GetOrigin())
+            values = sitk.GetArrayViewFromImage(other)
+            assert values.min() >= 0.0 and values.max() <= 1.0 + 1e-6, (name, method)
+    if "slice-resnet" in report["classifiers"]:
+        assert report["classifiers"]["slice-resnet"]["heatmaps"] == {"gradcam": "heatmap-slice-resnet.nrrd",
+                                                                     "lrp": "heatmap-slice-resnet-lrp.nrrd"}
 
 
 def test_lung_volumes_match_truth(demo_run):
@@ -110,6 +121,11 @@ def test_report_html_has_images(demo_run):
     out, _ = demo_run
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") >= 2  # axial and coronal, then one per non-empty heatmap
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    for name, result in report["classifiers"].items():
+        if sitk.GetArrayViewFromImage(sitk.ReadImage(str(out / result["heatmap"]))).any():
+            for method in result["heatmaps"]:  # each map on the default map's strongest slice, side by side
+                assert f"{name} {method}, axial slice" in page, (name, method)
     assert "right lung" in page and "Research use only" in page
 
 

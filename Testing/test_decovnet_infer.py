@@ -90,3 +90,25 @@ def test_radiopaedia_stack_reproduces_the_reported_probability(model, shared_dat
     log = json.loads(WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
     reported = {c["name"]: c["probability"] for c in log["real"]["cases"]}
     assert result["probability"] == pytest.approx(reported[stack], abs=1e-4)
+
+
+def test_system_returns_cam_and_the_localized_lesion(model, demo_pair):
+    """Behind the classifier interface: the CAM is the default map; a localized lesion is a segment and a point."""
+    from types import SimpleNamespace
+
+    from CovidCTAnalysis.classifiers.decovnet.system import DeCoVNetClassifier
+    from CovidCTAnalysis.classifiers.interface import Classifier
+
+    sick, _ = demo_pair
+    system = DeCoVNetClassifier(model)
+    assert isinstance(system, Classifier)
+    run = system.run(SimpleNamespace(image=sick.image, is_2d=False), sick.lungs)
+    result, heatmap, loc = classify_volume(sick.image, sick.lungs, model.device, model=model)
+    assert run.probability == result["probability"] and run.default_heatmap == "cam"
+    assert np.array_equal(sitk.GetArrayFromImage(run.heatmap), sitk.GetArrayFromImage(heatmap))
+    if loc is None:
+        assert not run.segments and not run.points
+    else:
+        mask, segment = run.segments["localization"]
+        assert np.array_equal(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(loc["mask"]))
+        assert run.points["lesion_centre"] == tuple(loc["centre_mm"]) and segment.label == 1

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from CovidCTAnalysis.classifiers.decovnet import localize as L
+from CovidCTAnalysis.classifiers.decovnet.infer import COVID_EVIDENCE
+from CovidCTAnalysis.explain.cam import cam_map, class_weights
 from CovidCTAnalysis.classifiers.decovnet.inputs import normalize_hu
 
 LUNG_HU, DENSE_HU = -850.0, -300.0
@@ -27,9 +29,10 @@ def test_cam_is_the_logit_difference_weighted_features():
     features[0, 0, 0, 0] = 1.0
     features[1, 0, 1, 1] = 2.0
     w = np.array([[0.0, 1.0], [1.0, 0.0]])  # feature 0 votes COVID, feature 1 votes non-COVID
-    cam = L.cam_map(features, w)
+    evidence = class_weights(w, COVID_EVIDENCE)
+    cam = cam_map(features, evidence)
     assert cam[0, 0, 0] == 1.0 and cam[0, 1, 1] == 0.0  # negative evidence set to 0, max scaled to 1
-    assert L.cam_map(np.zeros((2, 1, 2, 2)), w).max() == 0.0
+    assert cam_map(np.zeros((2, 1, 2, 2)), evidence).max() == 0.0
 
 
 def test_3dcc_activation_high_in_mixed_texture_low_in_clean_lung_and_at_the_lung_border():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -97,12 +98,14 @@ def test_classify_image_on_a_figure(demo, model, tmp_path):
     result = classify_image(ct, "cpu", model=model)
     assert 0.0 <= result["probability"] <= 1.0
     assert result["framing"].startswith("whole figure")
-    again, heat = explain_image(ct, "cpu", model=model)
+    again, maps = explain_image(ct, "cpu", model=model, methods=("gradcam", "lrp"))
     assert again["probability"] == pytest.approx(result["probability"], abs=1e-5)
-    assert heat.GetSize() == ct.image.GetSize()
-    h = sitk.GetArrayFromImage(heat)
-    assert 0.0 <= h.min() and h.max() <= 1.0
-    assert not h[0, :20].any() and not h[0, :, :20].any()  # the trimmed border gets no heat
+    assert set(maps) == {"gradcam", "lrp"}
+    for heat in maps.values():
+        assert heat.GetSize() == ct.image.GetSize()
+        h = sitk.GetArrayFromImage(heat)
+        assert 0.0 <= h.min() and h.max() <= 1.0
+        assert not h[0, :20].any() and not h[0, :, :20].any()  # the trimmed border gets no heat
     with pytest.raises(InputError, match="volume"):
         classify_image(load_ct(_write_volume(demo, tmp_path)), "cpu", model=model)
 
@@ -152,3 +155,22 @@ def test_radiopaedia_stack_gets_positive_slices_and_a_corona_score(shared_data, 
     assert h[positive].max() > 0.6 and not h[~positive].any()
     assert 0 < result["corona_score_roi_cm3"]
     assert 0 <= result["corona_score_cm3"] <= result["corona_score_roi_cm3"]
+
+
+def test_system_runs_a_volume_with_gradcam_and_lrp(demo, model):
+    """Behind the classifier interface: Grad-CAM is the default map, LRP lies on the same (positive) slices."""
+    from CovidCTAnalysis.classifiers.interface import Classifier
+    from CovidCTAnalysis.classifiers.slice_resnet.system import SliceResNetClassifier
+
+    system = SliceResNetClassifier(model)
+    assert isinstance(system, Classifier)
+    ct = SimpleNamespace(image=demo.image, is_2d=False, display_windowed=False)  # what run reads of a CTVolume
+    run = system.run(ct, demo.lungs)
+    assert run.default_heatmap == "gradcam" and set(run.heatmaps) == {"gradcam", "lrp"}
+    gradcam, lrp = (sitk.GetArrayFromImage(run.heatmaps[m]) for m in ("gradcam", "lrp"))
+    assert lrp.shape == gradcam.shape and 0.0 <= lrp.min() and lrp.max() <= 1.0
+    covered = gradcam.reshape(len(gradcam), -1).any(axis=1)
+    assert not lrp[~covered].any()  # LRP only where the Grad-CAM heatmap is: the positive lung slices
+    if covered.any():
+        assert lrp.max() > 0.8  # scaled to 1 over the volume (resizing to the ROI lowers the peak a little)
+    assert run.details["lung_slices"] > 0 and run.version == model.version

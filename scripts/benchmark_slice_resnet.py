@@ -5,8 +5,9 @@ score) of the demo CT and of every Radiopaedia stack in ../shared/data.
     python scripts/benchmark_slice_resnet.py -o /tmp/slice-resnet-bench [--registry R] [--threads 2]
 
 Writes OUT/benchmark.json and OUT/<case>-overlay.png (a few positive slices with their localization maps).
-Timings (per slice, and classify_volume on the 300-slice demo CT) are medians over --repeats runs; they depend on
-the machine and on what else runs on it: the JSON records the thread count and the load average.
+Timings (per slice, and classify_volume - Grad-CAM only - and explain_volume with Grad-CAM and LRP on the
+300-slice demo CT) are medians over --repeats runs; they depend on the machine and on what else runs on it: the JSON
+records the thread count and the load average. --volume-only skips the case list (timings only).
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ def run_case(name: str, ct, model, out: Path, say) -> dict:
 
 
 def per_slice_timing(model, repeats: int, n: int = 64) -> dict:
-    """Median over ``repeats`` of the time per slice to classify a batch of n, and to Grad-CAM a batch of 32."""
+    """Median over ``repeats`` of the time per slice to classify a batch of n, to Grad-CAM a batch of 32 and to
+    LRP a batch of 16."""
     from CovidCTAnalysis.classifiers.slice_resnet import inputs
 
     rng = np.random.default_rng(0)
     squares = rng.random((n, inputs.CACHE_SIZE, inputs.CACHE_SIZE)).astype(np.float32)
     model.probabilities(squares[:8])  # warm-up
-    classify, explain = [], []
+    classify, explain, lrp = [], [], []
     for _ in range(repeats):
         t = time.perf_counter()
         model.probabilities(squares)
@@ -84,30 +86,40 @@ def per_slice_timing(model, repeats: int, n: int = 64) -> dict:
         t = time.perf_counter()
         model.explain(squares[:32])
         explain.append((time.perf_counter() - t) / 32)
+        t = time.perf_counter()
+        model.relevance(squares[:16])
+        lrp.append((time.perf_counter() - t) / 16)
     return {"repeats": repeats, "classify_s_per_slice": round(float(np.median(classify)), 4),
             "gradcam_s_per_slice": round(float(np.median(explain)), 4),
+            "lrp_s_per_slice": round(float(np.median(lrp)), 4),
             "classify_s_per_slice_all": [round(v, 4) for v in classify],
             "gradcam_s_per_slice_all": [round(v, 4) for v in explain]}
 
 
 def volume_timing(ct, model, repeats: int) -> dict:
-    """Median over ``repeats`` of lung segmentation and of classify_volume on one volume (seconds)."""
-    from CovidCTAnalysis.classifiers.slice_resnet import classify_volume
+    """Median over ``repeats`` of lung segmentation, of classify_volume (Grad-CAM) and of explain_volume with Grad-CAM
+    and LRP on one volume (seconds)."""
+    from CovidCTAnalysis.classifiers.slice_resnet import classify_volume, explain_volume
     from CovidCTAnalysis.lungs import segment_lungs_classic
 
-    lungs_s, classify_s = [], []
+    lungs_s, classify_s, both_s = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
         t1 = time.perf_counter()
         result, _ = classify_volume(ct.image, lungs, model.device, model=model)
+        t2 = time.perf_counter()
+        explain_volume(ct.image, lungs, model.device, model=model, methods=("gradcam", "lrp"))
         lungs_s.append(t1 - t0)
-        classify_s.append(time.perf_counter() - t1)
+        classify_s.append(t2 - t1)
+        both_s.append(time.perf_counter() - t2)
     return {"repeats": repeats, "size": list(ct.image.GetSize()), "lung_slices": result["lung_slices"],
             "positive_slices": result["positive_slices"],
             "lungs_s_median": round(float(np.median(lungs_s)), 2),
             "classify_s_median": round(float(np.median(classify_s)), 2),
-            "classify_s_all": [round(v, 2) for v in classify_s]}
+            "classify_s_all": [round(v, 2) for v in classify_s],
+            "classify_gradcam_lrp_s_median": round(float(np.median(both_s)), 2),
+            "classify_gradcam_lrp_s_all": [round(v, 2) for v in both_s]}
 
 
 def main(argv=None) -> int:
@@ -118,6 +130,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--volume-slices", type=int, default=300, help="z size of the timed demo volume")
     ap.add_argument("--repeats", type=int, default=3, help="timings are medians over this many runs")
+    ap.add_argument("--volume-only", action="store_true", help="time the 300-slice volume only, no case list")
     a = ap.parse_args(argv)
 
     import torch
@@ -135,7 +148,8 @@ def main(argv=None) -> int:
     say(json.dumps(report))
 
     cases = []
-    for size, label in (((256, 256, 96), "demo-ct"), ((256, 256, a.volume_slices), f"demo-ct-{a.volume_slices}")):
+    sizes = (((256, 256, 96), "demo-ct"), ((256, 256, a.volume_slices), f"demo-ct-{a.volume_slices}"))
+    for size, label in sizes[1:] if a.volume_only else sizes:
         demo = make_demo_ct(size=size, seed=0)
         folder = a.out / label
         folder.mkdir(exist_ok=True)
@@ -144,7 +158,7 @@ def main(argv=None) -> int:
         if label != "demo-ct":  # the timed 300-slice volume
             report["volume"] = volume_timing(ct, model, a.repeats)
             say(json.dumps(report["volume"]))
-    stacks = sorted(p for p in (a.data / "radiopaedia-stacks").iterdir() if p.is_dir())
+    stacks = [] if a.volume_only else sorted(p for p in (a.data / "radiopaedia-stacks").iterdir() if p.is_dir())
     for folder in stacks:
         cases.append(run_case(f"radiopaedia-{folder.name}", load_ct(folder), model, a.out, say))
     report["cases"] = cases

@@ -97,3 +97,9 @@ def _remove_new_hooks(net, layers, before) -> None:
                 del hooks[key]
         if not mod._backward_hooks:
             mod._is_full_backward_hook = None
+
+
+def gradcam(network: torch.nn.Module, x: torch.Tensor, target: int = 0, *, layers: Sequence[str]) -> torch.Tensor:
+    """Grad-CAM maps (N, 1, H, W) in [0, 1] of logit ``target``: one layer's map, or the product of several layers'
+    maps (the multi-scale fusion of §2.3) when ``layers`` names more than one."""
+    return multiscale_gradcam(network, x, layers, class_idx=target).fused

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.weights import load_state, network_from_state, save_half
+from ..models.weights import registered_network, save_half
 from .constants import FEATURES, NUM_CLASSES
 
 MODEL_NAME = "lesions-unet"
@@ -29,4 +29,4 @@ def save_weights(net, path: Path) -> None:
 
 def load_network(device="cpu", registry=None, weights: Path | None = None):
     """The registered lesions-unet (sha256 verified by the registry), or an explicit weights file for training."""
-    return network_from_state(build_network, load_state(MODEL_NAME, registry, weights), device)
+    return registered_network(MODEL_NAME, lambda state: build_network(), device, registry, weights)

@@ -43,7 +43,7 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ..labels import LEFT_LUNG, RIGHT_LUNG
 from ..models.device import as_device, bf16_supported
-from ..models.weights import load_state, network_from_state, save_half
+from ..models.weights import registered_network, save_half
 from . import airspace, pleura, split
 from .morphology import FACES, IN_PLANE, bounding_box
 
@@ -87,7 +87,7 @@ def save_weights(net, path: Path) -> None:
 
 def load_network(device="cpu", registry=None, weights: Path | None = None):
     """The registered lungs-unet (sha256 verified by the registry), or an explicit weights file."""
-    return network_from_state(build_network, load_state(MODEL_NAME, registry, weights), device)
+    return registered_network(MODEL_NAME, lambda state: build_network(), device, registry, weights)
 
 
 def normalize_hu(hu):

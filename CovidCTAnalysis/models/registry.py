@@ -1,7 +1,9 @@
 """The model registry: Resources/Models/registry.json.
 
 Each entry names a model of CONTRACTS.md, its version, task, weights file (relative to the registry's folder, or null
-for an algorithmic model without weights), the weights' sha256, the input specification and the model card. Loading
+for an algorithmic model without weights), the weights' sha256, the input specification and the model card.
+Classifiers add what a front end shows about them (optional for other models): ``title``, ``paper`` (the reference
+their subpackage implements) and ``explanation`` (the kind of map they explain a result with). Loading
 weights verifies the checksum first and refuses a missing or altered file with a one-line message; nothing is ever
 downloaded.
 """
@@ -58,6 +60,9 @@ class ModelEntry:
     sha256: str | None
     input: dict[str, Any] = field(default_factory=dict)
     card: Path | None = None
+    title: str | None = None
+    paper: str | None = None
+    explanation: str | None = None
 
     def check(self) -> str:
         """'ok', 'no weights needed', 'missing' or 'checksum mismatch' (does not raise)."""
@@ -125,6 +130,9 @@ def load_registry(path: str | Path | None = None) -> Registry:
                 sha256=raw.get("sha256"),
                 input=raw.get("input", {}),
                 card=folder / raw["card"] if raw.get("card") else None,
+                title=raw.get("title"),
+                paper=raw.get("paper"),
+                explanation=raw.get("explanation"),
             )
     except FileNotFoundError:
         raise InputError(path, "model registry not found") from None

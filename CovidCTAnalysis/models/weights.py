@@ -3,12 +3,15 @@
 Every trained network is stored as a float16 state dict (half the bytes; weights files stay in the repository's
 history forever) and cast back to float32 when loaded. Registered weights are read through the registry, which
 verifies their sha256; an explicit file (training, fine-tuning, evaluation of a candidate) is read as given.
+
+``registered_network`` is the one path from a model name to a network in eval mode; every network the pipeline
+runs (lungs-unet, lesions-unet, the classifiers) is loaded through it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 
 def save_half(net, path: Path) -> None:
@@ -40,3 +43,14 @@ def network_from_state(build: Callable[[], object], state: dict, device="cpu"):
     net = build()
     net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     return net.to(device).eval()
+
+
+def registered_network(model_name: str, build: Callable[[dict], Any], device="cpu", registry=None,
+                       weights: Path | None = None):
+    """Network of the registered ``model_name`` (or of the file ``weights``), float32, eval mode, on ``device``.
+
+    ``build(state)`` returns the untrained architecture; it sees the state dict, so a model whose architecture
+    follows from its weights (a backbone choice) builds the matching one. ``registry`` as in ``load_state``.
+    """
+    state = load_state(model_name, registry, weights)
+    return network_from_state(lambda: build(state), state, device)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError
-from ..io import CTVolume, load_ct, to_input_grid, write_label_map, write_volume
-from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
+from ..io import CTVolume, load_ct, to_input_grid, write_label_map
+from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 from ..lungs.select import DEFAULT_LUNG_MODEL
 from ..models import select_device
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
-from .classifiers import accepts, run_classifier
+from ..classifiers.table import classifier_names, refusal
+from .classifiers import run_classifier, write_outputs
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
 
@@ -39,10 +40,9 @@ class AnalyzeOptions:
 
 
 def selected_classifiers(models: str, registry: Registry) -> list[str]:
-    """Classifier names to run: 'all' = every registered classifier; a named one must exist (else exit 2)."""
-    available = registry.available("classification")
+    """Classifier names to run: 'all' = every runnable classifier; a named one must exist (else exit 2)."""
     if models.strip() == "all":
-        return available
+        return classifier_names(registry)
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise InputError(None, "--models needs 'all' or a comma-separated list of classifier names")
@@ -130,30 +130,25 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             report(1.0, unavailable["lesions"])
 
     classifier_results: dict[str, dict] = {}
-    heatmaps: dict = {}
+    heatmaps: dict[str, dict] = {}  # model -> {method: map}, the default method first
     with progress.stage("classifiers", f"running {len(classifiers)} classifier(s)") as report:
         if options.models.strip() == "all":
             for name, task in CONTRACT_MODELS.items():
-                if task == "classification" and name not in registry.entries:
+                if task == "classification" and name not in classifiers:
                     unavailable[name] = f"model {name} is not available in this version"
         if not classifiers:
             report(1.0, "no classifier is available in this version")
         for i, name in enumerate(classifiers):
-            reason = accepts(name, ct)
+            reason = refusal(name, ct)
             if reason:
                 unavailable[name] = reason
                 continue
             share = _share(report, i, len(classifiers), name)
             run = run_classifier(name, ct, lungs, device, share)
-            result = dict(run.result, heatmap=f"heatmap-{name}.nrrd")
-            write_volume(to_input_grid(run.heatmap, ct), staging / result["heatmap"])
-            if run.localization is not None:
-                result["localization_segmentation"] = f"localization-{name}.seg.nrrd"
-                write_label_map(to_input_grid(run.localization, ct), staging / result["localization_segmentation"],
-                                (LOCALIZATION_SEGMENT,))
-            classifier_results[name] = result
-            heatmaps[name] = run.heatmap
-            versions[name] = registry.get(name).version
+            classifier_results[name] = write_outputs(name, run, ct, staging)
+            if run.heatmaps:
+                heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
+            versions[name] = run.version
 
     with progress.stage("report", "rendering report.html"):
         write_html(staging / "report.html", ct=ct, input_path=input_path, lungs=lungs, lesions=lesions, lung_ml=lung_ml,

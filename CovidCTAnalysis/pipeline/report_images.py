@@ -87,18 +87,22 @@ def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
     return out
 
 
-def heatmap_images(image: sitk.Image, heatmaps: dict[str, sitk.Image]) -> list[tuple[str, str]]:
-    """[(caption, base64 PNG)]: per model, the axial slice where its heatmap (canonical grid) is strongest."""
+def heatmap_images(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]]) -> list[tuple[str, str]]:
+    """[(caption, base64 PNG)]: per model, the axial slice where its default map (the first of {method: map}, on the
+    canonical grid) is strongest, with every map of that model on the same slice, side by side."""
     from ..explain.overlay import overlay_rgb  # not at import: the explain package loads torch
 
     hu = sitk.GetArrayViewFromImage(image)
     sx, sy, _ = image.GetSpacing()
     out = []
-    for name, heatmap in heatmaps.items():
-        heat = sitk.GetArrayViewFromImage(heatmap)
-        if heat.shape != hu.shape or not np.any(heat > 0):
+    for name, maps in heatmaps.items():
+        arrays = {method: sitk.GetArrayViewFromImage(m) for method, m in maps.items()}
+        default = next(iter(arrays.values()), None)
+        if default is None or default.shape != hu.shape or not np.any(default > 0):
             continue
-        z = int(np.argmax(heat.reshape(heat.shape[0], -1).sum(axis=1)))
-        out.append((f"{name} heatmap, axial slice {z + 1} of {hu.shape[0]} (strongest)",
-                    _png(overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD), (sy, sx))))
+        z = int(np.argmax(default.reshape(default.shape[0], -1).sum(axis=1)))
+        for method, heat in arrays.items():
+            if heat.shape == hu.shape:
+                out.append((f"{name} {method}, axial slice {z + 1} of {hu.shape[0]} (strongest {name} map)",
+                            _png(overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD), (sy, sx))))
     return out

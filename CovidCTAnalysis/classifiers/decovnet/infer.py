@@ -5,8 +5,9 @@ preprocessed CT-Mask volume of each patient and output the COVID-positive probab
 threshold 0.5 of §III-A. The lesion is localized for volumes predicted positive only (the hit rate of §II-H is
 defined on them); for a negative volume the localization is None and the heatmap is still returned.
 
-Weights come from the registry (sha256 checked), together with the input grid they were trained on (``input`` of
-the registry entry, ``inputs.InputSpec``); a loaded model is cached per (registry file, device).
+Weights come from the registry (sha256 checked, ``models.weights.registered_network``), together with the input grid
+they were trained on (``input`` of the registry entry, ``inputs.InputSpec``); a loaded model is cached per (registry
+file, device).
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
+from ...explain.cam import cam_map, class_weights
+from ...models.weights import network_from_state, registered_network
+from ..interface import Progress
 from . import inputs, localize
 from .model import DeCoVNet
 
 MODEL_NAME = "decovnet"
 THRESHOLD = 0.5
 LABELS = ("non-COVID", "COVID-19")
-
-Progress = Callable[[float, str], None]
+#: The score CAM explains: the COVID-19 logit minus the non-COVID one (localize.py, step 1).
+COVID_EVIDENCE = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -48,19 +52,22 @@ class LoadedDeCoVNet:
         with torch.inference_mode():
             logits, features = self.net.forward_with_features(x)
             p = float(torch.softmax(logits.float(), dim=1)[0, 1])
-            cam = localize.cam_map(features[0].float().cpu().numpy(), self.net.fc.weight.float().cpu().numpy())
+            weights = class_weights(self.net.fc.weight.float().cpu().numpy(), COVID_EVIDENCE)
+            cam = cam_map(features[0].float().cpu().numpy(), weights)
         return p, localize.upsample(cam, array.shape[1:])
 
 
-def model_from_state_dict(state: dict, device, spec: inputs.InputSpec, version: str = "unregistered"):
-    """A LoadedDeCoVNet from a state dict (any float dtype; computed in float32)."""
+def _loaded(net, device, spec: inputs.InputSpec, version: str) -> LoadedDeCoVNet:
     import torch
 
-    net = DeCoVNet()
-    net.load_state_dict({k: v.float() for k, v in state.items()})
     # channels-last 3-D tensors take the faster oneDNN convolutions on CPU; results are the same
-    net.to(device).to(memory_format=torch.channels_last_3d).eval()
+    net.to(memory_format=torch.channels_last_3d)
     return LoadedDeCoVNet(net=net, device=device, spec=spec, version=version)
+
+
+def model_from_state_dict(state: dict, device, spec: inputs.InputSpec, version: str = "unregistered"):
+    """A LoadedDeCoVNet from a state dict of a weights file (any float dtype; computed in float32)."""
+    return _loaded(network_from_state(DeCoVNet, state, device), device, spec, version)
 
 
 @functools.lru_cache(maxsize=4)
@@ -69,14 +76,17 @@ def _load_cached(registry_path: str | None, device_text: str) -> LoadedDeCoVNet:
 
     from ...models import load_registry
 
-    entry = load_registry(registry_path).get(MODEL_NAME)
+    registry = load_registry(registry_path)
+    entry = registry.get(MODEL_NAME)
     device = torch.device(device_text)
-    return model_from_state_dict(entry.load_state_dict(device), device, inputs.InputSpec.from_dict(entry.input),
-                                 entry.version)
+    net = registered_network(MODEL_NAME, lambda state: DeCoVNet(), device, registry)
+    return _loaded(net, device, inputs.InputSpec.from_dict(entry.input), entry.version)
 
 
-def load_model(device, registry: str | Path | None = None) -> LoadedDeCoVNet:
-    """DeCoVNet with the registered weights (sha256 verified) on ``device``; registry None = the default one."""
+def load_model(device, registry=None) -> LoadedDeCoVNet:
+    """DeCoVNet with the registered weights (sha256 verified) on ``device``; registry: a registry.json path or a
+    loaded Registry, None = the default one."""
+    registry = getattr(registry, "path", registry)
     return _load_cached(None if registry is None else str(Path(registry).resolve()), str(device))
 
 

@@ -11,7 +11,7 @@ Our reading, step by step (everything on the model grid, see ``inputs.py``):
 1. CAM (Zhou et al. 2016, as applied in §III-D "on the deep feature ... and the weights in the final fully
    connected layer"): the last feature maps (32 x 4 x 14 x 21) weighted by the FC weights. With two softmax outputs
    the COVID-19 evidence is the logit difference, so the weights are ``w[1] - w[0]``; negative evidence is set to 0,
-   the map is scaled to max 1 and upsampled (trilinear) to the input grid.
+   the map is scaled to max 1 and upsampled (trilinear) to the input grid (``explain.cam``, ``COVID_EVIDENCE``).
 2. CAM activation regions: 3-D connected components of CAM >= ``CAM_THRESHOLD`` (half the maximum).
 3. 3DCC activation: the unsupervised segmentation is the threshold at ``AIR_HU`` (-600 HU, the binarization of the
    classical lung segmentation the paper cites, Liao et al. [27]) inside the lung mask: lung air vs anything
@@ -50,15 +50,6 @@ ACTIVATION_THRESHOLD = 0.8
 MIN_LUNG_FRACTION = 0.25  # a window must hold this much lung for its standard deviation to count
 
 _CONNECT_26 = np.ones((3, 3, 3), bool)
-
-
-def cam_map(features: np.ndarray, fc_weight: np.ndarray) -> np.ndarray:
-    """CAM (T', H', W') in 0..1 from features (C, T', H', W') and FC weights (2, C) (step 1 above)."""
-    w = np.asarray(fc_weight, np.float64)
-    cam = np.tensordot(w[1] - w[0], np.asarray(features, np.float64), axes=(0, 0))
-    cam = np.maximum(cam, 0.0)
-    top = cam.max()
-    return (cam / top if top > 0 else cam).astype(np.float32)
 
 
 def upsample(volume: np.ndarray, shape: Sequence[int]) -> np.ndarray:

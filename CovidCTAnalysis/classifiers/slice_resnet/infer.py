@@ -13,22 +13,33 @@ activation inside the lungs (the lung mask grown by ``LUNG_MARGIN_MM`` in-plane)
 of the disease extent" in the lungs, and the shipped model also activates on the patient table and the body wall
 (model card, failure modes), which is not disease. Eq. 1 over the whole ROI is reported as ``corona_score_roi_cm3``.
 
-Weights come from the registry (sha256 checked) and are loaded once per (registry, device).
+Explanations (``methods``): ``gradcam`` (the fused multi-scale map above, the default heatmap) and ``lrp`` (input
+relevance of the COVID-19 logit through captum, ``explain.lrp``: z^B at the first convolution, alpha-beta (1, 0) at
+the others, epsilon at the dense layer), computed on the same positive slices and shown as ``explain.relevance_heatmap``
+(positive relevance, lightly smoothed, scaled to [0, 1] over the volume).
+
+A 2-D slice is framed by the lung ROI of the lung mask the caller passes (the pipeline's, so the lungs are segmented
+once), or, without lungs (a display-windowed figure, or no lung found), by the figure with its uniform borders trimmed.
+
+Weights come from the registry (sha256 checked, ``models.weights.registered_network``) and are loaded once per
+(registry, device).
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
+from ..interface import Progress
 from . import corona, inputs
-from .model import gradcam_layers, model_from_state_dict
+from .model import backbone_of, build_model, gradcam_layers
 
 MODEL_NAME = "slice-resnet"
 MIN_LUNG_SLICE_FRACTION = 0.05
@@ -36,8 +47,8 @@ MIN_LUNG_SLICE_FRACTION = 0.05
 LUNG_MARGIN_MM = 5.0
 BATCH = 16
 LABELS = ("non-COVID", "COVID-19")
-
-Progress = Callable[[float, str], None]
+GRADCAM, LRP = "gradcam", "lrp"
+METHODS = (GRADCAM, LRP)
 
 
 @dataclass(frozen=True)
@@ -75,21 +86,51 @@ class SliceResNet:
             return np.zeros(0, np.float32), np.zeros((0, inputs.INPUT_SIZE, inputs.INPUT_SIZE), np.float32)
         return np.concatenate(probs), np.concatenate(maps)
 
+    @cached_property
+    def _lrp(self):
+        from ...explain import LRPExplainer
+
+        low, high = (0.0 - inputs.MEAN) / inputs.STD, (1.0 - inputs.MEAN) / inputs.STD  # the unit range, standardized
+        return LRPExplainer(self.net, bounds=(low, high), alpha=1.0, beta=0.0)
+
+    def relevance(self, squares: np.ndarray, batch: int = BATCH) -> np.ndarray:
+        """LRP relevance of the COVID-19 logit (N, 224, 224), signed, of unit squares."""
+        out = [self._lrp(inputs.to_tensor(squares[i:i + batch]).to(self.device))[:, 0].cpu().numpy()
+               for i in range(0, len(squares), batch)]
+        return np.concatenate(out) if out else np.zeros((0, inputs.INPUT_SIZE, inputs.INPUT_SIZE), np.float32)
+
+    def maps(self, squares: np.ndarray, methods) -> dict[str, np.ndarray]:
+        """{method: (N, 224, 224) map in [0, 1]} of unit squares; LRP scaled over all of them (one volume)."""
+        from ...explain import relevance_heatmap
+
+        unknown = set(methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"slice-resnet explains with {METHODS}, not {sorted(unknown)}")
+        out = {}
+        if GRADCAM in methods:
+            out[GRADCAM] = self.explain(squares)[1]
+        if LRP in methods:
+            out[LRP] = relevance_heatmap(self.relevance(squares))
+        return out
+
 
 def load_model(device: Any = "cpu", registry: str | Path | None = None) -> SliceResNet:
-    """The registered slice-resnet on ``device`` (cached); ``registry``: a registry.json other than the default."""
+    """The registered slice-resnet on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry)
+    other than the default."""
     import torch
 
+    registry = getattr(registry, "path", registry)
     return _load(str(torch.device(device)), str(registry) if registry else None)
 
 
 @functools.lru_cache(maxsize=4)
 def _load(device: str, registry: str | None) -> SliceResNet:
     from ...models.registry import load_registry
+    from ...models.weights import registered_network
 
-    entry = load_registry(registry).get(MODEL_NAME)
-    net = model_from_state_dict(entry.load_state_dict("cpu"), device)
-    return SliceResNet(net=net, device=device, version=entry.version)
+    reg = load_registry(registry)
+    net = registered_network(MODEL_NAME, lambda state: build_model(backbone_of(state)), device, reg)
+    return SliceResNet(net=net, device=device, version=reg.get(MODEL_NAME).version)
 
 
 def _label(p: float) -> str:
@@ -108,18 +149,14 @@ def map_to_slice(fine: np.ndarray, box: tuple[slice, slice], shape: tuple[int, i
     return out
 
 
-def _image_box(ct) -> tuple[tuple[slice, slice], str]:
-    """Framing of a 2-D input: lung ROI on real HU when lungs are found, else the figure with borders trimmed."""
-    hu = sitk.GetArrayFromImage(ct.image)[0]
-    if not ct.display_windowed:
-        from ...lungs import segment_lungs_classic
-
-        try:
-            box = inputs.lung_roi(sitk.GetArrayFromImage(segment_lungs_classic(ct.image)))
-        except InputError:
-            box = None
+def _image_box(ct, lungs: sitk.Image | None) -> tuple[tuple[slice, slice], str]:
+    """Framing of a 2-D input: the lung ROI of ``lungs`` on real HU when it holds lung, else the figure with its
+    uniform borders trimmed."""
+    if lungs is not None and not ct.display_windowed:
+        box = inputs.lung_roi(sitk.GetArrayFromImage(lungs))
         if box is not None:
             return box, "lung ROI"
+    hu = sitk.GetArrayFromImage(ct.image)[0]
     return inputs.content_box(inputs.hu_to_unit(hu)), "whole figure, uniform borders trimmed"
 
 
@@ -129,29 +166,33 @@ def _check_2d(ct) -> np.ndarray:
     return sitk.GetArrayFromImage(ct.image)[0]
 
 
-def classify_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None) -> dict:
-    """P(COVID-19) of one 2-D slice (a ``CTVolume`` with ``is_2d``), §2.2.
+def classify_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None, lungs: sitk.Image | None = None
+                   ) -> dict:
+    """P(COVID-19) of one 2-D slice (a ``CTVolume`` with ``is_2d``; ``lungs``: its lung label map), §2.2.
 
     Returns {"probability", "label", "framing", "model_version"}.
     """
     hu = _check_2d(ct)
     model = model or load_model(device)
-    box, framing = _image_box(ct)
+    box, framing = _image_box(ct, lungs)
     p = float(model.probabilities(inputs.square_from_hu(hu, box)[None])[0])
     return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}
 
 
-def explain_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None) -> tuple[dict, sitk.Image]:
-    """``classify_image`` plus the fused multi-scale Grad-CAM map (§2.3) on the slice's canonical grid (float32)."""
+def explain_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None, lungs: sitk.Image | None = None,
+                  methods=(GRADCAM,)) -> tuple[dict, dict[str, sitk.Image]]:
+    """``classify_image`` plus {method: map} on the slice's canonical grid (float32 in [0, 1]) for each of
+    ``methods`` (``METHODS``; Grad-CAM is the fused multi-scale map of §2.3)."""
     hu = _check_2d(ct)
     model = model or load_model(device)
-    box, framing = _image_box(ct)
-    probs, maps = model.explain(inputs.square_from_hu(hu, box)[None])
-    p = float(probs[0])
-    heat = map_to_slice(maps[0], box, hu.shape)[None]
-    image = sitk.GetImageFromArray(heat.astype(np.float32))
-    image.CopyInformation(ct.image)
-    return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}, image
+    box, framing = _image_box(ct, lungs)
+    square = inputs.square_from_hu(hu, box)[None]
+    p = float(model.probabilities(square)[0])
+    images = {}
+    for method, maps in model.maps(square, methods).items():
+        images[method] = sitk.GetImageFromArray(map_to_slice(maps[0], box, hu.shape)[None])
+        images[method].CopyInformation(ct.image)
+    return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}, images
 
 
 def lung_slices(lung_labels: np.ndarray, min_fraction: float = MIN_LUNG_SLICE_FRACTION) -> np.ndarray:
@@ -179,13 +220,23 @@ def lung_region(lung_labels: np.ndarray, spacing, margin_mm: float = LUNG_MARGIN
 
 def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu", progress: Progress | None = None,
                     *, model: SliceResNet | None = None) -> tuple[dict, sitk.Image]:
+    """``explain_volume`` with Grad-CAM only: (result, fused Grad-CAM heatmap)."""
+    result, maps = explain_volume(ct_image, lungs, device, progress, model=model)
+    return result, maps[GRADCAM]
+
+
+def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu", progress: Progress | None = None,
+                   *, model: SliceResNet | None = None, methods=(GRADCAM,)) -> tuple[dict, dict[str, sitk.Image]]:
     """Case-level slice-resnet (§2.1-§2.4) on a canonical CT and its lung label map (same grid).
 
-    Returns (result, heatmap): result = {"probability", "label", "corona_score_cm3" (Eq. 1 counted inside the lungs
+    Returns (result, maps): result = {"probability", "label", "corona_score_cm3" (Eq. 1 counted inside the lungs
     grown by 5 mm), "corona_score_roi_cm3" (Eq. 1 over the whole lung ROI, as the paper writes it), "positive_slices",
     "lung_slices", "slice_probabilities" (canonical z -> P), "roi_xy" ([x0, x1, y0, y1] voxels), "activation_threshold",
-    "model_version"}; heatmap = fused Grad-CAM per positive slice, float32 in [0, 1], on ``ct_image``'s grid.
+    "model_version"}; maps = {method: map per positive slice, float32 in [0, 1], on ``ct_image``'s grid} for each of
+    ``methods`` (``METHODS``, which must include Grad-CAM: the Corona score sums it).
     """
+    if GRADCAM not in methods:
+        raise ValueError("explain_volume needs Grad-CAM among its methods (the Corona score sums it)")
     report = progress or (lambda fraction, message: None)
     hu = sitk.GetArrayFromImage(ct_image)
     labels = sitk.GetArrayFromImage(lungs)
@@ -205,15 +256,15 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
         report(0.1 + 0.4 * min(1.0, (i + 32) / len(zs)), f"classified {min(i + 32, len(zs))}/{len(zs)} slices")
 
     positive = probs >= corona.SLICE_THRESHOLD
-    heat = np.zeros(hu.shape, dtype=np.float32)
     pos_idx = np.nonzero(positive)[0]
-    for i in range(0, len(pos_idx), BATCH):
-        chunk = pos_idx[i:i + BATCH]
-        _, maps = model.explain(squares[chunk])
-        for j, fine in zip(chunk, maps):
-            heat[zs[j]] = map_to_slice(fine, box, hu.shape[1:])
-        report(0.5 + 0.5 * min(1.0, (i + BATCH) / len(pos_idx)),
-               f"Grad-CAM on {min(i + BATCH, len(pos_idx))}/{len(pos_idx)} positive slices")
+    volumes = {}
+    for k, method in enumerate(methods):
+        volumes[method] = heat = np.zeros(hu.shape, dtype=np.float32)
+        fine = model.maps(squares[pos_idx], (method,))[method]  # all positive slices at once: LRP scales over them
+        for j, m in zip(pos_idx, fine):
+            heat[zs[j]] = map_to_slice(m, box, hu.shape[1:])
+        report(0.5 + 0.5 * (k + 1) / len(methods), f"{method} on {len(pos_idx)} positive slices")
+    heat = volumes[GRADCAM]
 
     positive_z = np.zeros(hu.shape[0], dtype=bool)
     positive_z[zs[positive]] = True
@@ -232,8 +283,10 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
         "activation_threshold": corona.ACTIVATION_THRESHOLD,
         "model_version": model.version,
     }
-    heatmap = sitk.GetImageFromArray(heat)
-    heatmap.CopyInformation(ct_image)
+    maps = {}
+    for method, volume in volumes.items():
+        maps[method] = sitk.GetImageFromArray(volume)
+        maps[method].CopyInformation(ct_image)
     report(1.0, f"P(COVID-19) {p_case:.3f}, {int(positive.sum())}/{len(zs)} positive slices, "
                 f"Corona score {result['corona_score_cm3']:.1f} cm3")
-    return result, heatmap
+    return result, maps
