@@ -2,10 +2,10 @@
 """Evaluate a COVID-19 classifier on a labelled split with the shared harness (CovidCTAnalysis.evaluation).
 
 Scores come either from a `covidct classify` CSV (--scores; any classifier) or from running the model here
-(--model; slice-resnet in-process, other models through `covidct classify`). Truth comes from the COVID-CT split
+(--model: through `covidct classify`, or in this process with --in-process). Truth comes from the COVID-CT split
 lists (--split train|val) matched by file name.
 
-    python scripts/evaluate_classifier.py --model slice-resnet --split val -o Resources/Models/cards/slice-resnet/val
+    python scripts/evaluate_classifier.py --model slice-resnet --in-process --split val -o /tmp/eval-slice-resnet
     python scripts/evaluate_classifier.py --scores val.csv --split val -o /tmp/eval-decovnet --title decovnet
 
 Writes OUT/metrics.json (every metric with its bootstrap 95 % CI, threshold table, calibration, per-case scores),
@@ -28,15 +28,18 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.evaluation import covid_ct_split, evaluate, format_summary, read_scores  # noqa: E402
 
 
-def slice_resnet_scores(paths: list[Path], registry: Path | None, device: str, threads: int) -> list[float]:
+def in_process_scores(model: str, paths: list[Path], registry: Path | None, device: str, threads: int
+                      ) -> list[float]:
+    """P(COVID-19) of each 2-D figure from classifier ``model`` run in this process (through the classifier table)."""
     import torch
 
-    from CovidCTAnalysis.classifiers.slice_resnet import classify_image, load_model
+    from CovidCTAnalysis.classifiers.table import load_classifier
     from CovidCTAnalysis.io import load_ct
+    from CovidCTAnalysis.models.device import select_device
 
     torch.set_num_threads(threads)
-    model = load_model(device, registry)
-    return [classify_image(load_ct(p), device, model=model)["probability"] for p in paths]
+    classifier = load_classifier(model, select_device(device), registry)
+    return [classifier.run(load_ct(p), None).probability for p in paths]
 
 
 def cli_scores(model: str, paths: list[Path], device: str) -> list[float]:
@@ -51,12 +54,14 @@ def cli_scores(model: str, paths: list[Path], device: str) -> list[float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="classifier to run (slice-resnet runs in-process)")
+    src.add_argument("--model", help="classifier to run (through `covidct classify`, or --in-process)")
     src.add_argument("--scores", type=Path, help="a `covidct classify` CSV")
     ap.add_argument("--split", default="val", choices=("train", "val"))
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--registry", type=Path, help="registry.json to load weights from (default: the shipped one)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run --model in this process (faster for 2-D figures; honours --registry and --threads)")
     ap.add_argument("--title", default=None)
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for single images on 2 cores)")
@@ -72,8 +77,8 @@ def main(argv=None) -> int:
         if missing:
             ap.error(f"{len(missing)} images of the {a.split} split have no score in {a.scores} (e.g. {missing[0]})")
         scores = [by_name[p.name] for p in paths]
-    elif a.model == "slice-resnet":
-        scores = slice_resnet_scores(paths, a.registry, a.device, a.threads)
+    elif a.in_process:
+        scores = in_process_scores(a.model, paths, a.registry, a.device, a.threads)
     else:
         scores = cli_scores(a.model, paths, a.device)
     seconds = time.time() - t0

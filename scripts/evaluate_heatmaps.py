@@ -11,7 +11,7 @@ Two measurements, each through the same classifier run that `covidct analyze` ma
   and the model's scalar outputs (e.g. the Corona score). With these positives and negatives, the case-level ROC AUC
   of P(COVID-19) and of every other scalar output (e.g. the Corona score, Gozes et al. §3.2's case decision).
 
-    python scripts/evaluate_heatmaps.py --model slice-resnet -o Resources/Models/cards/slice-resnet/heatmaps.json
+    python scripts/evaluate_heatmaps.py --model slice-resnet -o Resources/Models/cards/slice-resnet/heatmaps-gradcam.json
     python scripts/evaluate_heatmaps.py --model slice-resnet --method lrp -o /tmp/lrp.json
 
 Real data are read from ../shared/data (or --data); nothing is copied.
