@@ -31,14 +31,15 @@ from CovidCTAnalysis.mrml.segmentations import segment_voxel_counts  # noqa: E40
 from CovidCTAnalysis.mrml.volumes import array_from_volume, load_volume  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SLICER_MODULES = REPO / "CovidCTAnalysis" / "SlicerModules"
 MODULES = ("CovidCTAnalyze", "CovidCTLungSegmentation", "CovidCTLesionSegmentation", "CovidCTClassifiers")
 DEMO_SIZE = (96, 96, 48)
 
 pytestmark = pytest.mark.mrml
 
 for _module in MODULES:
-    if str(REPO / _module) not in sys.path:
-        sys.path.insert(0, str(REPO / _module))
+    if str(SLICER_MODULES / _module) not in sys.path:
+        sys.path.insert(0, str(SLICER_MODULES / _module))
 
 from CovidCTAnalyzeLib.AnalyzeLogic import AnalyzeLogic, models_argument  # noqa: E402
 from CovidCTAnalyzeLib.Parameters import AnalyzeParameters  # noqa: E402

@@ -21,8 +21,8 @@ from slicer.util import VTKObservationMixin
 
 try:
     import CovidCTAnalysis  # noqa: F401 - installed extension: the package lies next to the module scripts
-except ImportError:  # a source checkout added through "Additional module paths": the package is one folder up
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+except ImportError:  # a source checkout added through "Additional module paths": the package is three folders up
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from CovidCTAnalyzeLib.AnalyzeLogic import AnalyzeLogic, available_classifiers
 from CovidCTAnalyzeLib.Parameters import DEVICES, AnalyzeParameters
