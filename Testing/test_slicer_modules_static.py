@@ -37,12 +37,40 @@ def test_every_python_file_compiles(module, tmp_path):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_file_defines_slicer_classes(module):
+    """Slicer finds <Module>, <Module>Widget and <Module>Test by name; they derive from the shared bases."""
     tree = ast.parse((SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8"))
     classes = {node.name: [ast.unparse(b) for b in node.bases] for node in tree.body if isinstance(node, ast.ClassDef)}
-    assert classes[module] == ["ScriptedLoadableModule"]
-    assert "ScriptedLoadableModuleWidget" in classes[f"{module}Widget"]
-    assert classes[f"{module}Test"] == ["ScriptedLoadableModuleTest"]
-    assert classes[f"{module}Logic"] == ["ScriptedLoadableModuleLogic"]
+    assert classes[module] == ["CovidCTModule"]
+    assert classes[f"{module}Widget"] == ["CovidCTModuleWidget"]
+    assert classes[f"{module}Test"] == ["CovidCTModuleTest"]
+    assert f"{module}Logic" not in classes or classes[f"{module}Logic"] == ["ScriptedLoadableModuleLogic"]
+
+
+def _module_class(tree: ast.Module, name: str) -> ast.ClassDef:
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def test_widget_base_is_shared_and_module_files_keep_only_what_differs():
+    """The widget life cycle (set-up, scene close, parameter binding, the update guard, the timer) lives only in
+    CovidCTAnalyzeLib/ModuleWidget.py; no module file defines those methods again or patches sys.path itself."""
+    shared = {"setup", "cleanup", "enter", "onSceneStartClose", "onSceneEndClose", "initializeParameterNode",
+              "updateGuiFromParameters", "onGuiChanged", "onTimer", "runTest", "setUp"}
+    for module in MODULES:
+        text = (SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        for name in (f"{module}Widget", f"{module}Test"):
+            defined = {n.name for n in _module_class(tree, name).body if isinstance(n, ast.FunctionDef)}
+            assert not defined & shared, f"{module}.{name} redefines {sorted(defined & shared)}"
+        assert "sys.path" not in text and "_updating" not in text and "QTimer" not in text
+    base = (SLICER_MODULES / "CovidCTAnalyze" / "CovidCTAnalyzeLib" / "ModuleWidget.py").read_text(encoding="utf-8")
+    assert "sys.path.insert" in base and "class CovidCTModuleWidget" in base
+
+
+def test_module_help_is_the_first_paragraph_of_the_module_docstring():
+    for module in MODULES:
+        doc = ast.get_docstring(ast.parse((SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8")))
+        summary = doc.split("\n\n")[0]
+        assert summary.startswith("COVID-19 CT ") and len(summary) > 100, module
 
 
 def _ui_names(module: str) -> tuple[ET.Element, set[str]]:
@@ -139,9 +167,17 @@ def _module_imports(path: Path) -> set[str]:
     return names
 
 
+#: the one Lib file that is Slicer GUI code: the widget base every module shares
+WIDGET_BASE = "ModuleWidget.py"
+
+
+def _logic_files(module: str) -> list[Path]:
+    return sorted(p for p in (SLICER_MODULES / module / f"{module}Lib").glob("*.py") if p.name != WIDGET_BASE)
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_logic_libraries_import_no_qt_and_no_slicer_application(module):
-    for path in sorted((SLICER_MODULES / module / f"{module}Lib").glob("*.py")):
+    for path in _logic_files(module):
         imports = _module_imports(path)
         assert not imports & QT_ONLY, f"{path.name} imports {sorted(imports & QT_ONLY)}"
         assert "slicer" not in imports, f"{path.name} imports slicer at module level"
@@ -151,7 +187,7 @@ def test_logic_libraries_import_no_qt_and_no_slicer_application(module):
 def test_logic_libraries_import_in_plain_python(module, monkeypatch):
     pytest.importorskip("slicer")
     monkeypatch.syspath_prepend(str(SLICER_MODULES / module))
-    for path in sorted((SLICER_MODULES / module / f"{module}Lib").glob("*.py")):
+    for path in _logic_files(module):
         name = f"{module}Lib" if path.stem == "__init__" else f"{module}Lib.{path.stem}"
         importlib.import_module(name)
     for name in [n for n in sys.modules if n.startswith(f"{module}Lib")]:
