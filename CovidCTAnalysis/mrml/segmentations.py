@@ -138,7 +138,10 @@ def segment_mask(node, segment_id: str, reference_volume) -> np.ndarray:
     labelmap = slicer.vtkOrientedImageData()
     if not logic.GetSegmentBinaryLabelmapRepresentation(node, segment_id, labelmap):
         raise RuntimeError(f"segment {segment_id} of {node.GetName()} has no binary labelmap")
+    # The caller owns the image this factory returns (a deep copy of the volume's voxels): without UnRegister it would
+    # outlive the Python reference, one copy of the CT per call (Slicer's own segment editor effects release it too).
     reference = logic.CreateOrientedImageDataFromVolumeNode(reference_volume)
+    reference.UnRegister(None)
     resampled = slicer.vtkOrientedImageData()
     if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
             labelmap, reference, resampled):
