@@ -13,7 +13,7 @@ from pathlib import Path
 from CovidCTAnalysis.mrml import heatmaps
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, analyze_command
-from CovidCTAnalysis.mrml.results import AnalysisNodes, load_analysis, remove_with_helpers
+from CovidCTAnalysis.mrml.results import AnalysisNodes, load_analysis, remove_analysis
 from CovidCTAnalysis.mrml.tables import Row, table_rows
 
 from .Parameters import AnalyzeParameters
@@ -38,8 +38,9 @@ class AnalyzeLogic(RunningLogic):
     """Runs the analysis of the selected volume and manages its results in ``scene``."""
 
     def __init__(self, scene, process_factory: ProcessFactory = BackgroundProcess, python: str | None = None,
-                 demo_size=None):
+                 demo_size=None, app_logic=None):
         self.scene = scene
+        self.app_logic = app_logic  # Slicer's application logic: its slice views are fitted, its table view filled
         self.python = python
         self.demo_size = demo_size
         self.runner = JobRunner(process_factory)
@@ -76,7 +77,8 @@ class AnalyzeLogic(RunningLogic):
         self.clear_results()
         self.results = load_analysis(
             self.scene, outdir, reference_volume=volume, closed_surfaces=parameters.show3D,
-            heatmap_threshold=parameters.heatmapThreshold, heatmap_opacity=parameters.heatmapOpacity)
+            heatmap_threshold=parameters.heatmapThreshold, heatmap_opacity=parameters.heatmapOpacity,
+            app_logic=self.app_logic)
         if not parameters.outputFolder:
             self.results.mark_unsaved()
         if volume is None:
@@ -86,9 +88,13 @@ class AnalyzeLogic(RunningLogic):
     def clear_results(self) -> None:
         """Remove the nodes of the previous analysis (not the CT the user brought)."""
         if self.results is not None:
-            for node in self.results.nodes():
-                remove_with_helpers(self.scene, node)
+            remove_analysis(self.scene, self.results)
         self.results = None
+
+    @property
+    def view_request(self):
+        """How the views were set up after the last analysis (``CovidCTAnalysis.mrml.views.ViewRequest``), or None."""
+        return self.results.view if self.results is not None else None
 
     def result_rows(self) -> list[Row]:
         return table_rows(self.results.table) if self.results is not None and self.results.table else []
