@@ -3,7 +3,8 @@
 Each module file keeps only what differs (its title and help, which widget shows which parameter, what its run
 button starts and how it shows the outcome). Shared here:
 
-- ``CovidCTModule``: category, contributors, acknowledgement and the research-use notice of every module;
+- ``CovidCTModule``: category, contributors, acknowledgement and the research-use notice of every module; the
+  Analyze module also registers the segment terminology (Resources/Terminology) when Slicer has started;
 - ``CovidCTModuleWidget``: the life cycle of a panel.
 
   1. ``setup()`` loads ``Resources/UI/<Module>.ui``, creates the module's Qt-free logic (``createLogic``), lets the
@@ -63,6 +64,19 @@ class CovidCTModule(ScriptedLoadableModule):
         summary = (sys.modules[type(self).__module__].__doc__ or "").split("\n\n")[0]
         parent.helpText = " ".join(summary.split()) + " Research use only; not for diagnosis. See docs/SLICER.md."
         parent.acknowledgementText = "CovidCTAnalysis: an open-source COVID-19 chest-CT toolkit for research."
+        if self.moduleName == "CovidCTAnalyze":
+            # segments refer to our terminology context: Slicer must know it before any scene is loaded
+            slicer.app.connect("startupCompleted()", registerTerminology)
+
+
+def registerTerminology():
+    """Load Resources/Terminology into Slicer's Terminologies module (once; also called when a panel opens)."""
+    from CovidCTAnalysis.mrml.terminology import load_terminology
+
+    try:
+        load_terminology(slicer.modules.terminologies.logic())
+    except (AttributeError, RuntimeError) as exc:  # no Terminologies module, or an unreadable file: segments still work
+        print(f"CovidCTAnalysis: the segment terminology was not registered: {exc}", file=sys.stderr)
 
 
 # -- parameter <-> widget bindings: (read the widget, write the widget, the signal of a user's change) ----------------
@@ -150,6 +164,7 @@ class CovidCTModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
+        registerTerminology()
         self.logic = self.createLogic()
         self.setupWidgets()
         for _, widgetName, kind in self.bindings:
