@@ -1,4 +1,4 @@
-"""The `covidct` command (CONTRACTS.md, 'Command line').
+"""The `covidct` command (docs/CONTRACTS.md, 'Command line').
 
 Exit status: 0 success; 2 bad input or usage (one line on stderr naming the file and the problem, nothing written);
 1 internal error (one line; set COVIDCT_DEBUG=1 for the traceback).
@@ -193,7 +193,7 @@ def _cmd_segment_lesions(args) -> int:
 
 
 def _cmd_classify(args) -> int:
-    """One classifier on every input; the CSV is written only when every input was classified (CONTRACTS.md)."""
+    """One classifier on every input; the CSV is written only when every input was classified (docs/CONTRACTS.md)."""
     from .io import check_output_path, load_ct
     from .models import select_device
     from .models.registry import load_registry

@@ -119,7 +119,8 @@ def test_cmake_lists_every_script_and_resource(module):
     for resource in _cmake_list(text, "MODULE_PYTHON_RESOURCES"):
         assert (SLICER_MODULES / module / resource.replace("${MODULE_NAME}", module)).is_file(), resource
     for test in (SLICER_MODULES / module / "Testing" / "Python").glob("*Test.py"):
-        assert test.name.replace(module, "${MODULE_NAME}") in (test.parent / "CMakeLists.txt").read_text(encoding="utf-8")
+        cmake = (test.parent / "CMakeLists.txt").read_text(encoding="utf-8")
+        assert test.name.replace(module, "${MODULE_NAME}") in cmake
 
 
 def test_extension_adds_every_module():

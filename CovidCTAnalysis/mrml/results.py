@@ -1,6 +1,6 @@
 """Load the outputs of `covidct analyze` into a scene: the Analyze module's last step, usable without Slicer's GUI.
 
-For an output folder OUT (CONTRACTS.md 'Command line'):
+For an output folder OUT (docs/CONTRACTS.md 'Command line'):
 
 | file | becomes |
 |---|---|

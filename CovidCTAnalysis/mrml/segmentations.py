@@ -2,7 +2,7 @@
 
 A label file (``lungs.seg.nrrd``, ``lesions.seg.nrrd``, or any label volume) is read by MRML's segmentation storage
 node, so what Slicer shows is exactly what Slicer itself would load. Each segment is then identified by its label
-value (CONTRACTS.md fixes the values: lungs 1 right / 2 left, lesions 1 GGO / 2 consolidation / 3 crazy paving),
+value (docs/CONTRACTS.md fixes the values: lungs 1 right / 2 left, lesions 1 GGO / 2 consolidation / 3 crazy paving),
 renamed, recoloured and given the terminology entry of that label, whatever the file carried.
 """
 

@@ -29,10 +29,8 @@ from .segmentations import show_in_3d
 LUNG_OPACITY_3D = 0.3
 LESION_OPACITY_3D = 1.0
 FOLDER_SUFFIX = "COVID-19 CT analysis"
-#: layouts that already have a table view
-TABLE_LAYOUTS = {slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView, slicer.vtkMRMLLayoutNode.SlicerLayout3DTableView,
-                 slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView}
-TABLE_LAYOUT = slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView
+#: layouts that already have a table view (names of vtkMRMLLayoutNode's constants); the first is the one switched to
+TABLE_LAYOUTS = ("SlicerLayoutFourUpTableView", "SlicerLayout3DTableView", "SlicerLayoutFourUpPlotTableView")
 
 
 @dataclass
@@ -101,8 +99,9 @@ def show_table(scene, table, app_logic=None) -> None:
     if selection is not None:
         selection.SetActiveTableID(table.GetID())
     layouts = _nodes(scene, "vtkMRMLLayoutNode")
-    if layouts and layouts[0].GetViewArrangement() not in TABLE_LAYOUTS:
-        layouts[0].SetViewArrangement(TABLE_LAYOUT)
+    with_table = [getattr(slicer.vtkMRMLLayoutNode, name) for name in TABLE_LAYOUTS]
+    if layouts and layouts[0].GetViewArrangement() not in with_table:
+        layouts[0].SetViewArrangement(with_table[0])
     if app_logic is not None:
         app_logic.PropagateTableSelection()
 

@@ -9,7 +9,8 @@ The panel over CovidCTAnalyzeLib (AnalyzeLogic, no Qt; ModuleWidget: what every 
 import ctk
 import qt
 import slicer
-from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget  # first: finds the package
+# first: ModuleWidget puts the package CovidCTAnalysis on the path in a source checkout
+from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget
 from CovidCTAnalyzeLib.AnalyzeLogic import AnalyzeLogic, available_classifiers
 from CovidCTAnalyzeLib.Parameters import AnalyzeParameters
 

@@ -6,7 +6,8 @@ One logic class per classifier lives in CovidCTClassifiersLib.ClassifierLogic (n
 """
 
 import slicer
-from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget  # first: finds the package
+# first: ModuleWidget puts the package CovidCTAnalysis on the path in a source checkout
+from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from CovidCTAnalysis.mrml import heatmaps

@@ -6,7 +6,8 @@ GUI wiring over LesionSegmentationLogic (no Qt) and the shared module widget of 
 """
 
 import slicer
-from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget  # first: finds the package
+# first: ModuleWidget puts the package CovidCTAnalysis on the path in a source checkout
+from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget
 from CovidCTLesionSegmentationLib.LesionSegmentationLogic import LesionSegmentationLogic, lesion_summary
 from CovidCTLesionSegmentationLib.Parameters import LesionSegmentationParameters
 

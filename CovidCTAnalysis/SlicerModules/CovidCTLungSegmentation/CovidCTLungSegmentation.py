@@ -5,7 +5,8 @@ Panel only: LungSegmentationLogic does the work, CovidCTAnalyzeLib/ModuleWidget.
 """
 
 import slicer
-from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget  # first: finds the package
+# first: ModuleWidget puts the package CovidCTAnalysis on the path in a source checkout
+from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, CovidCTModuleWidget
 from CovidCTLungSegmentationLib.LungSegmentationLogic import LungSegmentationLogic, available_models
 from CovidCTLungSegmentationLib.Parameters import LungSegmentationParameters
 

@@ -20,7 +20,7 @@ from CovidCTAnalysis.mrml.results import heatmap_files, load_localization, read_
 
 from .Parameters import ClassifierParameters
 
-#: report keys every classifier has (CONTRACTS.md); the others are shown as model-specific results
+#: report keys every classifier has (docs/CONTRACTS.md); the others are shown as model-specific results
 STANDARD_KEYS = ("probability", "label", "heatmap", "localization_segmentation")
 
 
@@ -153,7 +153,7 @@ class CVAENetVLADLogic(ClassifierLogic):
     explanation = "LRP-CMP relevance heatmaps"
 
 
-#: model name -> logic class, in CONTRACTS.md order
+#: model name -> logic class, in docs/CONTRACTS.md order
 CLASSIFIER_LOGICS: dict[str, type[ClassifierLogic]] = {
     cls.model: cls for cls in (SliceResNetLogic, DeCoVNetLogic, DACMILLogic, LobePatchLogic, CVAENetVLADLogic)
 }

@@ -6,7 +6,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 class ClassifierParameters(ParameterNode):
-    """CT, classifier (a model name of CONTRACTS.md), device, heatmap display."""
+    """CT, classifier (a model name of docs/CONTRACTS.md), device, heatmap display."""
 
     module_name = "CovidCTClassifiers"
     inputVolume = NodeReference("vtkMRMLScalarVolumeNode")
