@@ -1,7 +1,7 @@
 """What the Slicer modules install at first use (CovidCTAnalyzeLib/Dependencies.py, its plain-Python part).
 
-Version floors count, PyTorch comes first (through the PyTorch extension) whenever monai has to be installed, and
-a restart is offered only for packages this session had imported already.
+Version floors count, PyTorch comes first (through the PyTorch extension), the packages built on it are left out
+where no PyTorch is needed (lungs-classic), and a restart is offered only for packages this session had imported.
 """
 
 from __future__ import annotations
@@ -43,18 +43,18 @@ def test_missing_requirements_reads_the_installed_versions(tmp_path, monkeypatch
     assert Dependencies.missing_requirements(tmp_path / "requirements.txt") == ["numpy>=999", "no-such-package-here>=1"]
 
 
-def test_plan_puts_pytorch_first_when_monai_must_be_installed(tmp_path, monkeypatch):
-    (tmp_path / "requirements.txt").write_text("numpy>=1.0\nmonai>=999\n")
-    monkeypatch.setattr(Dependencies, "REQUIREMENTS_FILE", tmp_path / "requirements.txt")
-    monkeypatch.setattr(Dependencies.missing_requirements, "__defaults__", (tmp_path / "requirements.txt",))
+def test_plan_puts_pytorch_first_and_leaves_torch_packages_out_without_it(tmp_path, monkeypatch):
+    (tmp_path / "requirements.txt").write_text("numpy>=1.0\nmonai>=999\nscipy>=999\n")
+    monkeypatch.setattr(Dependencies.missing_requirements, "__defaults__", (tmp_path / "requirements.txt", True))
     monkeypatch.setattr(Dependencies, "torch_missing", lambda: True)
-    plan = Dependencies.install_plan(need_torch=False)
+    plan = Dependencies.install_plan(need_torch=True)
     assert plan[0].startswith(f"torch>={Dependencies.TORCH_MINIMUM} (through the PyTorch extension")
-    assert plan[1:] == ["monai>=999"]
-    assert Dependencies.missing_packages(need_torch=False) == ["monai"]
-    assert Dependencies.missing_packages(need_torch=True) == ["torch", "monai"]
+    assert plan[1:] == ["monai>=999", "scipy>=999"]
+    assert Dependencies.install_plan(need_torch=False) == ["scipy>=999"]  # lungs-classic: no torch, no monai
+    assert Dependencies.missing_packages(need_torch=False) == ["scipy"]
+    assert Dependencies.missing_packages(need_torch=True) == ["torch", "monai", "scipy"]
     monkeypatch.setattr(Dependencies, "torch_missing", lambda: False)
-    assert Dependencies.install_plan(need_torch=True) == ["monai>=999"]
+    assert Dependencies.install_plan(need_torch=True) == ["monai>=999", "scipy>=999"]
 
 
 def test_restart_is_needed_only_for_packages_already_imported(monkeypatch):

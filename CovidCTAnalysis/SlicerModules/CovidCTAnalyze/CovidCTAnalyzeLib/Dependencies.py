@@ -6,7 +6,7 @@ list, then installs:
 - PyTorch through the PyTorch extension (PyTorchUtils picks the build that matches the machine's CUDA driver, or the
   CPU build), at least ``TORCH_MINIMUM``, and before monai, which would otherwise pull a generic build from PyPI;
 - the other requirements of ``Resources/requirements.txt`` (the package's dependencies without torch, each with its
-  version floor) with pip;
+  version floor) with pip; monai and captum, which build on PyTorch, only when PyTorch is needed;
 - and, when a package that this Slicer session had already imported was upgraded, offers a restart (Python cannot
   reload a compiled extension module).
 
@@ -23,6 +23,8 @@ from pathlib import Path
 REQUIREMENTS_FILE = Path(__file__).resolve().parent.parent / "Resources" / "requirements.txt"
 #: the oldest PyTorch the package supports (pyproject.toml: torch>=2.1)
 TORCH_MINIMUM = "2.1"
+#: requirements built on PyTorch: installed only for the models that need PyTorch (never for lungs-classic)
+NEEDS_TORCH = {"monai", "captum"}
 #: pip name -> import name, where they differ
 IMPORT_NAMES = {"scikit-image": "skimage", "scikit-learn": "sklearn", "pillow": "PIL", "SimpleITK": "SimpleITK"}
 
@@ -69,10 +71,11 @@ def unmet(requirement: str, version) -> bool:
     return bool(version and floor and version_tuple(version) < version_tuple(floor))
 
 
-def missing_requirements(path: Path = REQUIREMENTS_FILE) -> list:
-    """Requirements whose package is absent or older than the requirement's floor."""
-    return [r for r in requirements(path)
-            if unmet(r, installed_version(split_requirement(r)[0], import_name(r)))]
+def missing_requirements(path: Path = REQUIREMENTS_FILE, need_torch: bool = True) -> list:
+    """Requirements whose package is absent or older than the requirement's floor (without ``need_torch``: only those
+    that do not build on PyTorch)."""
+    wanted = [r for r in requirements(path) if need_torch or split_requirement(r)[0] not in NEEDS_TORCH]
+    return [r for r in wanted if unmet(r, installed_version(split_requirement(r)[0], import_name(r)))]
 
 
 def torch_missing() -> bool:
@@ -82,15 +85,14 @@ def torch_missing() -> bool:
 
 def missing_packages(need_torch: bool) -> list:
     """Names of what is missing or too old (self-tests skip with this list)."""
-    names = [split_requirement(r)[0] for r in missing_requirements()]
+    names = [split_requirement(r)[0] for r in missing_requirements(need_torch=need_torch)]
     return (["torch"] if need_torch and torch_missing() else []) + names
 
 
 def install_plan(need_torch: bool) -> list:
     """One line per thing ``ensure_dependencies`` would install, PyTorch first."""
-    missing = missing_requirements()
-    # monai depends on torch: without torch installed first, pip would pull a generic torch build from PyPI
-    need_torch = need_torch or any(import_name(r) == "monai" for r in missing)
+    # monai and captum depend on torch: without torch installed first, pip would pull a generic build from PyPI
+    missing = missing_requirements(need_torch=need_torch)
     plan = [f"torch>={TORCH_MINIMUM} (through the PyTorch extension: the build for this computer's GPU, or the CPU)"]
     return (plan if need_torch and torch_missing() else []) + missing
 
