@@ -37,4 +37,4 @@ def test_cited_docs_exist_and_carry_their_folder():
             if not name.startswith("docs/"):
                 bare.append(name)
     assert not missing, "cited but not in the repository:\n" + "\n".join(missing)
-    assert not bare, "cite docs/NAME.md, not NAME.md:\n" + "\n".join(bare)
+    assert not bare, "cite the document with its docs/ folder:\n" + "\n".join(bare)
