@@ -1,4 +1,4 @@
-"""The `covidct` command (CONTRACTS.md, 'Command line').
+"""The `covidct` command (docs/CONTRACTS.md, 'Command line').
 
 Exit status: 0 success; 2 bad input or usage (one line on stderr naming the file and the problem, nothing written);
 1 internal error (one line; set COVIDCT_DEBUG=1 for the traceback).
@@ -55,6 +55,16 @@ def _size(text: str) -> tuple[int, int, int]:
     if len(values) != 3 or not all(16 <= v <= 512 for v in values[:2]) or not 8 <= values[2] <= 300:
         raise argparse.ArgumentTypeError(f"--demo-size needs X,Y,Z with X,Y in 16..512 and Z in 8..300, not {text!r}")
     return values  # type: ignore[return-value]
+
+
+def _device(preference: str, needs_torch: bool):
+    """The torch.device for a model that runs on PyTorch; lungs-classic and the pseudo-mask run without PyTorch
+    (a 3D Slicer without the PyTorch extension can use them), so they never import it and get the preference text."""
+    if not needs_torch:
+        return preference
+    from .models import select_device
+
+    return select_device(preference)
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
@@ -135,7 +145,6 @@ def _cmd_segment_lungs(args) -> int:
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LUNG_SEGMENTS
     from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
-    from .models import select_device
     from .models.registry import load_registry
 
     model = args.model or DEFAULT_LUNG_MODEL
@@ -145,7 +154,7 @@ def _cmd_segment_lungs(args) -> int:
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
-    device = select_device(args.device)
+    device = _device(args.device, needs_torch=model != "lungs-classic")
     labels = segment_lungs(ct.image, model, display_windowed=ct.display_windowed, device=device)
     write_label_map(to_input_grid(labels, ct), args.output, LUNG_SEGMENTS)
     return 0
@@ -156,7 +165,6 @@ def _cmd_segment_lesions(args) -> int:
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
     from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs_and_pleura
-    from .models import select_device
     from .models.registry import load_registry
 
     model = args.model or "lesions-unet"
@@ -164,7 +172,7 @@ def _cmd_segment_lesions(args) -> int:
         entry = load_registry().get(model)  # not shipped or unknown: stop before any work
         if entry.task != "lesion-segmentation":
             raise InputError(None, f"--model takes a lesion model or {PSEUDO_MASK}; {model} is a {entry.task} model")
-    device = select_device(args.device)
+    device = _device(args.device, needs_torch=model != PSEUDO_MASK or DEFAULT_LUNG_MODEL != "lungs-classic")
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
@@ -185,7 +193,7 @@ def _cmd_segment_lesions(args) -> int:
 
 
 def _cmd_classify(args) -> int:
-    """One classifier on every input; the CSV is written only when every input was classified (CONTRACTS.md)."""
+    """One classifier on every input; the CSV is written only when every input was classified (docs/CONTRACTS.md)."""
     from .classifiers.table import classifier_names, refusal
     from .io import check_output_path, load_ct
     from .models import select_device

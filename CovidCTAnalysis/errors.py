@@ -1,4 +1,4 @@
-"""Errors that front ends turn into exit codes (CONTRACTS.md: 2 bad input or usage, 1 internal error)."""
+"""Errors that front ends turn into exit codes (docs/CONTRACTS.md: 2 bad input or usage, 1 internal error)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Label conventions of CONTRACTS.md, with the names and colours written into .seg.nrrd files."""
+"""Label conventions of docs/CONTRACTS.md, with the names and colours written into .seg.nrrd files."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Malformed input through the real command: exit 2, one line on stderr naming the file, nothing written, input intact.
 
 Each case builds its bad input in a temporary folder, hashes it, runs `covidct`, and checks the contract of
-CONTRACTS.md ('Exit status').
+docs/CONTRACTS.md ('Exit status').
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`covidct classify` (CONTRACTS.md: CSV path,probability,label) and `covidct segment-lesions --model pseudo-mask`."""
+"""`covidct classify` (docs/CONTRACTS.md: CSV path,probability,label) and `covidct segment-lesions --model
+pseudo-mask`."""
 
 from __future__ import annotations
 

@@ -31,14 +31,15 @@ from CovidCTAnalysis.mrml.segmentations import segment_voxel_counts  # noqa: E40
 from CovidCTAnalysis.mrml.volumes import array_from_volume, load_volume  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SLICER_MODULES = REPO / "CovidCTAnalysis" / "SlicerModules"
 MODULES = ("CovidCTAnalyze", "CovidCTLungSegmentation", "CovidCTLesionSegmentation", "CovidCTClassifiers")
 DEMO_SIZE = (96, 96, 48)
 
 pytestmark = pytest.mark.mrml
 
 for _module in MODULES:
-    if str(REPO / _module) not in sys.path:
-        sys.path.insert(0, str(REPO / _module))
+    if str(SLICER_MODULES / _module) not in sys.path:
+        sys.path.insert(0, str(SLICER_MODULES / _module))
 
 from CovidCTAnalyzeLib.AnalyzeLogic import AnalyzeLogic, models_argument  # noqa: E402
 from CovidCTAnalyzeLib.Parameters import AnalyzeParameters  # noqa: E402
@@ -367,3 +368,63 @@ def test_classifier_logic_shows_result_and_heatmap(headless, demo, tmp_path, mon
     assert logic.heatmap.GetAttribute(heatmaps.MODEL_ATTRIBUTE) == "decovnet"
     assert renderer.composite.GetForegroundVolumeID() == logic.heatmap.GetID()
     assert renderer.composite.GetForegroundOpacity() == pytest.approx(0.55)
+
+
+def test_after_analyze_the_views_show_the_results(headless, demo, tmp_path):
+    """Slice layers and fit, 3-D display and camera, the table view and the subject hierarchy after Analyze."""
+    import slicer
+
+    ct = load_volume(headless.scene, demo[0], "patient CT")
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(headless.scene)
+    study = hierarchy.CreateStudyItem(hierarchy.CreateSubjectItem(hierarchy.GetSceneItemID(), "patient"), "study")
+    hierarchy.SetItemParent(hierarchy.GetItemByDataNode(ct) or hierarchy.CreateItem(study, ct), study)
+    renderer = headless.slice_renderer()
+    _, camera = headless.three_d_view()
+    field_of_view_before = renderer.slice_node.GetFieldOfView()[0]
+    parameters = AnalyzeParameters.of(headless.scene)
+    parameters.inputVolume, parameters.heatmapOpacity, parameters.show3D = ct, 0.35, True
+    files = _analysis_files(demo, tmp_path, {"decovnet": 0.9})
+    logic = AnalyzeLogic(headless.scene, process_factory=FakeProcess(files), app_logic=headless.app_logic)
+    logic.start(parameters)
+    _wait(logic)
+    assert logic.state is ProcessState.SUCCEEDED, logic.error_message
+    results, request = logic.results, logic.view_request
+
+    # slice views: CT under the heatmap, field of view fitted to the CT
+    assert renderer.composite.GetBackgroundVolumeID() == ct.GetID()
+    assert renderer.composite.GetForegroundVolumeID() == results.heatmaps["decovnet"].GetID()
+    assert renderer.composite.GetForegroundOpacity() == pytest.approx(0.35)
+    assert request.slice_views_fitted == 1 and request.foreground is results.heatmaps["decovnet"]
+    bounds = [0.0] * 6
+    ct.GetRASBounds(bounds)
+    extent = max(bounds[1] - bounds[0], bounds[3] - bounds[2])
+    assert renderer.slice_node.GetFieldOfView()[0] == pytest.approx(extent, rel=0.05)
+    assert field_of_view_before != pytest.approx(extent, rel=0.05)
+
+    # 3-D: lungs semi-transparent, lesions opaque, both closed surfaces; the camera looks at the lungs' centre
+    for node, opacity in ((results.lungs, 0.3), (results.lesions, 1.0)):
+        display = node.GetDisplayNode()
+        assert display.GetVisibility() and display.GetVisibility3D()
+        assert display.GetOpacity3D() == pytest.approx(opacity)
+        assert display.GetPreferredDisplayRepresentationName3D() == "Closed surface"
+        assert node.GetSegmentation().ContainsRepresentation("Closed surface")
+    results.lungs.GetRASBounds(bounds)
+    centre = [(bounds[2 * i] + bounds[2 * i + 1]) / 2 for i in range(3)]
+    assert camera.GetFocalPoint() == pytest.approx(centre, abs=1e-3)
+    position = np.array(camera.GetPosition()) - np.array(centre)
+    assert position[1] > max(bounds[3] - bounds[2], 1.0) and abs(position[0]) < 1e-6  # in front of the patient
+
+    # the measurements in a table view
+    assert headless.app_logic.GetSelectionNode().GetActiveTableID() == results.table.GetID()
+    layout = headless.scene.GetFirstNodeByClass("vtkMRMLLayoutNode")
+    assert layout.GetViewArrangement() == slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView
+
+    # the results in one folder under the CT's study
+    folder = request.folder_item
+    assert hierarchy.GetItemParent(folder) == study and "patient CT" in hierarchy.GetItemName(folder)
+    for node in results.nodes():
+        assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(node)) == folder, node.GetName()
+
+    logic.start(parameters)  # a new analysis replaces the old one's nodes and folder
+    _wait(logic)
+    assert hierarchy.GetItemName(folder) == "" and logic.view_request.folder_item != folder

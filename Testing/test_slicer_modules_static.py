@@ -18,34 +18,63 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SLICER_MODULES = REPO / "CovidCTAnalysis" / "SlicerModules"
 MODULES = ("CovidCTAnalyze", "CovidCTLungSegmentation", "CovidCTLesionSegmentation", "CovidCTClassifiers")
 QT_ONLY = {"qt", "ctk", "slicer.ScriptedLoadableModule", "slicer.util", "slicer.i18n", "PythonQt"}
 
 
 def _python_files(module: str) -> list[Path]:
-    return sorted((REPO / module).rglob("*.py"))
+    return sorted((SLICER_MODULES / module).rglob("*.py"))
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_every_python_file_compiles(module, tmp_path):
     files = _python_files(module)
-    assert (REPO / module / f"{module}.py") in files
+    assert (SLICER_MODULES / module / f"{module}.py") in files
     for path in files:
         py_compile.compile(str(path), cfile=str(tmp_path / "x.pyc"), doraise=True)
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_file_defines_slicer_classes(module):
-    tree = ast.parse((REPO / module / f"{module}.py").read_text(encoding="utf-8"))
+    """Slicer finds <Module>, <Module>Widget and <Module>Test by name; they derive from the shared bases."""
+    tree = ast.parse((SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8"))
     classes = {node.name: [ast.unparse(b) for b in node.bases] for node in tree.body if isinstance(node, ast.ClassDef)}
-    assert classes[module] == ["ScriptedLoadableModule"]
-    assert "ScriptedLoadableModuleWidget" in classes[f"{module}Widget"]
-    assert classes[f"{module}Test"] == ["ScriptedLoadableModuleTest"]
-    assert classes[f"{module}Logic"] == ["ScriptedLoadableModuleLogic"]
+    assert classes[module] == ["CovidCTModule"]
+    assert classes[f"{module}Widget"] == ["CovidCTModuleWidget"]
+    assert classes[f"{module}Test"] == ["CovidCTModuleTest"]
+    assert f"{module}Logic" not in classes or classes[f"{module}Logic"] == ["ScriptedLoadableModuleLogic"]
+
+
+def _module_class(tree: ast.Module, name: str) -> ast.ClassDef:
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def test_widget_base_is_shared_and_module_files_keep_only_what_differs():
+    """The widget life cycle (set-up, scene close, parameter binding, the update guard, the timer) lives only in
+    CovidCTAnalyzeLib/ModuleWidget.py; no module file defines those methods again or patches sys.path itself."""
+    shared = {"setup", "cleanup", "enter", "onSceneStartClose", "onSceneEndClose", "initializeParameterNode",
+              "updateGuiFromParameters", "onGuiChanged", "onTimer", "runTest", "setUp"}
+    for module in MODULES:
+        text = (SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        for name in (f"{module}Widget", f"{module}Test"):
+            defined = {n.name for n in _module_class(tree, name).body if isinstance(n, ast.FunctionDef)}
+            assert not defined & shared, f"{module}.{name} redefines {sorted(defined & shared)}"
+        assert "sys.path" not in text and "_updating" not in text and "QTimer" not in text
+    base = (SLICER_MODULES / "CovidCTAnalyze" / "CovidCTAnalyzeLib" / "ModuleWidget.py").read_text(encoding="utf-8")
+    assert "sys.path.insert" in base and "class CovidCTModuleWidget" in base
+
+
+def test_module_help_is_the_first_paragraph_of_the_module_docstring():
+    for module in MODULES:
+        doc = ast.get_docstring(ast.parse((SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8")))
+        summary = doc.split("\n\n")[0]
+        assert summary.startswith("COVID-19 CT ") and len(summary) > 100, module
 
 
 def _ui_names(module: str) -> tuple[ET.Element, set[str]]:
-    root = ET.parse(REPO / module / "Resources" / "UI" / f"{module}.ui").getroot()
+    root = ET.parse(SLICER_MODULES / module / "Resources" / "UI" / f"{module}.ui").getroot()
     names = {e.get("name") for e in root.iter() if e.tag in ("widget", "layout") and e.get("name")}
     return root, names
 
@@ -55,7 +84,7 @@ def test_ui_file_has_every_widget_the_code_uses(module):
     root, names = _ui_names(module)
     top = root.find("widget")
     assert root.findtext("class") == module and top.get("class") == "qMRMLWidget" and top.get("name") == module
-    used = set(re.findall(r"self\.ui\.(\w+)", (REPO / module / f"{module}.py").read_text(encoding="utf-8")))
+    used = set(re.findall(r"self\.ui\.(\w+)", (SLICER_MODULES / module / f"{module}.py").read_text(encoding="utf-8")))
     assert used, "the widget uses no element of its .ui file"
     assert used <= names, f"missing in {module}.ui: {sorted(used - names)}"
 
@@ -81,29 +110,51 @@ def _cmake_list(text: str, variable: str) -> list[str]:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_cmake_lists_every_script_and_resource(module):
-    text = (REPO / module / "CMakeLists.txt").read_text(encoding="utf-8")
+    text = (SLICER_MODULES / module / "CMakeLists.txt").read_text(encoding="utf-8")
     assert re.search(rf"set\(MODULE_NAME {module}\)", text)
     assert "slicerMacroBuildScriptedModule" in text and "WITH_GENERIC_TESTS" in text
     listed = {s.replace("${MODULE_NAME}", module) for s in _cmake_list(text, "MODULE_PYTHON_SCRIPTS")}
-    actual = {str(p.relative_to(REPO / module)) for p in _python_files(module) if "Testing" not in p.parts}
+    actual = {str(p.relative_to(SLICER_MODULES / module)) for p in _python_files(module) if "Testing" not in p.parts}
     assert listed == actual
     for resource in _cmake_list(text, "MODULE_PYTHON_RESOURCES"):
-        assert (REPO / module / resource.replace("${MODULE_NAME}", module)).is_file(), resource
-    for test in (REPO / module / "Testing" / "Python").glob("*Test.py"):
-        assert test.name.replace(module, "${MODULE_NAME}") in (test.parent / "CMakeLists.txt").read_text(encoding="utf-8")
+        assert (SLICER_MODULES / module / resource.replace("${MODULE_NAME}", module)).is_file(), resource
+    for test in (SLICER_MODULES / module / "Testing" / "Python").glob("*Test.py"):
+        cmake = (test.parent / "CMakeLists.txt").read_text(encoding="utf-8")
+        assert test.name.replace(module, "${MODULE_NAME}") in cmake
 
 
 def test_extension_adds_every_module():
     text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
-    added = re.findall(r"^add_subdirectory\((\w+)\)", text, re.M)
+    folder = re.search(r"set\(_slicer_modules_dir (\S+)\)", text).group(1)
+    assert REPO / folder == SLICER_MODULES
+    added = re.findall(r"^add_subdirectory\(\$\{_slicer_modules_dir\}/(\w+)\)", text, re.M)
     assert sorted(added) == sorted(MODULES)
     assert re.search(r'set\(EXTENSION_DEPENDS "PyTorch"\)', text)
 
 
-def test_analyze_module_ships_the_package_and_its_resources():
-    text = (REPO / "CovidCTAnalyze" / "CMakeLists.txt").read_text(encoding="utf-8")
-    assert "../CovidCTAnalysis" in text and "Models" in text and "Terminology" in text
+def test_analyze_module_ships_the_package_without_the_modules_and_its_resources():
+    text = (SLICER_MODULES / "CovidCTAnalyze" / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "${PROJECT_SOURCE_DIR}/CovidCTAnalysis" in text and "Models" in text and "Terminology" in text
+    assert 'EXCLUDE REGEX "^SlicerModules/"' in text and 'PATTERN "SlicerModules" EXCLUDE' in text
     assert (REPO / "Resources" / "Terminology").is_dir() and (REPO / "Resources" / "Models" / "registry.json").is_file()
+
+
+def test_the_installed_package_leaves_the_slicer_modules_out():
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["exclude"] == ["CovidCTAnalysis.SlicerModules*"]
+    assert not (SLICER_MODULES / "__init__.py").exists()
+
+
+def test_repository_root_holds_only_the_extension_layout():
+    """CovidCTAnalysis/, Resources/, Testing/, scripts/, CMakeLists.txt, README.md, plus packaging, docs and CI."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout: the tracked files cannot be listed")
+    top = {line.split("/")[0] for line in tracked.stdout.splitlines() if line}
+    assert top <= {"CovidCTAnalysis", "Resources", "Testing", "scripts", "CMakeLists.txt", "README.md",
+                   "pyproject.toml", "docs", ".ci", ".gitignore", "LICENSE"}, sorted(top)
 
 
 def _module_imports(path: Path) -> set[str]:
@@ -117,9 +168,17 @@ def _module_imports(path: Path) -> set[str]:
     return names
 
 
+#: the one Lib file that is Slicer GUI code: the widget base every module shares
+WIDGET_BASE = "ModuleWidget.py"
+
+
+def _logic_files(module: str) -> list[Path]:
+    return sorted(p for p in (SLICER_MODULES / module / f"{module}Lib").glob("*.py") if p.name != WIDGET_BASE)
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_logic_libraries_import_no_qt_and_no_slicer_application(module):
-    for path in sorted((REPO / module / f"{module}Lib").glob("*.py")):
+    for path in _logic_files(module):
         imports = _module_imports(path)
         assert not imports & QT_ONLY, f"{path.name} imports {sorted(imports & QT_ONLY)}"
         assert "slicer" not in imports, f"{path.name} imports slicer at module level"
@@ -128,8 +187,8 @@ def test_logic_libraries_import_no_qt_and_no_slicer_application(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_logic_libraries_import_in_plain_python(module, monkeypatch):
     pytest.importorskip("slicer")
-    monkeypatch.syspath_prepend(str(REPO / module))
-    for path in sorted((REPO / module / f"{module}Lib").glob("*.py")):
+    monkeypatch.syspath_prepend(str(SLICER_MODULES / module))
+    for path in _logic_files(module):
         name = f"{module}Lib" if path.stem == "__init__" else f"{module}Lib.{path.stem}"
         importlib.import_module(name)
     for name in [n for n in sys.modules if n.startswith(f"{module}Lib")]:
@@ -149,11 +208,11 @@ def test_package_adapter_has_no_qt_and_no_slicer_application():
 
 
 def test_slicer_requirements_are_the_package_dependencies_without_torch():
-    sys.path.insert(0, str(REPO / "CovidCTAnalyze"))
+    sys.path.insert(0, str(SLICER_MODULES / "CovidCTAnalyze"))
     try:
         from CovidCTAnalyzeLib.Dependencies import import_name, requirements
     finally:
-        sys.path.remove(str(REPO / "CovidCTAnalyze"))
+        sys.path.remove(str(SLICER_MODULES / "CovidCTAnalyze"))
     declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     assert sorted(requirements()) == sorted(d for d in declared if not d.startswith("torch"))
     assert import_name("scikit-image>=0.21") == "skimage" and import_name("pillow>=10") == "PIL"
@@ -161,5 +220,5 @@ def test_slicer_requirements_are_the_package_dependencies_without_torch():
 
 def test_icons_are_png_images():
     for module in MODULES:
-        data = (REPO / module / "Resources" / "Icons" / f"{module}.png").read_bytes()
+        data = (SLICER_MODULES / module / "Resources" / "Icons" / f"{module}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"

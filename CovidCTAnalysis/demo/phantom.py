@@ -2,7 +2,7 @@
 
 `make_demo_ct` is the fixture of most tests and what ``covidct analyze --demo`` analyses. The image is on the
 canonical grid of the package (float32 HU, identity direction, LPS: x toward the patient's left, y posterior,
-z superior); the truth label maps use the CONTRACTS.md labels (lungs 1 right / 2 left; lesions 1 GGO /
+z superior); the truth label maps use the docs/CONTRACTS.md labels (lungs 1 right / 2 left; lesions 1 GGO /
 2 consolidation) and lie on the same grid. Everything is determined by `seed`.
 
 No seed paper defines a phantom; anatomy and HU values are our choice from common chest-CT knowledge (see

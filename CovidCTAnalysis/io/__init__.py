@@ -1,7 +1,7 @@
 """Reading CTs and masks, writing results back onto the input's own grid (SimpleITK; Pillow for PNG/JPEG).
 
 Public API:
-    load_ct(path, *, spacing=None, window=None) -> CTVolume   every INPUT kind of CONTRACTS.md, canonical LPS grid
+    load_ct(path, *, spacing=None, window=None) -> CTVolume   every INPUT kind of docs/CONTRACTS.md, canonical LPS grid
     read_canonical(path, *, spacing=None) -> sitk.Image        reference masks, canonical grid, values untouched
     to_input_grid(image, ct) -> sitk.Image                     canonical -> the input's exact grid
     write_volume(image, path)                                  .nii.gz/.nii/.nrrd/.mha (CTs, heatmaps)

@@ -1,4 +1,4 @@
-"""``load_ct``: every INPUT kind of CONTRACTS.md -> one canonical ``CTVolume``; ``read_canonical`` for masks.
+"""``load_ct``: every INPUT kind of docs/CONTRACTS.md -> one canonical ``CTVolume``; ``read_canonical`` for masks.
 
 Inputs are only read, never written. Every problem becomes ``InputError(path, one sentence)``.
 """
@@ -23,7 +23,7 @@ AIR_HU = -500.0
 
 def load_ct(path: str | Path, *, spacing: Sequence[float] | None = None,
             window: Sequence[float] | None = None) -> CTVolume:
-    """Read one CT from any INPUT of CONTRACTS.md and return it on the canonical grid in HU.
+    """Read one CT from any INPUT of docs/CONTRACTS.md and return it on the canonical grid in HU.
 
     path: a NIfTI/NRRD/MHA file, a DICOM file, a DICOM series folder, a PNG/JPEG slice or a folder of slices.
     spacing: (x, y, z) mm for sources without geometry (PNG/JPEG); for a single DICOM slice only z (its extent)

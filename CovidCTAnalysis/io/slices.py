@@ -1,6 +1,7 @@
 """2-D PNG/JPEG slices and folders of them (stacks): 8-bit display values -> grayscale -> approximate HU.
 
-Such images carry no HU and no geometry (DESIGN.md "Data representation"). Choices, none of which a seed paper fixes:
+Such images carry no HU and no geometry (docs/DESIGN.md "Data representation"). Choices, none of which a seed paper
+fixes:
 
 Grayscale. L is used as is. RGB (and P, CMYK, YCbCr via RGB) become luminance with the ITU-R 601-2 weights
 L = 0.299 R + 0.587 G + 0.114 B (Pillow's ``convert("L")``); CT figures are gray, so R = G = B and nothing changes

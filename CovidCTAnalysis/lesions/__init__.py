@@ -1,6 +1,6 @@
 """Lesion segmentation (lesions-unet), the intensity pseudo-mask of suspected infection, and quantification.
 
-- ``segment_lesions(image, lungs)``: uint8 label map 0 / 1 ground-glass opacity / 2 consolidation (CONTRACTS.md) on
+- ``segment_lesions(image, lungs)``: uint8 label map 0 / 1 ground-glass opacity / 2 consolidation (docs/CONTRACTS.md) on
   the image's grid; 2-D slices and 3-D volumes (slice by slice). See inference.py; on true-HU input, ground glass
   must also be denser than normal lung and takes the raised lung next to it (attenuation.py), the lung
   segmentation's dense pleural fill is consolidation (pleural.py), and consolidation takes the dense lung connected

@@ -20,8 +20,8 @@ HU_MAX = 150.0
 #: The network's input: one axial slice (or lung-region crop of one) resized to INPUT_SIZE x INPUT_SIZE.
 INPUT_SIZE = 256
 
-#: Output channels: 0 background, 1 ground-glass opacity, 2 consolidation (labels of CONTRACTS.md). The training data
-#: (COVID-SemiSeg) has no crazy-paving label, so this model never predicts 3.
+#: Output channels: 0 background, 1 ground-glass opacity, 2 consolidation (labels of docs/CONTRACTS.md). The training
+#: data (COVID-SemiSeg) has no crazy-paving label, so this model never predicts 3.
 NUM_CLASSES = 3
 
 #: MONAI BasicUNet feature widths (2-D). Small enough for 300 slices in well under 20 s on two CPU cores.

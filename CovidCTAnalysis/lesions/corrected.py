@@ -11,9 +11,9 @@ Layout (one pair per name; the mask's name is the image's, whatever the extensio
   slices, cropped to the lung region (air enclosed by the body, as inference does without a lung mask).
 - 2-D images are 8-bit display pictures (PNG/JPEG, lung window assumed: HU = -1350 + v/255*1500) in display
   orientation; the mask is a PNG of the same width and height.
-- Mask values follow CONTRACTS.md: 0 none, 1 GGO, 2 consolidation, 3 crazy paving. Crazy paving (which this model does
-  not predict) and binary masks (only values 0 and 255, or a single segment named like "infection", "lesion" or
-  "suspected infection", e.g. the pseudo-mask of pseudo_mask.py after correction) count as infection of unknown
+- Mask values follow docs/CONTRACTS.md: 0 none, 1 GGO, 2 consolidation, 3 crazy paving. Crazy paving (which this
+  model does not predict) and binary masks (only values 0 and 255, or a single segment named like "infection",
+  "lesion" or "suspected infection", e.g. the pseudo-mask of pseudo_mask.py after correction) count as infection of unknown
   class. A .seg.nrrd's segments are mapped by name (ground-glass / GGO -> 1, consolidation -> 2, crazy paving,
   infection, lesion, suspected -> infection) and otherwise by their label value.
 
@@ -90,7 +90,7 @@ def _targets(values: np.ndarray, path: Path, mapping: dict[int, int] | None) -> 
     if present <= {255}:
         return np.where(values == 255, INFECTION_UNKNOWN_CLASS, 0).astype(np.uint8)
     if not present <= {1, 2, 3}:
-        raise InputError(path, f"has label values {sorted(present)}; expected 0-3 (CONTRACTS.md) or a 0/255 mask")
+        raise InputError(path, f"has label values {sorted(present)}; expected 0-3 (docs/CONTRACTS.md) or a 0/255 mask")
     out = values.astype(np.uint8)
     out[out == 3] = INFECTION_UNKNOWN_CLASS
     return out

@@ -2,7 +2,7 @@
 
 % involvement follows seed 001, section 2.8 ("the ratio of these two numbers determines the percentage of the lung
 volume that is infected"): lesion voxels inside the lung divided by lung voxels, here per lung (labels 1 right,
-2 left of CONTRACTS.md) and for both lungs together. Lesion volumes count every lesion voxel (segment_lesions keeps
+2 left of docs/CONTRACTS.md) and for both lungs together. Lesion volumes count every lesion voxel (segment_lesions keeps
 them inside the closed lung region).
 
 Severity band: the CT-0..CT-4 scale of MosMedData (Morozov et al., "MosMedData: Chest CT Scans With COVID-19 Related

@@ -1,6 +1,6 @@
 """Lung segmentation: `lungs-classic` (unsupervised), `lungs-unet` (2-D U-Net), right/left labels, lung volumes.
 
-Labels follow CONTRACTS.md: 0 background, 1 right lung, 2 left lung (patient's right/left).
+Labels follow docs/CONTRACTS.md: 0 background, 1 right lung, 2 left lung (patient's right/left).
 """
 
 from .classic import ClassicLungs, classic_lungs, segment_lungs_classic

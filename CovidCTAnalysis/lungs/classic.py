@@ -14,7 +14,7 @@ trained on. The steps, one module each:
    (gut gas, trachea) rejected, also where a thin diaphragm lets the stomach bubble touch the lung.
 3. `airways`: trachea and main bronchi seeded at the top of the scan, grown with leak control, removed.
 4. `split`: right/left by a watershed from the parts well away from the midline, so lungs touching at the anterior
-   junction part along the junction line; label 1 = lower x = patient's right (CONTRACTS.md).
+   junction part along the junction line; label 1 = lower x = patient's right (docs/CONTRACTS.md).
 5. `fill`, `pleura`: vessels, enclosed lesions and the hilum filled per lung; dense lesions against the costal
    pleura (the known failure of threshold masks, lungmask issue #35) added by the two fills of `pleura`.
 6. `grid`: back to the input grid; voxels within one coarse voxel of the border are re-decided at full

@@ -7,7 +7,7 @@ midline and always a little brighter than the lungs on either side. So the joine
 marker-based watershed on the image itself: the markers are the component's voxels well right and well left of the
 body's midline, the floods run through dark lung and meet on the bright junction line (a low ridge added along the
 midline decides where partial volume hides the junction). The part at lower x
-(patient's right in LPS) is label 1, the other label 2 (CONTRACTS.md).
+(patient's right in LPS) is label 1, the other label 2 (docs/CONTRACTS.md).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ Choices (the paper is vague or our data differ; each is stated here and in the m
   aerated are dropped; then the largest 3-D connected component is kept. When it holds both lungs (both sides of
   the body's midline) it is split by `split.split_right_left` (the watershed `lungs-classic` uses at the anterior
   junction), else the second largest component is kept too (when not tiny). Label 1 = the lung at lower x =
-  patient's right on the canonical LPS grid (CONTRACTS.md).
+  patient's right on the canonical LPS grid (docs/CONTRACTS.md).
 
 Memory: the CT is read through a view; the network runs on batches of ``BATCH`` slices; only the network-grid
 probabilities (a few tens of MB) are held for all slices; the output is written batch by batch.

@@ -1,4 +1,4 @@
-"""Device choice (DESIGN.md, Models): CUDA when available and allowed, else CPU; `cpu` forces CPU."""
+"""Device choice (docs/DESIGN.md, Models): CUDA when available and allowed, else CPU; `cpu` forces CPU."""
 
 from __future__ import annotations
 

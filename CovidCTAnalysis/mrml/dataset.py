@@ -5,7 +5,7 @@ Layout: the corrected-masks folder that the lesion training script reads
 
     DATASET/
       images/CASE.nii.gz   the CT in HU, on its own grid (LPS on disk, as every NIfTI writer does)
-      masks/CASE.nii.gz    uint8 lesion labels of CONTRACTS.md on the same grid (0 none, 1 GGO, 2 consolidation,
+      masks/CASE.nii.gz    uint8 lesion labels of docs/CONTRACTS.md on the same grid (0 none, 1 GGO, 2 consolidation,
                            3 crazy paving)
 
 An annotator corrects a pseudo-mask in Segment Editor and saves: the image and the mask are written (a case saved
@@ -47,8 +47,8 @@ def sitk_image(array: np.ndarray, ijk_to_ras_matrix: np.ndarray) -> sitk.Image:
 def save_correction(volume_node, segmentation_node, dataset_dir: str | Path, case_id: str) -> tuple[Path, Path]:
     """Write the CT and the lesion label map of ``segmentation_node`` (on the CT's grid) into the dataset.
 
-    Segments are matched by name to CONTRACTS.md's lesion labels; a segmentation without any of them, or without any
-    lesion voxel, is refused (nothing is written). Returns (image path, mask path).
+    Segments are matched by name to docs/CONTRACTS.md's lesion labels; a segmentation without any of them, or without
+    any lesion voxel, is refused (nothing is written). Returns (image path, mask path).
     """
     if not _CASE_ID.match(case_id):
         raise InputError(None, f"case id {case_id!r} must be a plain name (letters, digits, '_', '-', '.')")

@@ -1,6 +1,6 @@
 """Explanation heatmaps as scalar volumes shown as the foreground layer over the CT.
 
-A classifier's ``heatmap-MODEL.nrrd`` holds values 0..1 on the CT grid (CONTRACTS.md). In the scene it becomes a
+A classifier's ``heatmap-MODEL.nrrd`` holds values 0..1 on the CT grid (docs/CONTRACTS.md). In the scene it becomes a
 scalar volume whose display maps 0..1 through a jet colour table (the colour map of the Grad-CAM figures in seeds
 002 and 003), hides voxels below a threshold (so only the salient regions tint the CT), and is composited over the
 CT as the slice views' foreground layer at an adjustable opacity. Slice views have one foreground layer, so showing

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Callable, Optional
 
 from .process import BackgroundProcess, ProcessState, ProgressEvent, StageTracker, process_environment
 from .volumes import write_volume_copy
 
-#: Builds the command from (input copy or None, output folder).
-CommandBuilder = Callable[[Path | None, Path], Sequence[str]]
+#: Builds the command from (input copy or None, output folder). Aliases are evaluated when the module is imported:
+#: they use typing's spelling (Optional), which Slicer 5.8's Python 3.9 understands, not ``Path | None``.
+CommandBuilder = Callable[[Optional[Path], Path], Sequence[str]]
 ProcessFactory = Callable[..., BackgroundProcess]
 
 

@@ -42,7 +42,7 @@ STAGE_TITLES = {
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One progress event of CONTRACTS.md: stage name, fraction 0..1 within the stage, message."""
+    """One progress event of docs/CONTRACTS.md: stage name, fraction 0..1 within the stage, message."""
 
     stage: str
     progress: float

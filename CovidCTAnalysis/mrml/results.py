@@ -1,6 +1,6 @@
 """Load the outputs of `covidct analyze` into a scene: the Analyze module's last step, usable without Slicer's GUI.
 
-For an output folder OUT (CONTRACTS.md 'Command line'):
+For an output folder OUT (docs/CONTRACTS.md 'Command line'):
 
 | file | becomes |
 |---|---|
@@ -23,10 +23,11 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
-from .heatmaps import DEFAULT_OPACITY, DEFAULT_THRESHOLD, load_heatmap, show_heatmap
+from .heatmaps import DEFAULT_OPACITY, DEFAULT_THRESHOLD, load_heatmap
 from .markups import add_lesion_markups, lesion_points
 from .segmentations import label_array, load_segmentation
 from .tables import report_table
+from .views import ViewRequest, remove_folder, show_analysis
 from .volumes import ijk_to_ras, load_volume, remove_with_helpers
 
 LUNG_WINDOW = (1500.0, -600.0)  # width, level in HU
@@ -45,6 +46,7 @@ class AnalysisNodes:
     localizations: dict[str, tuple[object, object]] = field(default_factory=dict)  # model -> (segmentation, points)
     table: object | None = None
     markups: object | None = None
+    view: ViewRequest | None = None  # how the views were set up (``show=True``)
 
     def nodes(self) -> list:
         """Every node created for this analysis (not the user's CT), e.g. to remove them again."""
@@ -95,10 +97,12 @@ def _load_ct(scene, outdir: Path, report: dict):
 
 def load_analysis(scene, outdir: str | Path, reference_volume=None, *, closed_surfaces: bool = True,
                   heatmap_threshold: float = DEFAULT_THRESHOLD, heatmap_opacity: float = DEFAULT_OPACITY,
-                  show: bool = True, name_prefix: str = "") -> AnalysisNodes:
+                  show: bool = True, name_prefix: str = "", app_logic=None) -> AnalysisNodes:
     """Create the scene content of one analysis (see the module docstring); returns the created nodes.
 
-    ``show``: set the CT as background of the slice views and composite the first heatmap over it. On a bad output
+    ``show``: set up the views (``views.show_analysis``: the CT with the first heatmap over it in fitted slice views,
+    lungs and lesions in 3-D, the table in a table view, the nodes in a folder under the CT's study); ``app_logic``:
+    the application logic whose slice views are fitted and whose table selection is propagated. On a bad output
     folder, InputError names the offending file and every node created so far is removed again.
     """
     outdir = Path(outdir)
@@ -113,11 +117,16 @@ def load_analysis(scene, outdir: str | Path, reference_volume=None, *, closed_su
             remove_with_helpers(scene, node)
         raise
     if show:
-        for composite in _composites(scene):
-            composite.SetBackgroundVolumeID(volume.GetID())
-        if result.heatmaps:
-            show_heatmap(scene, next(iter(result.heatmaps.values())), volume)
+        result.view = show_analysis(scene, result, app_logic, in_3d=closed_surfaces)
     return result
+
+
+def remove_analysis(scene, result: AnalysisNodes) -> None:
+    """Remove the nodes one analysis created (not the CT the user brought) and its subject hierarchy folder."""
+    for node in result.nodes():
+        remove_with_helpers(scene, node)
+    if result.view is not None:
+        remove_folder(scene, result.view.folder_item)
 
 
 def _populate(scene, result: AnalysisNodes, closed_surfaces, threshold, opacity, prefix) -> None:
@@ -153,7 +162,3 @@ def load_localization(scene, path: Path, volume, name: str, *, closed_surfaces: 
     points = lesion_points(mask, ijk_to_ras(volume), (LOCALIZATION_SEGMENT,), min_volume_ml=0.0)
     return node, add_lesion_markups(scene, points[:1], name=f"{name} lesion centre")
 
-
-def _composites(scene) -> list:
-    nodes = scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
-    return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]

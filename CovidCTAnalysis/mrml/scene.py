@@ -3,7 +3,8 @@
 Inside 3D Slicer the application already owns a scene (``slicer.mrmlScene``) and these logics; the adapter's
 functions take the scene as an argument and work the same on both. Outside Slicer (tests, scripts, a browser front
 end) ``new_scene()`` builds the equivalent from slicer-core: application logic with the default colour tables,
-volumes, segmentations, markups and terminologies logics, slice orientation presets. The set-up follows what
+volumes, segmentations, markups and terminologies logics, slice orientation presets, a layout node; slice and 3-D
+views on request. The set-up follows what
 Slicer's core application does when it creates its scene (qSlicerCoreApplication::setMRMLScene).
 """
 
@@ -37,7 +38,16 @@ class HeadlessSlicer:
         """A slice view (slice node, composite node and slice logic) rendering off screen."""
         renderer = SliceRenderer(self.scene, self.app_logic, layout_name, orientation, size)
         self.slice_logics.append(renderer.logic)
+        self.app_logic.GetSliceLogics().AddItem(renderer.logic)  # as Slicer's layout manager registers its views
         return renderer
+
+    def three_d_view(self, layout_name: str = "1"):
+        """A 3-D view node and its camera node, as Slicer's layout creates them (no rendering): (view, camera)."""
+        view = self.scene.AddNewNodeByClass("vtkMRMLViewNode")
+        view.SetLayoutName(layout_name)
+        camera = self.scene.AddNewNodeByClass("vtkMRMLCameraNode")
+        camera.SetLayoutName(layout_name)
+        return view, camera
 
     def close(self) -> None:
         """Detach the logics from the scene and empty it, in that order.
@@ -48,6 +58,7 @@ class HeadlessSlicer:
         for logic in self.slice_logics:
             logic.SetMRMLScene(None)
         self.slice_logics.clear()
+        self.app_logic.GetSliceLogics().RemoveAllItems()
         self.scene.Clear(True)
 
     def __enter__(self) -> HeadlessSlicer:
@@ -85,6 +96,10 @@ def new_scene() -> HeadlessSlicer:
     app_logic.SetModuleLogic("Terminologies", terminologies)
     context = load_terminology(terminologies)
     slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
+    layout = slicer.vtkMRMLLayoutNode()  # the application's layout node (a singleton), in the four-up layout
+    layout.SetSingletonTag("vtkMRMLLayoutNode")
+    layout.SetViewArrangement(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpView)
+    scene.AddNode(layout)
     return HeadlessSlicer(scene, app_logic, color_logic, volumes, segmentations, markups, terminologies, context)
 
 

@@ -2,7 +2,7 @@
 
 A label file (``lungs.seg.nrrd``, ``lesions.seg.nrrd``, or any label volume) is read by MRML's segmentation storage
 node, so what Slicer shows is exactly what Slicer itself would load. Each segment is then identified by its label
-value (CONTRACTS.md fixes the values: lungs 1 right / 2 left, lesions 1 GGO / 2 consolidation / 3 crazy paving),
+value (docs/CONTRACTS.md fixes the values: lungs 1 right / 2 left, lesions 1 GGO / 2 consolidation / 3 crazy paving),
 renamed, recoloured and given the terminology entry of that label, whatever the file carried.
 """
 
@@ -138,7 +138,10 @@ def segment_mask(node, segment_id: str, reference_volume) -> np.ndarray:
     labelmap = slicer.vtkOrientedImageData()
     if not logic.GetSegmentBinaryLabelmapRepresentation(node, segment_id, labelmap):
         raise RuntimeError(f"segment {segment_id} of {node.GetName()} has no binary labelmap")
+    # The caller owns the image this factory returns (a deep copy of the volume's voxels): without UnRegister it would
+    # outlive the Python reference, one copy of the CT per call (Slicer's own segment editor effects release it too).
     reference = logic.CreateOrientedImageDataFromVolumeNode(reference_volume)
+    reference.UnRegister(None)
     resampled = slicer.vtkOrientedImageData()
     if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
             labelmap, reference, resampled):

@@ -19,7 +19,7 @@ class Row:
 
 
 def report_rows(report: dict) -> list[Row]:
-    """The rows of report.json (CONTRACTS.md 'report.json'), in reading order; stages this version lacks say so."""
+    """The rows of report.json (docs/CONTRACTS.md 'report.json'), in reading order; stages this version lacks say so."""
     rows: list[Row] = []
     lungs = report.get("lungs")
     if lungs:

@@ -1,4 +1,4 @@
-"""Progress events and per-stage timings (CONTRACTS.md: `{"stage": str, "progress": 0..1, "message": str}`)."""
+"""Progress events and per-stage timings (docs/CONTRACTS.md: `{"stage": str, "progress": 0..1, "message": str}`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""report.json (CONTRACTS.md, 'report.json') and a readable report.html with key images."""
+"""report.json (docs/CONTRACTS.md, 'report.json') and a readable report.html with key images."""
 
 from __future__ import annotations
 

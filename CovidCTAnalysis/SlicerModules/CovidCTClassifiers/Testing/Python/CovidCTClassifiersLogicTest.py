@@ -1,0 +1,52 @@
+"""Classifier logics inside 3D Slicer: one per seed system; a registered model runs on the demo CT.
+
+Run by ctest (Testing/Python/CMakeLists.txt) or from Slicer's Python console:
+``import CovidCTClassifiersLogicTest; CovidCTClassifiersLogicTest.runTests()``.
+"""
+
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import slicer
+from CovidCTAnalyzeLib.Dependencies import missing_packages
+from CovidCTClassifiersLib.ClassifierLogic import CLASSIFIER_LOGICS, available_logics
+from CovidCTClassifiersLib.Parameters import ClassifierParameters
+
+
+class CovidCTClassifiersLogicTest(unittest.TestCase):
+    def setUp(self):
+        missing = missing_packages(need_torch=True)  # a build machine's Slicer has none of them
+        if missing:
+            self.skipTest("Python packages not installed: " + ", ".join(missing))
+        slicer.mrmlScene.Clear()
+
+    def test_one_logic_per_seed(self):
+        self.assertEqual(sorted(c.seed for c in CLASSIFIER_LOGICS.values()), ["000", "001", "002", "003", "004"])
+
+    def test_available_classifiers_run_on_demo(self):
+        from CovidCTAnalysis.demo import make_demo_ct, write_demo_case
+
+        logics = available_logics()
+        if not logics:
+            self.skipTest("no classifier is registered in this version")
+        case = make_demo_ct(size=(96, 96, 48), seed=0)
+        volume = slicer.util.loadVolume(str(write_demo_case(case, Path(tempfile.mkdtemp()))))
+        parameters = ClassifierParameters.of(slicer.mrmlScene)
+        parameters.inputVolume = volume
+        for name, cls in logics.items():
+            logic = cls(slicer.mrmlScene)
+            logic.start(parameters)
+            deadline = time.monotonic() + 600
+            while logic.running and time.monotonic() < deadline:
+                logic.poll()
+                slicer.app.processEvents()
+                time.sleep(0.1)
+            self.assertEqual(logic.state.value, "succeeded", logic.error_message)
+            self.assertTrue(0.0 <= logic.result["probability"] <= 1.0)
+
+
+def runTests():
+    suite = unittest.TestLoader().loadTestsFromTestCase(CovidCTClassifiersLogicTest)
+    return unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
