@@ -43,7 +43,7 @@ for _module in MODULES:
 
 from CovidCTAnalyzeLib.AnalyzeLogic import AnalyzeLogic, models_argument  # noqa: E402
 from CovidCTAnalyzeLib.Parameters import AnalyzeParameters  # noqa: E402
-from CovidCTClassifiersLib.ClassifierLogic import CLASSIFIER_LOGICS, ClassifierLogic  # noqa: E402
+from CovidCTClassifiersLib.ClassifierLogic import ClassifierLogic, classifier_choices  # noqa: E402
 from CovidCTClassifiersLib.Parameters import ClassifierParameters  # noqa: E402
 from CovidCTLesionSegmentationLib.LesionSegmentationLogic import LesionSegmentationLogic, lesion_summary  # noqa: E402
 from CovidCTLesionSegmentationLib.Parameters import LesionSegmentationParameters  # noqa: E402
@@ -329,26 +329,36 @@ def test_lesion_correction_round_trip(headless, demo, tmp_path):
 
 
 # -- Classifiers ----------------------------------------------------------------------------------------------------
-def test_one_classifier_logic_per_seed_system():
-    assert list(CLASSIFIER_LOGICS) == ["slice-resnet", "decovnet", "da-cmil", "lobe-patch", "cvae-netvlad"]
-    assert sorted(c.seed for c in CLASSIFIER_LOGICS.values()) == ["000", "001", "002", "003", "004"]
-    for cls in CLASSIFIER_LOGICS.values():
-        assert issubclass(cls, ClassifierLogic) and cls.title and cls.reference and cls.explanation
-        assert cls.model in cls.description() or cls.seed in cls.description()
+def test_the_panel_lists_every_classifier_from_the_table_and_the_registry():
+    from CovidCTAnalysis.classifiers import runnable_classifiers
+    from CovidCTAnalysis.models.registry import CONTRACT_MODELS
+
+    choices = classifier_choices()
+    reserved = [name for name, task in CONTRACT_MODELS.items() if task == "classification"]
+    assert sorted(name for name, _ in choices) == sorted(reserved)
+    shipped = [info.name for info in runnable_classifiers()]
+    assert [name for name, info in choices if info is not None] == shipped and shipped
+    for name, info in choices:
+        logic = ClassifierLogic(None, name)
+        assert logic.available() == (info is not None)
+        if info is not None:  # title, paper and explanation come from the registry entry
+            assert info.title in logic.description() and info.paper in logic.description()
+            assert info.explanation and info.explanation in logic.description()
+        else:
+            assert "not available" in logic.description()
 
 
 def test_unregistered_classifier_refuses_to_run(headless, demo):
     parameters = ClassifierParameters.of(headless.scene)
     parameters.inputVolume = load_volume(headless.scene, demo[0])
-    for name, cls in CLASSIFIER_LOGICS.items():
-        if not cls.available():
-            with pytest.raises(ValueError, match=f"model {name} is not available in this version"):
-                cls(headless.scene).start(parameters)
+    unshipped = [name for name, info in classifier_choices() if info is None]
+    assert unshipped
+    for name in unshipped:
+        with pytest.raises(ValueError, match=f"model {name} is not available in this version"):
+            ClassifierLogic(headless.scene, name).start(parameters)
 
 
-def test_classifier_logic_shows_result_and_heatmap(headless, demo, tmp_path, monkeypatch):
-    cls = CLASSIFIER_LOGICS["decovnet"]
-    monkeypatch.setattr(cls, "available", classmethod(lambda c: True))  # as if its model were registered
+def test_classifier_logic_shows_result_and_heatmap(headless, demo, tmp_path):
     files = _analysis_files(demo, tmp_path, {"decovnet": 0.83})
     report = json.loads(files["report.json"].read_text(encoding="utf-8"))
     report["classifiers"]["decovnet"]["lesion_hit"] = True  # a model-specific value the report may add
@@ -358,7 +368,7 @@ def test_classifier_logic_shows_result_and_heatmap(headless, demo, tmp_path, mon
     parameters.heatmapOpacity = 0.55
     renderer = headless.slice_renderer()
     fake = FakeProcess(files)
-    logic = cls(headless.scene, process_factory=fake)
+    logic = ClassifierLogic(headless.scene, "decovnet", process_factory=fake)
     logic.start(parameters)
     _wait(logic)
     assert logic.state is ProcessState.SUCCEEDED, logic.error_message

@@ -1,8 +1,8 @@
-"""COVID-19 CT Classifiers: run one of the published COVID-19 CT classifiers (slice-resnet, decovnet, da-cmil,
-lobe-patch, cvae-netvlad) and show P(COVID-19), its label and its explanation heatmap over the CT. Classifiers this
-version does not ship are listed but disabled.
+"""COVID-19 CT Classifiers: run one of the published COVID-19 CT classifiers the package ships and show P(COVID-19),
+its label and its explanation heatmap over the CT. The list comes from the classifier table and the model registry;
+classifiers the project reserves but this version does not ship are listed but disabled.
 
-One logic class per classifier lives in CovidCTClassifiersLib.ClassifierLogic (no Qt).
+The logic (no Qt) lives in CovidCTClassifiersLib.ClassifierLogic.
 """
 
 import slicer
@@ -11,7 +11,7 @@ from CovidCTAnalyzeLib.ModuleWidget import CovidCTModule, CovidCTModuleTest, Cov
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from CovidCTAnalysis.mrml import heatmaps
-from CovidCTClassifiersLib.ClassifierLogic import CLASSIFIER_LOGICS
+from CovidCTClassifiersLib.ClassifierLogic import ClassifierLogic, classifier_choices
 from CovidCTClassifiersLib.Parameters import ClassifierParameters
 
 
@@ -28,7 +28,7 @@ class CovidCTClassifiersLogic(ScriptedLoadableModuleLogic):
 
     def classifier(self, model):
         if model not in self._logics:
-            self._logics[model] = CLASSIFIER_LOGICS[model](slicer.mrmlScene)
+            self._logics[model] = ClassifierLogic(slicer.mrmlScene, model)
         return self._logics[model]
 
 
@@ -48,22 +48,21 @@ class CovidCTClassifiersWidget(CovidCTModuleWidget):
 
     def setupWidgets(self):
         items = self.ui.classifierComboBox.model()
-        for row, (name, cls) in enumerate(CLASSIFIER_LOGICS.items()):
-            self.ui.classifierComboBox.addItem(f"{name} (seed {cls.seed})", name)
-            if not cls.available():
+        for row, (name, info) in enumerate(classifier_choices()):
+            self.ui.classifierComboBox.addItem(name if info is None else f"{name}: {info.title}", name)
+            if info is None:
                 items.item(row).setEnabled(False)
                 items.item(row).setToolTip("not available in this version")
 
     def initializeParameters(self, parameters):
         if not parameters.classifier:
-            available = [name for name, cls in CLASSIFIER_LOGICS.items() if cls.available()]
-            parameters.classifier = (available or list(CLASSIFIER_LOGICS))[0]
+            parameters.classifier = classifier_choices()[0][0]
 
     def updateGui(self, parameters):
-        self.ui.classifierDescriptionLabel.text = CLASSIFIER_LOGICS[parameters.classifier].description()
+        self.ui.classifierDescriptionLabel.text = self.logic.classifier(parameters.classifier).description()
 
     def canRun(self):
-        return CLASSIFIER_LOGICS[self.parameters.classifier].available() and self.parameters.inputVolume is not None
+        return self.current().available() and self.parameters.inputVolume is not None
 
     def forgetResults(self):
         for logic in self.logic._logics.values():
@@ -98,15 +97,15 @@ class CovidCTClassifiersWidget(CovidCTModuleWidget):
 
 
 class CovidCTClassifiersTest(CovidCTModuleTest):
-    """Slicer self-test: every seed system has a logic class, and unavailable ones refuse to run clearly."""
+    """Slicer self-test: every classifier name is listed, and unavailable ones refuse to run clearly."""
 
-    tests = ("test_logic_per_seed",)
+    tests = ("test_every_classifier_listed",)
 
-    def test_logic_per_seed(self):
-        self.assertEqual(sorted(cls.seed for cls in CLASSIFIER_LOGICS.values()), ["000", "001", "002", "003", "004"])
+    def test_every_classifier_listed(self):
+        self.assertEqual(len(classifier_choices()), 5)
         parameters = ClassifierParameters.of(slicer.mrmlScene)
         parameters.inputVolume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-        for cls in CLASSIFIER_LOGICS.values():
-            if not cls.available():
+        for name, info in classifier_choices():
+            if info is None:
                 with self.assertRaises(ValueError):
-                    cls(slicer.mrmlScene).start(parameters)
+                    ClassifierLogic(slicer.mrmlScene, name).start(parameters)

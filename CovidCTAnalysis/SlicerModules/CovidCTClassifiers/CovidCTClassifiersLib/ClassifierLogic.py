@@ -1,17 +1,19 @@
-"""One logic class per seed system's classifier; a class is offered once its model is in the registry.
+"""The logic of the Classifiers module: one ``ClassifierLogic`` per classifier, made from the classifier table.
 
-Each logic runs the same `covidct analyze INPUT --models MODEL --progress jsonl` as the Analyze module (so the
-classifier gets the lung mask it needs and writes its explanation heatmap), on a temporary copy of the CT, and
-shows: P(COVID-19) and the label from report.json, any model-specific numbers the report adds for that model, the
-heatmap as a foreground overlay and, where the model localizes a lesion (DeCoVNet), its segment and centre point. The
-classes differ in what they are (paper, explanation method) and in how
-they present their model-specific results; the science lives in CovidCTAnalysis.classifiers.<system>.
+Which classifiers exist, what they are called, which paper they come from and how they explain themselves is read
+from the model registry and ``CovidCTAnalysis.classifiers.runnable_classifiers`` (adding a classifier to the
+package adds it here); the names the project reserves for classifiers it does not ship yet are listed as
+unavailable. Each logic runs the same `covidct analyze INPUT --models MODEL --progress jsonl` as the Analyze module
+(so the classifier gets the lung mask it needs and writes its explanation maps), on a temporary copy of the CT, and
+shows: P(COVID-19) and the label from report.json, the model's other numbers, its default heatmap as a foreground
+overlay (its other maps, e.g. LRP, as volumes beside it) and, where the model localizes a lesion, its segment and
+centre point.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Optional
 
 from CovidCTAnalysis.mrml import heatmaps
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
@@ -21,36 +23,48 @@ from CovidCTAnalysis.mrml.results import heatmap_files, load_localization, read_
 from .Parameters import ClassifierParameters
 
 #: report keys every classifier has (docs/CONTRACTS.md); the others are shown as model-specific results
-STANDARD_KEYS = ("probability", "label", "heatmap", "localization_segmentation")
+STANDARD_KEYS = ("probability", "label", "heatmap", "heatmaps", "localization_segmentation")
+
+
+def classifier_choices() -> list[tuple[str, object]]:
+    """[(name, ClassifierInfo or None)]: the runnable classifiers in registry order, then the reserved names this
+    version does not ship (None)."""
+    from CovidCTAnalysis.classifiers import runnable_classifiers
+    from CovidCTAnalysis.models.registry import CONTRACT_MODELS
+
+    infos = [(info.name, info) for info in runnable_classifiers()]
+    shipped = {name for name, _ in infos}
+    return infos + [(name, None) for name, task in CONTRACT_MODELS.items()
+                    if task == "classification" and name not in shipped]
 
 
 class ClassifierLogic(RunningLogic):
-    """Base: run one classifier on the selected CT and show its result and heatmap."""
+    """Run classifier ``model`` on the selected CT and show its result and heatmaps."""
 
-    model: ClassVar[str] = ""
-    seed: ClassVar[str] = ""
-    title: ClassVar[str] = ""
-    reference: ClassVar[str] = ""
-    explanation: ClassVar[str] = ""
-
-    def __init__(self, scene, process_factory: ProcessFactory = BackgroundProcess, python: str | None = None):
+    def __init__(self, scene, model: str, process_factory: ProcessFactory = BackgroundProcess,
+                 python: Optional[str] = None):
         self.scene = scene
+        self.model = model
         self.python = python
         self.runner = JobRunner(process_factory)
-        self.result: dict | None = None
+        self.result: Optional[dict] = None
         self.heatmap = None
+        self.extra_heatmaps: dict = {}  # method -> volume node, the model's other explanation maps
         self.localization: tuple = ()  # (segmentation, point list) of a localized lesion, when the model makes one
 
-    @classmethod
-    def available(cls) -> bool:
-        """Whether this version ships the model (its registry entry exists)."""
-        from CovidCTAnalysis.models.registry import load_registry
+    def info(self):
+        """The classifier's ClassifierInfo (title, paper, explanation, inputs), or None when it is not shipped."""
+        return dict(classifier_choices()).get(self.model)
 
-        return cls.model in load_registry().available("classification")
+    def available(self) -> bool:
+        """Whether this version ships the model (registered, with its subpackage)."""
+        return self.info() is not None
 
-    @classmethod
-    def description(cls) -> str:
-        return f"{cls.title} (seed {cls.seed}). {cls.reference} Explanation: {cls.explanation}."
+    def description(self) -> str:
+        info = self.info()
+        if info is None:
+            return f"{self.model}: not available in this version."
+        return f"{info.title}. {info.paper}. Explanation: {info.explanation}."
 
     def start(self, parameters: ClassifierParameters) -> None:
         volume = parameters.inputVolume
@@ -75,6 +89,13 @@ class ClassifierLogic(RunningLogic):
         if result is None:
             raise ValueError(f"the report has no result for {self.model}")
         self.result = result
+        for method, name in (result.get("heatmaps") or {}).items():
+            if name != result.get("heatmap") and (outdir / name).is_file():
+                node = heatmaps.load_heatmap(self.scene, outdir / name, f"{self.model}-{method}",
+                                             reference_volume=parameters.inputVolume,
+                                             threshold=parameters.heatmapThreshold, opacity=parameters.heatmapOpacity)
+                node.StorableModified()
+                self.extra_heatmaps[method] = node
         path = heatmap_files(outdir, report).get(self.model)
         if path is not None:
             self.heatmap = heatmaps.load_heatmap(
@@ -90,9 +111,10 @@ class ClassifierLogic(RunningLogic):
                 node.StorableModified()
 
     def clear(self) -> None:
-        for node in (self.heatmap, *self.localization):
+        for node in (self.heatmap, *self.extra_heatmaps.values(), *self.localization):
             remove_with_helpers(self.scene, node)
         self.heatmap = None
+        self.extra_heatmaps = {}
         self.localization = ()
         self.result = None
 
@@ -111,54 +133,3 @@ class ClassifierLogic(RunningLogic):
 
 def _text(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-class SliceResNetLogic(ClassifierLogic):
-    model = "slice-resnet"
-    seed = "003"
-    title = "Slice ResNet (ResNet-18 here; ResNet-50 in the paper) with multi-scale Grad-CAM"
-    reference = "Gozes et al., rapid AI development cycle for COVID-19 CT (RADLogics)."
-    explanation = "multi-scale Grad-CAM (14x14 and 28x28) combined into a 3-D localization map"
-
-
-class DeCoVNetLogic(ClassifierLogic):
-    model = "decovnet"
-    seed = "002"
-    title = "DeCoVNet, weakly supervised 3-D classification"
-    reference = "Wang et al., IEEE TMI 2020."
-    explanation = "class activation map (CAM); lesions localized with 3-D connected components"
-
-
-class DACMILLogic(ClassifierLogic):
-    model = "da-cmil"
-    seed = "004"
-    title = "DA-CMIL, dual attention multiple-instance learning"
-    reference = "Chikontwe et al., 2020."
-    explanation = "slice attention scores and gated spatial attention maps"
-
-
-class LobePatchLogic(ClassifierLogic):
-    model = "lobe-patch"
-    seed = "001"
-    title = "Interpretable lobe/patch network"
-    reference = "Ghavami Modegh et al. (Sharif AI-Med), 2020."
-    explanation = "coarse and fine infection maps"
-
-
-class CVAENetVLADLogic(ClassifierLogic):
-    model = "cvae-netvlad"
-    seed = "000"
-    title = "iCovid CVAE encoder with NetVLAD"
-    reference = "Díaz Berenguer et al., explainable-by-design semi-supervised representation learning, 2020."
-    explanation = "LRP-CMP relevance heatmaps"
-
-
-#: model name -> logic class, in docs/CONTRACTS.md order
-CLASSIFIER_LOGICS: dict[str, type[ClassifierLogic]] = {
-    cls.model: cls for cls in (SliceResNetLogic, DeCoVNetLogic, DACMILLogic, LobePatchLogic, CVAENetVLADLogic)
-}
-
-
-def available_logics() -> dict[str, type[ClassifierLogic]]:
-    """The logic classes whose model this version ships."""
-    return {name: cls for name, cls in CLASSIFIER_LOGICS.items() if cls.available()}

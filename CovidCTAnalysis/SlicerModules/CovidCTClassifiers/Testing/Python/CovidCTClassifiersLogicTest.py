@@ -1,4 +1,4 @@
-"""Classifier logics inside 3D Slicer: one per seed system; a registered model runs on the demo CT.
+"""Classifier logics inside 3D Slicer: every classifier name listed; each shipped classifier runs on the demo CT.
 
 Run by ctest (Testing/Python/CMakeLists.txt) or from Slicer's Python console:
 ``import CovidCTClassifiersLogicTest; CovidCTClassifiersLogicTest.runTests()``.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import slicer
 from CovidCTAnalyzeLib.Dependencies import missing_packages
-from CovidCTClassifiersLib.ClassifierLogic import CLASSIFIER_LOGICS, available_logics
+from CovidCTClassifiersLib.ClassifierLogic import ClassifierLogic, classifier_choices
 from CovidCTClassifiersLib.Parameters import ClassifierParameters
 
 
@@ -22,21 +22,21 @@ class CovidCTClassifiersLogicTest(unittest.TestCase):
             self.skipTest("Python packages not installed: " + ", ".join(missing))
         slicer.mrmlScene.Clear()
 
-    def test_one_logic_per_seed(self):
-        self.assertEqual(sorted(c.seed for c in CLASSIFIER_LOGICS.values()), ["000", "001", "002", "003", "004"])
+    def test_every_classifier_listed(self):
+        self.assertEqual(len(classifier_choices()), 5)
 
     def test_available_classifiers_run_on_demo(self):
         from CovidCTAnalysis.demo import make_demo_ct, write_demo_case
 
-        logics = available_logics()
-        if not logics:
+        shipped = [name for name, info in classifier_choices() if info is not None]
+        if not shipped:
             self.skipTest("no classifier is registered in this version")
         case = make_demo_ct(size=(96, 96, 48), seed=0)
         volume = slicer.util.loadVolume(str(write_demo_case(case, Path(tempfile.mkdtemp()))))
         parameters = ClassifierParameters.of(slicer.mrmlScene)
         parameters.inputVolume = volume
-        for name, cls in logics.items():
-            logic = cls(slicer.mrmlScene)
+        for name in shipped:
+            logic = ClassifierLogic(slicer.mrmlScene, name)
             logic.start(parameters)
             deadline = time.monotonic() + 600
             while logic.running and time.monotonic() < deadline:
