@@ -11,7 +11,8 @@ Two measurements, each through the same classifier run that `covidct analyze` ma
   and the model's scalar outputs (e.g. the Corona score). With these positives and negatives, the case-level ROC AUC
   of P(COVID-19) and of every other scalar output (e.g. the Corona score, Gozes et al. §3.2's case decision).
 
-    python scripts/evaluate_heatmaps.py --model slice-resnet -o Resources/Models/cards/slice-resnet/heatmaps-gradcam.json
+    python scripts/evaluate_heatmaps.py --model slice-resnet \
+        -o Resources/Models/cards/slice-resnet/heatmaps-gradcam.json
     python scripts/evaluate_heatmaps.py --model slice-resnet --method lrp -o /tmp/lrp.json
 
 Real data are read from ../shared/data (or --data); nothing is copied.
@@ -131,9 +132,11 @@ def case_level_auc(cases: list[dict]) -> dict:
     y = [c["covid"] for c in cases]
     if len(set(y)) < 2:
         return {}
-    keys = [k for k in cases[0] if k not in ("covid", "seconds") and all(
+    keys = [k for k in cases[0] if k not in ("covid", "seconds") and "mass" not in k and all(
         isinstance(c.get(k), (int, float)) and not isinstance(c.get(k), bool) for c in cases)]
-    return {k: round(float(roc_auc_score(y, [float(c[k]) for c in cases])), 4) for k in keys if "mass" not in k}
+    varying = [k for k in keys if "slices" not in k or k == "positive_slices"]  # not the lung extent
+    return {k: round(float(roc_auc_score(y, [float(c[k]) for c in cases])), 4) for k in varying
+            if len({c[k] for c in cases}) > 1}
 
 
 def main(argv=None) -> int:

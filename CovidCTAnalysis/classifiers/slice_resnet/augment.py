@@ -12,16 +12,15 @@ and some carry arrows, boxes or text. So, per image, with the identity as the ce
   (text), each black or white, so that marks on a figure are not evidence;
 - noise: Gaussian, sigma 0-0.01.
 
-An earlier run with about twice these ranges (rotation 15 deg, zoom 0.8-1.2, gamma 0.7-1.4, p = 0.3 for low
-resolution and strokes) under-fitted in the CPU budget, and even these ranges do (training loss still 0.52 after 14
-epochs, run B in the model card): horizontal flips alone scored higher on validation, and the shipped model was
-trained with profile "flips".
+Of these ranges a ResNet-18 trained from scratch under-fitted in its CPU budget (model 1.0.0's runs, logged in
+Resources/Models/slice-resnet/runs/), so it was trained with horizontal flips only.
 
 The list above is profile "figure". Profile "paper" is its geometry alone (rotation, zoom crop/pad, shift,
-horizontal flip): the three augmentations §2.2 names, and the default of the ImageNet-pretrained backbones. Profile "flips" (the training default) is horizontal flips only (the floor's
-recipe in issue 5). Profile "frame" is "flips" plus ``frame``, against framing shortcuts (Grad-CAM of the first
-model peaked on the scanner table and the figure edge): with p = 0.5 a random crop inside the figure (60-100 % of
-each side, the rest air), with p = 0.5 a band of air or white over random borders. The pixel noise of "figure" is
+horizontal flip): the three augmentations §2.2 names, and the training default (ImageNet-pretrained backbones).
+Profile "flips" is horizontal flips only (the recipe of model 1.0.0). Profile "frame" is "flips" plus ``frame``,
+against framing shortcuts (Grad-CAM of the first model peaked on the scanner table and the figure edge): with
+p = 0.5 a random crop inside the figure (60-100 % of each side, the rest air), with p = 0.5 a band of air or white
+over random borders. The pixel noise of "figure" is
 drawn from torch's global generator (seeded by training); everything else from ``rng``.
 
 Random crops (§2.2 "cropping") are taken after this, at network-input scale (``train._random_crops``).
@@ -154,7 +153,8 @@ def augment(images: torch.Tensor, rng: np.random.Generator, masks: torch.Tensor 
             profile: str = "figure"):
     """A randomly transformed copy of a batch of unit squares (and of its masks); see the module doc.
 
-    profile: "paper" (geometry only), "figure" (everything above; the default here), "flips" (horizontal flips only, the floor's recipe) or
+    profile: "paper" (geometry only), "figure" (everything above; the default here), "flips" (horizontal flips only,
+    the floor's recipe) or
     "frame" ("flips" plus ``frame``: random crops inside the figure and border bands, against framing shortcuts).
     """
     if profile not in PROFILES:

@@ -21,8 +21,8 @@ of the disease extent" in the lungs, and the shipped model also activates on the
 
 Explanations (``methods``): ``gradcam`` (the fused multi-scale map above, the default heatmap) and ``lrp`` (input
 relevance of the COVID-19 logit through captum, ``explain.lrp``: z^B at the first convolution, alpha-beta (1, 0) at
-the others, epsilon at the dense layer), computed on the same positive slices and shown as ``explain.relevance_heatmap``
-(positive relevance, lightly smoothed, scaled to [0, 1] over the volume).
+the others, epsilon at the dense layer), computed on the (at most ``LRP_MAX_SLICES``) most probable positive slices
+and shown as ``explain.relevance_heatmap`` (positive relevance, lightly smoothed, scaled to [0, 1] over the volume).
 
 A 2-D slice is framed by the lung ROI of the lung mask the caller passes (the pipeline's, so the lungs are segmented
 once), or, without lungs (a display-windowed figure, or no lung found), by the figure with its uniform borders trimmed.
@@ -51,6 +51,9 @@ MODEL_NAME = "slice-resnet"
 MIN_LUNG_SLICE_FRACTION = 0.05
 #: In-plane growth of the lung mask inside which the Corona score counts activation (see ``lung_region``).
 LUNG_MARGIN_MM = 5.0
+#: LRP (about twice Grad-CAM's cost per slice) explains at most this many positive slices of a volume, the most
+#: probable ones; the other positive slices have a Grad-CAM map only.
+LRP_MAX_SLICES = 24
 #: Lung slices closer than this are classified once per group (see the module doc).
 SLICE_SPACING_MM = 2.5
 BATCH = 16
@@ -211,6 +214,13 @@ def lung_slices(lung_labels: np.ndarray, min_fraction: float = MIN_LUNG_SLICE_FR
     return np.nonzero(area >= max(1, min_fraction * area.max()))[0]
 
 
+def _most_probable(indices: np.ndarray, probabilities: np.ndarray, limit: int) -> np.ndarray:
+    """The ``limit`` entries of ``indices`` with the highest ``probabilities[index]``, in ascending index order."""
+    if len(indices) <= limit:
+        return indices
+    return np.sort(indices[np.argsort(-probabilities[indices], kind="stable")[:limit]])
+
+
 def sampled_slices(count: int, dz_mm: float, spacing_mm: float = SLICE_SPACING_MM) -> tuple[np.ndarray, np.ndarray]:
     """(picked, owner) for ``count`` consecutive lung slices ``dz_mm`` apart: the indices classified (every
     ``spacing_mm // dz_mm``-th, at least every one) and, for each of the ``count`` slices, the position in ``picked``
@@ -249,7 +259,8 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
 
     Returns (result, maps): result = {"probability", "label", "corona_score_cm3" (Eq. 1 counted inside the lungs
     grown by 5 mm), "corona_score_roi_cm3" (Eq. 1 over the whole lung ROI, as the paper writes it), "positive_slices",
-    "lung_slices", "classified_slices", "slice_probabilities" (canonical z -> P), "roi_xy" ([x0, x1, y0, y1] voxels), "activation_threshold",
+    "lung_slices", "classified_slices", "slice_probabilities" (canonical z -> P), "roi_xy" ([x0, x1, y0, y1] voxels),
+    "activation_threshold",
     "model_version"}; maps = {method: map per positive slice, float32 in [0, 1], on ``ct_image``'s grid} for each of
     ``methods`` (``METHODS``, which must include Grad-CAM: the Corona score sums it).
     """
@@ -282,12 +293,13 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     volumes = {}
     for k, method in enumerate(methods):
         volumes[method] = heat = np.zeros(hu.shape, dtype=np.float32)
-        fine = model.maps(squares[pos_picked], (method,))[method]  # all positive slices at once: LRP scales over them
-        for j, m in zip(pos_picked, fine):
+        chosen = pos_picked if method == GRADCAM else _most_probable(pos_picked, picked_probs, LRP_MAX_SLICES)
+        fine = model.maps(squares[chosen], (method,))[method]  # all chosen slices at once: LRP scales over them
+        for j, m in zip(chosen, fine):
             placed = map_to_slice(m, box, hu.shape[1:])
             for z in zs[owner == j]:
                 heat[z] = placed
-        report(0.5 + 0.5 * (k + 1) / len(methods), f"{method} on {len(pos_picked)} positive slices")
+        report(0.5 + 0.5 * (k + 1) / len(methods), f"{method} on {len(chosen)} positive slices")
     heat = volumes[GRADCAM]
 
     positive_z = np.zeros(hu.shape[0], dtype=bool)
