@@ -16,6 +16,8 @@ NOT_YET_UPDATED = {
     "CovidCTAnalysis/classifiers/slice_resnet/train.py", "CovidCTAnalysis/models/registry.py",
     "Resources/Models/cards/decovnet.md", "Resources/Models/cards/lesions-unet.md",
     "Resources/Models/cards/lungs-unet.md", "Resources/Models/cards/slice-resnet.md",
+    "CovidCTAnalysis/classifiers/interface.py", "CovidCTAnalysis/pipeline/classifiers.py",
+    "Testing/test_cli_analyze.py",  # its bare citation arrived on main with the classifier interface
 }
 
 
