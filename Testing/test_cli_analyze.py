@@ -74,7 +74,7 @@ def test_classifier_heatmaps_on_input_grid(demo_run):
         assert heat.GetSize() == ct.GetSize() and np.allclose(heat.GetOrigin(), ct.GetOrigin())
         values = sitk.GetArrayViewFromImage(heat)
         assert values.min() >= 0.0 and values.max() <= 1.0 + 1e-6, name
-        # every explanation map: heatmap-MODEL-METHOD.nrrd, the default one as heatmap-MODEL.nrrd (CONTRACTS.md)
+        # every explanation map: heatmap-MODEL-METHOD.nrrd, the default one as heatmap-MODEL.nrrd (docs/CONTRACTS.md)
         assert result["heatmap"] in result["heatmaps"].values()
         for method, file in result["heatmaps"].items():
             assert file in (result["heatmap"], f"heatmap-{name}-{method}.nrrd"), (name, method, file)

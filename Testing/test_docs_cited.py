@@ -11,14 +11,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: files that still cite the project documents without their docs/ folder (owned by the classifier work; to be
 #: updated there): the names they cite exist in docs/, so the citation resolves, but the path should be written out
-NOT_YET_UPDATED = {
-    "CovidCTAnalysis/classifiers/decovnet/synthetic.py", "CovidCTAnalysis/classifiers/slice_resnet/augment.py",
-    "CovidCTAnalysis/classifiers/slice_resnet/train.py", "CovidCTAnalysis/models/registry.py",
-    "Resources/Models/cards/decovnet.md", "Resources/Models/cards/lesions-unet.md",
-    "Resources/Models/cards/lungs-unet.md", "Resources/Models/cards/slice-resnet.md",
-    "CovidCTAnalysis/classifiers/interface.py", "CovidCTAnalysis/pipeline/classifiers.py",
-    "Testing/test_cli_analyze.py",  # its bare citation arrived on main with the classifier interface
-}
 
 
 def _tracked() -> list[str]:
@@ -35,7 +27,7 @@ def test_cited_docs_exist_and_carry_their_folder():
         for cited in set(re.findall(r"docs/([A-Za-z_]+\.md)", text)):
             if not (REPO / "docs" / cited).is_file():
                 missing.append(f"{name}: docs/{cited}")
-        if re.search(r"(?<![/\w])(CONTRACTS|DESIGN|DATA)\.md", text) and name not in NOT_YET_UPDATED:
+        if re.search(r"(?<![/\w])(CONTRACTS|DESIGN|DATA)\.md", text):
             if not name.startswith("docs/"):
                 bare.append(name)
     assert not missing, "cited but not in the repository:\n" + "\n".join(missing)

@@ -64,7 +64,7 @@ class ClassifierResult:
         return out
 
     def csv_columns(self) -> dict[str, str]:
-        """``covidct classify``'s columns: probability, label, then every scalar detail (CONTRACTS.md)."""
+        """``covidct classify``'s columns: probability, label, then every scalar detail (docs/CONTRACTS.md)."""
         row = {"probability": f"{self.probability:.6f}", "label": self.label}
         for key, value in self.details.items():
             if key in row or value is None or isinstance(value, (dict, list, tuple)):

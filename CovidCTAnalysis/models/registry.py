@@ -1,6 +1,6 @@
 """The model registry: Resources/Models/registry.json.
 
-Each entry names a model of CONTRACTS.md, its version, task, weights file (relative to the registry's folder, or null
+Each entry names a model of docs/CONTRACTS.md, its version, task, weights file (relative to the registry's folder, or null
 for an algorithmic model without weights), the weights' sha256, the input specification and the model card.
 Classifiers add what a front end shows about them (optional for other models): ``title``, ``paper`` (the reference
 their subpackage implements) and ``explanation`` (the kind of map they explain a result with). Loading
@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import InputError, ModelUnavailableError
 
-#: Every model name CONTRACTS.md reserves, whether or not this version ships it.
+#: Every model name docs/CONTRACTS.md reserves, whether or not this version ships it.
 CONTRACT_MODELS = {
     "slice-resnet": "classification",
     "decovnet": "classification",

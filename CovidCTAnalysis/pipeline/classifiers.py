@@ -1,7 +1,7 @@
 """Running a registered classifier on one CT and writing what it returns, for ``covidct analyze`` and ``classify``.
 
 Every classifier is reached through ``classifiers.table`` and answers with one ``ClassifierResult``; nothing here
-names a system. Outputs (CONTRACTS.md): the default map as ``heatmap-MODEL.nrrd``, every other map as
+names a system. Outputs (docs/CONTRACTS.md): the default map as ``heatmap-MODEL.nrrd``, every other map as
 ``heatmap-MODEL-METHOD.nrrd`` and all of them under ``heatmaps: {METHOD: file}``; a segment NAME as
 ``NAME-MODEL.seg.nrrd`` listed as ``NAME_segmentation`` (DeCoVNet's ``localization_segmentation``).
 """

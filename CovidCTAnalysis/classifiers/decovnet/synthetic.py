@@ -1,7 +1,7 @@
 """Semi-synthetic 3-D training data for DeCoVNet: real lesions transplanted into lesion-free thorax volumes.
 
 Why: DeCoVNet (seed 002) learns from whole CT volumes with patient-level labels; no labelled 3-D COVID-19 cohort
-fits in ../shared/data (DATA.md). What there is: a few lesion-free thorax volumes, and 50 axial slices with
+fits in ../shared/data (docs/DATA.md). What there is: a few lesion-free thorax volumes, and 50 axial slices with
 radiologist-drawn ground-glass (1) and consolidation (2) masks (COVID-SemiSeg, MultiClassInfection-Train). This
 module builds volumes from them, with exact 3-D lesion masks and boxes:
 

@@ -1,6 +1,6 @@
 """Training augmentation of slice-resnet, applied to batches of cached unit squares (N, 1, 256, 256) in torch.
 
-§2.2 of Gozes et al. names rotations, horizontal flips and cropping. The COVID-CT figures need more (DATA.md): they
+§2.2 of Gozes et al. names rotations, horizontal flips and cropping. The COVID-CT figures need more (docs/DATA.md): they
 come from papers at every size (115-1671 px wide), in unknown display windows, sometimes framed loosely or tightly,
 and some carry arrows, boxes or text. So, per image, with the identity as the centre of every range:
 
