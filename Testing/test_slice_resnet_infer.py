@@ -176,7 +176,7 @@ def test_system_runs_a_volume_with_gradcam_and_lrp(demo, model):
     covered = gradcam.reshape(len(gradcam), -1).any(axis=1)
     assert not lrp[~covered].any()  # LRP only where the Grad-CAM heatmap is: the positive lung slices
     if covered.any():
-        assert lrp.max() > 0.8  # scaled to 1 over the volume (resizing to the ROI lowers the peak a little)
+        assert lrp.max() > 0  # relevance on the explained slices (its peak shrinks when resized onto a small ROI)
     assert run.details["lung_slices"] > 0 and run.version == model.version
 
 
@@ -191,3 +191,17 @@ def test_thin_slices_are_classified_2_5_mm_apart_and_lend_to_their_nearest_neigh
     assert picked.tolist() == [0, 4] and owner.tolist() == [0, 0, 0, 1, 1]
     picked, owner = sampled_slices(4, 5.0)  # thick slices: every one, as the paper
     assert picked.tolist() == [0, 1, 2, 3] and owner.tolist() == [0, 1, 2, 3]
+
+
+def test_relevance_map_keeps_positive_relevance_smoothed_and_scaled_over_all_slices():
+    from CovidCTAnalysis.explain.heatmap import relevance_heatmap
+
+    relevance = np.zeros((2, 9, 9), np.float32)
+    relevance[0, 4, 4], relevance[1, 2, 2], relevance[1, 6, 6] = 2.0, 4.0, -9.0
+    heat = relevance_heatmap(relevance, smooth_px=1.0)
+    assert heat.max() == pytest.approx(1.0) and heat.min() >= 0.0
+    assert heat[1, 2, 2] == pytest.approx(1.0) and heat[0, 4, 4] == pytest.approx(0.5, abs=1e-6)  # one scale
+    assert heat[1, 6, 6] < 1e-6  # negative relevance is not shown
+    assert 0 < heat[0, 4, 5] < heat[0, 4, 4]  # smoothed
+    assert not relevance_heatmap(-np.ones((1, 3, 3))).any()
+
