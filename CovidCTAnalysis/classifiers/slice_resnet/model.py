@@ -58,7 +58,8 @@ def feature_layer(net) -> str:
 def backbone_of(state_dict: dict) -> str:
     """The backbone a state dict was saved from (matched by key names and shapes)."""
     shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
-    for name in LITES + RESNETS:
+    candidates = LITES if "_conv_stem.weight" in shapes else RESNETS  # build only the family's networks
+    for name in candidates:
         ref = build_model(name).state_dict()
         if ref.keys() == shapes.keys() and all(tuple(v.shape) == shapes[k] for k, v in ref.items()):
             return name
