@@ -79,3 +79,49 @@ def test_overlay_keeps_the_image_where_there_is_no_heat():
     assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
     assert np.all(rgb[1:, :] == 128)
     assert rgb[0, 0, 0] > rgb[0, 0, 2]  # hot = red
+
+
+def test_selected_samples_get_the_maps_of_a_full_pass_and_the_others_none(net):
+    torch.manual_seed(2)
+    x = torch.randn(3, 1, 224, 224)
+    layers = gradcam_layers(net)
+    full = multiscale_gradcam(net, x, layers)
+    picked = multiscale_gradcam(net, x, layers, select=lambda logits: torch.tensor([True, False, True]))
+    assert torch.allclose(picked.fused[[0, 2]], full.fused[[0, 2]], atol=1e-5)
+    assert torch.all(picked.fused[1] == 0)
+    assert torch.allclose(picked.logits, full.logits)
+    none = multiscale_gradcam(net, x, layers, select=lambda logits: torch.zeros(3, dtype=torch.bool))
+    assert torch.all(none.fused == 0)
+
+
+def test_gradcam_leaves_no_weight_gradients_and_restores_gradient_flags(net):
+    net.zero_grad(set_to_none=True)
+    frozen = next(net.parameters())
+    frozen.requires_grad_(False)
+    try:
+        multiscale_gradcam(net, torch.randn(1, 1, 224, 224), gradcam_layers(net))
+        assert all(p.grad is None for p in net.parameters())
+        flags = [p.requires_grad for p in net.parameters()]
+        assert flags[0] is False and all(flags[1:])
+    finally:
+        frozen.requires_grad_(True)
+
+
+def test_fused_inference_network_gives_the_same_logits_and_maps():
+    torch.manual_seed(3)
+    net = build_model("efficientnet-lite0").eval()
+    for m in net.modules():  # non-trivial BatchNorm statistics, so that folding them is tested
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    fast = net.fused_for_inference()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = torch.randn(2, 1, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), net(x), atol=1e-4, rtol=1e-4)
+    layers = gradcam_layers(net)
+    a, b = multiscale_gradcam(net, x, layers), multiscale_gradcam(fast, x, layers)
+    assert torch.allclose(a.fused, b.fused, atol=1e-3)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched

@@ -1,4 +1,4 @@
-"""Multi-scale Grad-CAM (Gozes et al., seed 003, §2.3) on top of MONAI's hook machinery.
+"""Multi-scale Grad-CAM (Gozes et al., seed 003, §2.3).
 
 Grad-CAM (Selvaraju et al.): for a target layer with activations A (C x h x w) and gradients dS/dA of the class
 score S, the map is ReLU(sum_c w_c A_c) with w_c the spatial mean of dS/dA_c. §2.3 computes it at the layers of
@@ -6,16 +6,20 @@ score S, the map is ReLU(sum_c w_c A_c) with w_c the spatial mean of dS/dA_c. §
 localization map. The product is *not* renormalized: the paper normalizes before fusion only, so a voxel is high
 only where both scales agree (this is the map the Corona score thresholds at 0.6).
 
-``monai.visualize.GradCAM`` computes one layer per forward/backward pass and its default post-processing maps
-(min, max) to (1, 0), i.e. inverts the map; we therefore use MONAI's ``ModelWithHooks`` (the same hooks) to get
-the activations and gradients of all layers from a single pass, and do the weighting, upsampling and [0, 1]
-normalization here. Each map is normalized per image; a map that is constant (e.g. all zero after the ReLU) becomes 0.
+One forward pass gives the logits and every layer's activations; the backward pass asks autograd for the gradients
+of the score with respect to those activations only (``torch.autograd.grad``), with the network's parameters frozen
+for the call. Nothing below the earliest target layer is differentiated and no weight gradient is formed, which on a
+CPU makes a Grad-CAM pass cost little more than the forward pass (``monai.visualize.GradCAM`` back-propagates through
+the whole network, once per layer, and maps (min, max) to (1, 0) by default). ``select`` restricts the backward
+pass to the samples whose maps are wanted (the positive slices of a volume): their maps come from the same pass that
+classified every sample, and a batch with none wanted is not differentiated at all.
+Each map is normalized per image; a map that is constant (e.g. all zero after the ReLU) becomes 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,23 +55,51 @@ def gradcam_map(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tenso
 
 def multiscale_gradcam(net: torch.nn.Module, x: torch.Tensor, layers: Sequence[str],
                        size: Sequence[int] | None = None, class_idx: int = 0,
-                       fuse: Sequence[str] | None = None) -> GradCAMResult:
+                       fuse: Sequence[str] | None = None,
+                       select: Callable[[torch.Tensor], torch.Tensor] | None = None) -> GradCAMResult:
     """Grad-CAM of ``class_idx`` at every layer in ``layers`` from one forward/backward pass, and their fusion.
 
-    net: a classifier in eval mode (hooks are added for this call and removed afterwards).
-    x: input batch (N, C, H, W). size: output map size (default: the input's H, W).
+    net: a classifier in eval mode (hooks are added for this call and removed afterwards; its parameters' gradient
+    flags are restored). x: input batch (N, C, H, W). size: output map size (default: the input's H, W).
     fuse: the layers multiplied into ``fused`` (default: all of ``layers``).
+    select: function of the logits (N, K) giving the boolean (N,) mask of the samples to explain (default: all);
+    the others get zero gradients and maps.
     """
-    from monai.visualize.class_activation_maps import ModelWithHooks
-
     layers = tuple(layers)
-    handles_before = _hook_counts(net, layers)
+    modules = dict(net.named_modules())
+    missing = [name for name in layers if name not in modules]
+    if missing:
+        raise ValueError(f"the network has no layer {missing[0]!r}")
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep(name):
+        def hook(module, inputs, output):
+            if not output.requires_grad:  # the earliest target layer: differentiation starts here
+                output = output.detach().requires_grad_(True)
+            captured[name] = output
+            return output
+        return hook
+
+    params = list(net.parameters())
+    flags = [p.requires_grad for p in params]
+    handles = [modules[name].register_forward_hook(keep(name)) for name in layers]
     try:
-        hooked = ModelWithHooks(net, layers, register_forward=True, register_backward=True)
+        for p in params:
+            p.requires_grad_(False)
         with torch.enable_grad():
-            logits, acts, grads = hooked(x.requires_grad_(False), class_idx=class_idx)
+            logits = net(x.detach())
+            wanted = torch.ones(len(x), dtype=torch.bool) if select is None else select(logits.detach()).bool()
+            acts = [captured[name] for name in layers]
+            if bool(wanted.any()):
+                score = (logits[:, class_idx] * wanted.to(logits.device, logits.dtype)).sum()
+                grads = torch.autograd.grad(score, acts)
+            else:
+                grads = [torch.zeros_like(a) for a in acts]
     finally:
-        _remove_new_hooks(net, layers, handles_before)
+        for h in handles:
+            h.remove()
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
     size = tuple(size) if size is not None else tuple(x.shape[-2:])
     activations = {name: a.detach() for name, a in zip(layers, acts)}
     gradients = {name: g.detach() for name, g in zip(layers, grads)}
@@ -80,23 +112,6 @@ def multiscale_gradcam(net: torch.nn.Module, x: torch.Tensor, layers: Sequence[s
     for name in (fuse or layers):
         fused = fused * maps[name]
     return GradCAMResult(logits=logits.detach(), maps=maps, fused=fused, activations=activations, gradients=gradients)
-
-
-def _hook_counts(net, layers):
-    mods = dict(net.named_modules())
-    return {n: (len(mods[n]._forward_hooks), len(mods[n]._backward_hooks)) for n in layers if n in mods}
-
-
-def _remove_new_hooks(net, layers, before) -> None:
-    """ModelWithHooks keeps its hooks forever; drop the ones it added so repeated calls do not pile up."""
-    mods = dict(net.named_modules())
-    for name, (n_fwd, n_bwd) in before.items():
-        mod = mods[name]
-        for hooks, keep in ((mod._forward_hooks, n_fwd), (mod._backward_hooks, n_bwd)):
-            for key in list(hooks.keys())[keep:]:
-                del hooks[key]
-        if not mod._backward_hooks:
-            mod._is_full_backward_hook = None
 
 
 def gradcam(network: torch.nn.Module, x: torch.Tensor, target: int = 0, *, layers: Sequence[str]) -> torch.Tensor:

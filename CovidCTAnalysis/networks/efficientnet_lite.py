@@ -110,6 +110,31 @@ class EfficientNetLite(nn.Module):
         """Module names of the last block of each of the seven stages (``_blocks.N``)."""
         return tuple(f"_blocks.{i}" for i in self.stage_ends)
 
+    def fused_for_inference(self) -> "EfficientNetLite":
+        """An eval-mode copy for inference only: every BatchNorm folded into the convolution before it
+        (``torch.nn.utils.fusion.fuse_conv_bn_eval``; the BatchNorm becomes ``nn.Identity``), the ReLU6s in place
+        and the weights in channels-last memory order. Same outputs (to float rounding) and the same module names,
+        so hooks on ``_blocks.N`` see the same activations; about 1.6 times faster on a CPU
+        (``scripts/benchmark_slice_resnet.py``).
+        """
+        import copy
+
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        net = copy.deepcopy(self).eval()
+        pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
+        for block in net._blocks:
+            if hasattr(block, "_expand_conv"):
+                pairs.append((block, "_expand_conv", "_bn0"))
+            pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+        for owner, conv, bn in pairs:
+            setattr(owner, conv, fuse_conv_bn_eval(getattr(owner, conv), getattr(owner, bn)))
+            setattr(owner, bn, nn.Identity())
+        for module in net.modules():
+            if isinstance(module, nn.ReLU6):
+                module.inplace = True  # its input, a convolution's output, is used by nothing else
+        return net.to(memory_format=torch.channels_last)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The head's feature map (N, 1280, H/32, W/32)."""
         h = self._act_stem(self._bn0(self._conv_stem(x)))

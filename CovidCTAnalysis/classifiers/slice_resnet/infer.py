@@ -64,11 +64,14 @@ METHODS = (GRADCAM, LRP)
 
 @dataclass(frozen=True)
 class SliceResNet:
-    """A loaded slice-resnet: the network (eval mode) on its device, and the registry version."""
+    """A loaded slice-resnet: the network (eval mode) on its device, the registry version, and ``fast``: the same
+    network prepared for inference (``fused_network``), which classifies and computes Grad-CAM (LRP reads ``net``,
+    whose BatchNorms its own canonization folds)."""
 
     net: Any
     device: Any
     version: str
+    fast: Any
 
     def probabilities(self, squares: np.ndarray, batch: int = 32) -> np.ndarray:
         """P(COVID-19) of (N, 256, 256) unit squares."""
@@ -78,19 +81,26 @@ class SliceResNet:
         with torch.no_grad():
             for i in range(0, len(squares), batch):
                 x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
-                out.append(torch.sigmoid(self.net(x)[:, 0]).cpu().numpy())
+                out.append(torch.sigmoid(self.fast(x)[:, 0]).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
-    def explain(self, squares: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (N,), fused Grad-CAM maps (N, 224, 224) in [0, 1]) of unit squares (§2.3)."""
+    def explain(self, squares: np.ndarray, batch: int = BATCH, min_probability: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N,), fused Grad-CAM maps (N, 224, 224) in [0, 1]) of unit squares (§2.3), from one pass.
+
+        min_probability: explain only the squares at least this probable (the others' maps are 0 and, in a batch
+        with none, nothing is differentiated): a volume's positive slices are classified and explained together.
+        """
         import torch
 
         from ...explain import multiscale_gradcam
 
         probs, maps = [], []
+        layers = gradcam_layers(self.fast)
+        select = None if min_probability is None else (lambda logits: torch.sigmoid(logits[:, 0]) >= min_probability)
         for i in range(0, len(squares), batch):
             x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
-            r = multiscale_gradcam(self.net, x, gradcam_layers(self.net))
+            r = multiscale_gradcam(self.fast, x, layers, select=select)
             probs.append(torch.sigmoid(r.logits[:, 0]).cpu().numpy())
             maps.append(r.fused[:, 0].cpu().numpy())
         if not probs:
@@ -141,7 +151,13 @@ def _load(device: str, registry: str | None) -> SliceResNet:
 
     reg = load_registry(registry)
     net = registered_network(MODEL_NAME, lambda state: build_model(backbone_of(state)), device, reg)
-    return SliceResNet(net=net, device=device, version=reg.get(MODEL_NAME).version)
+    return SliceResNet(net=net, device=device, version=reg.get(MODEL_NAME).version, fast=fused_network(net))
+
+
+def fused_network(net):
+    """``net`` with its BatchNorms folded for inference where the backbone offers it (EfficientNet-Lite), else
+    ``net`` itself."""
+    return net.fused_for_inference() if hasattr(net, "fused_for_inference") else net
 
 
 def _label(p: float) -> str:
@@ -243,7 +259,16 @@ def lung_region(lung_labels: np.ndarray, spacing, margin_mm: float = LUNG_MARGIN
     rx = max(1, int(round(margin_mm / spacing[0])))
     yy, xx = np.ogrid[-ry:ry + 1, -rx:rx + 1]
     disk = ((yy / ry) ** 2 + (xx / rx) ** 2) <= 1.0
-    return ndi.binary_dilation(mask, structure=disk[None]).astype(np.float32)
+    out = np.zeros(mask.shape, dtype=np.float32)
+    if not mask.any():
+        return out
+    # the dilation reaches at most (ry, rx) beyond the lungs' box: dilate that box only
+    zs = np.nonzero(mask.any(axis=(1, 2)))[0]
+    ys, xs = np.nonzero(mask.any(axis=0))
+    box = (slice(zs[0], zs[-1] + 1), slice(max(0, ys.min() - ry), ys.max() + ry + 1),
+           slice(max(0, xs.min() - rx), xs.max() + rx + 1))
+    out[box] = ndi.binary_dilation(mask[box], structure=disk[None])
+    return out
 
 
 def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu", progress: Progress | None = None,
@@ -282,10 +307,12 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     report(0.1, f"{len(zs)} lung slices ({len(picked)} classified), ROI {box[1].stop - box[1].start} x "
                 f"{box[0].stop - box[0].start} voxels")
     picked_probs = np.zeros(len(picked), dtype=np.float32)
-    for i in range(0, len(picked), 32):
-        picked_probs[i:i + 32] = model.probabilities(squares[i:i + 32])
-        report(0.1 + 0.4 * min(1.0, (i + 32) / len(picked)),
-               f"classified {min(i + 32, len(picked))}/{len(picked)} slices")
+    fine_gradcam = np.zeros((len(picked), inputs.INPUT_SIZE, inputs.INPUT_SIZE), dtype=np.float32)
+    for i in range(0, len(picked), BATCH):  # classified and, where positive, Grad-CAM-explained in one pass
+        picked_probs[i:i + BATCH], fine_gradcam[i:i + BATCH] = model.explain(
+            squares[i:i + BATCH], min_probability=corona.SLICE_THRESHOLD)
+        report(0.1 + 0.6 * min(1.0, (i + BATCH) / len(picked)),
+               f"classified and explained {min(i + BATCH, len(picked))}/{len(picked)} slices")
     probs = picked_probs[owner]
 
     positive = probs >= corona.SLICE_THRESHOLD
@@ -293,13 +320,16 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     volumes = {}
     for k, method in enumerate(methods):
         volumes[method] = heat = np.zeros(hu.shape, dtype=np.float32)
-        chosen = pos_picked if method == GRADCAM else _most_probable(pos_picked, picked_probs, LRP_MAX_SLICES)
-        fine = model.maps(squares[chosen], (method,))[method]  # all chosen slices at once: LRP scales over them
+        if method == GRADCAM:
+            chosen, fine = pos_picked, fine_gradcam[pos_picked]
+        else:  # all chosen slices at once: LRP scales over them
+            chosen = _most_probable(pos_picked, picked_probs, LRP_MAX_SLICES)
+            fine = model.maps(squares[chosen], (method,))[method]
         for j, m in zip(chosen, fine):
             placed = map_to_slice(m, box, hu.shape[1:])
             for z in zs[owner == j]:
                 heat[z] = placed
-        report(0.5 + 0.5 * (k + 1) / len(methods), f"{method} on {len(chosen)} positive slices")
+        report(0.7 + 0.3 * (k + 1) / len(methods), f"{method} on {len(chosen)} positive slices")
     heat = volumes[GRADCAM]
 
     positive_z = np.zeros(hu.shape[0], dtype=bool)
