@@ -3,6 +3,7 @@ the validation AUC of the shipped model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -106,6 +107,45 @@ def test_classify_image_on_a_figure(demo, model, tmp_path):
         assert not h[0, :20].any() and not h[0, :, :20].any()  # the trimmed border gets no heat
     with pytest.raises(InputError, match="volume"):
         classify_image(load_ct(_write_volume(demo, tmp_path)), "cpu", model=model)
+
+
+def _figure(demo, z: int, folder: Path) -> Path:
+    """Slice z of the demo CT as a lung-window 8-bit figure with a 20 px black border."""
+    hu = sitk.GetArrayFromImage(demo.image)[z]
+    v = np.clip(np.rint((hu + 1350.0) / 1500.0 * 255.0), 0, 255).astype(np.uint8)
+    png = folder / f"slice-{z}.png"
+    Image.fromarray(np.pad(v, 20)).save(png)
+    return png
+
+
+def test_a_lung_focused_model_frames_a_figure_on_its_lungs_and_explains_only_there(demo, model, tmp_path):
+    from CovidCTAnalysis.classifiers.slice_resnet.infer import image_lungs
+    from CovidCTAnalysis.classifiers.slice_resnet.inputs import lung_roi
+    from CovidCTAnalysis.io import load_ct
+
+    ct = load_ct(_figure(demo, 12, tmp_path))
+    found = image_lungs(ct)  # lungs-unet on the figure
+    truth = np.pad(sitk.GetArrayFromImage(demo.lungs)[12] > 0, 20)
+    assert found is not None and found.shape == truth.shape
+    assert 2 * (found & truth).sum() / (found.sum() + truth.sum()) > 0.8
+
+    focused = dataclasses.replace(model, lung_focus=True)
+    result, maps = explain_image(ct, "cpu", model=focused, methods=("gradcam",))
+    assert result["framing"] == "lung ROI, lungs in focus"
+    assert result["probability"] != pytest.approx(classify_image(ct, "cpu", model=model)["probability"], abs=1e-6)
+    heat = sitk.GetArrayFromImage(maps["gradcam"])[0]
+    rows, cols = lung_roi(found)
+    outside = np.ones(heat.shape, bool)
+    outside[rows, cols] = False
+    assert heat.max() > 0 and not heat[outside].any()
+
+
+def test_a_lung_focused_model_sees_other_inputs_on_a_volume(demo, model):
+    focused = dataclasses.replace(model, lung_focus=True)
+    plain, _ = classify_volume(demo.image, demo.lungs, "cpu", model=model)
+    seen, _ = classify_volume(demo.image, demo.lungs, "cpu", model=focused)
+    assert seen["lung_slices"] == plain["lung_slices"]
+    assert seen["slice_probabilities"] != plain["slice_probabilities"]
 
 
 def _write_volume(demo, folder: Path) -> Path:

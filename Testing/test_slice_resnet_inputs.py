@@ -84,3 +84,30 @@ def test_lung_region_grows_the_mask_in_plane_only():
     assert grown.dtype == np.float32
     assert grown[1].sum() == 13  # disk of radius 2: 1 + 4 + 8
     assert not grown[0].any() and not grown[2].any()
+
+
+def test_lung_focus_keeps_the_grown_lungs_and_their_holes_only():
+    lungs = np.zeros((64, 64), bool)
+    lungs[20:40, 10:25] = True
+    lungs[28:32, 15:20] = False  # a consolidation the lung mask left out
+    keep = inputs.lung_focus(lungs, margin=3)
+    assert keep.dtype == np.float32
+    assert keep[30, 17] == 1  # the hole is filled
+    assert keep[17, 17] == 1 and keep[16, 17] == 0  # grown by exactly the margin
+    assert keep[30, 50] == 0 and keep.sum() < 0.3 * keep.size
+
+
+def test_square_from_hu_with_lungs_sets_everything_outside_the_focus_to_air():
+    hu = np.full((100, 120), 40.0, np.float32)  # soft tissue
+    lungs = np.zeros(hu.shape, bool)
+    lungs[30:70, 20:50] = True
+    lungs[30:70, 70:100] = True
+    hu[lungs] = -850.0
+    box = inputs.lung_roi(lungs)  # rows 25-75, cols 10-110: a 100 px square, 2.56 px per voxel
+    plain, focused = inputs.square_from_hu(hu, box), inputs.square_from_hu(hu, box, lungs)
+    assert plain.shape == focused.shape == (inputs.CACHE_SIZE, inputs.CACHE_SIZE)
+    kept = focused > 0
+    assert np.allclose(focused[kept], plain[kept])
+    assert plain[128, 128] > 0.9 and focused[128, 128] == 0  # soft tissue midway between the lungs: air now
+    assert focused[128, 64] == pytest.approx(plain[128, 64])  # inside the right lung: unchanged
+    assert focused[5, 128] == 0 and plain[5, 128] == 0  # the padding stays air

@@ -44,10 +44,13 @@ def main(argv=None) -> int:
     p.add_argument("--crop", type=int, default=192, help="random-crop size of the 224 px input")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--augment", default="paper", choices=("paper", "figure", "frame", "flips"))
+    p.add_argument("--lung-focus", action="store_true",
+                   help="train on lung-focused squares (only the lungs and their margin; see inputs.py)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
-                      crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads)
+                      crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads,
+                      lung_focus=a.lung_focus)
     command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
     say = lambda s: print(s, flush=True)  # noqa: E731
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,11 @@ and shown as ``explain.relevance_heatmap`` (positive relevance, lightly smoothed
 
 A 2-D slice is framed by the lung ROI of the lung mask the caller passes (the pipeline's, so the lungs are segmented
 once), or, without lungs (a display-windowed figure, or no lung found), by the figure with its uniform borders trimmed.
+A model trained with the lung focus (``inputs`` module doc; its registry entry says ``lung_focus``) sees only the
+lungs and their margin, on volumes (the caller's lung mask) and on 2-D inputs (``image_lungs``) alike.
+
+Speed: the slices are classified and their positive ones Grad-CAM-explained in the same pass
+(``SliceResNet.explain``), on a copy of the network with its BatchNorms folded (``fused_network``).
 
 Weights come from the registry (sha256 checked, ``models.weights.registered_network``) and are loaded once per
 (registry, device).
@@ -72,6 +77,7 @@ class SliceResNet:
     device: Any
     version: str
     fast: Any
+    lung_focus: bool = False  # trained on lung-focused squares (``inputs`` module doc); the registry entry says
 
     def probabilities(self, squares: np.ndarray, batch: int = 32) -> np.ndarray:
         """P(COVID-19) of (N, 256, 256) unit squares."""
@@ -151,7 +157,9 @@ def _load(device: str, registry: str | None) -> SliceResNet:
 
     reg = load_registry(registry)
     net = registered_network(MODEL_NAME, lambda state: build_model(backbone_of(state)), device, reg)
-    return SliceResNet(net=net, device=device, version=reg.get(MODEL_NAME).version, fast=fused_network(net))
+    entry = reg.get(MODEL_NAME)
+    return SliceResNet(net=net, device=device, version=entry.version, fast=fused_network(net),
+                       lung_focus=bool(entry.input.get("lung_focus", False)))
 
 
 def fused_network(net):
@@ -176,15 +184,65 @@ def map_to_slice(fine: np.ndarray, box: tuple[slice, slice], shape: tuple[int, i
     return out
 
 
-def _image_box(ct, lungs: sitk.Image | None) -> tuple[tuple[slice, slice], str]:
-    """Framing of a 2-D input: the lung ROI of ``lungs`` on real HU when it holds lung, else the figure with its
-    uniform borders trimmed."""
+#: lungs-unet components smaller than this share of a figure are dropped from its lung focus (specks, text).
+MIN_FIGURE_LUNG_FRACTION = 0.01
+
+
+def image_lungs(ct, lungs: sitk.Image | None = None, device: Any = "cpu") -> np.ndarray | None:
+    """The lung mask (y, x) that frames and focuses a 2-D input of a lung-focused model, or None when none is found.
+
+    On real HU, the caller's ``lungs`` when they hold lung (the pipeline's, segmented once). On a display-windowed
+    figure, and when the caller has none, the ``lungs-unet`` network's lung probability >= 0.5, less components
+    under ``MIN_FIGURE_LUNG_FRACTION`` of the image: the training figures are framed with it (``train.load_square``).
+    Not the full ``segment_lungs_unet``: on figures its 3-D post-processing (largest components, right/left split
+    at the body's midline) drops one lung of a tightly cropped figure in about one in ten (seen on COVID-CT), which
+    a classifier's framing must not do; a lung focus needs no right/left labels.
+    """
     if lungs is not None and not ct.display_windowed:
+        mask = sitk.GetArrayFromImage(lungs)[0] > 0
+        if mask.any():
+            return mask
+    import torch
+    from scipy import ndimage as ndi
+
+    from ...lungs.unet import from_network_grid, network_probabilities
+    from ...models.device import as_device
+
+    dev = as_device(device)
+    hu = sitk.GetArrayFromImage(ct.image)
+    prob, _ = network_probabilities(_lung_network(str(dev)), hu[:1], np.array([0]), dev, bf16=False)
+    prob = from_network_grid(torch.from_numpy(prob)[:, None], *hu.shape[1:])[0, 0].numpy()
+    components, _ = ndi.label(prob >= 0.5)
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    mask = sizes[components] >= MIN_FIGURE_LUNG_FRACTION * prob.size
+    return mask if mask.any() else None
+
+
+@functools.lru_cache(maxsize=2)
+def _lung_network(device: str):
+    from ...lungs.unet import load_network
+
+    return load_network(device)
+
+
+def image_square(ct, lung_focus: bool, lungs: sitk.Image | None = None, device: Any = "cpu"
+                 ) -> tuple[np.ndarray, tuple[slice, slice], str]:
+    """(CACHE_SIZE unit square, crop box, framing) of a 2-D input: with a lung-focused model, the lung ROI of
+    ``image_lungs`` with the lung focus; otherwise the lung ROI of ``lungs`` on real HU when it holds lung, else the
+    figure with its uniform borders trimmed."""
+    hu = sitk.GetArrayFromImage(ct.image)[0]
+    if lung_focus:
+        mask = image_lungs(ct, lungs, device)
+        if mask is not None:
+            box = inputs.lung_roi(mask)
+            return inputs.square_from_hu(hu, box, mask), box, "lung ROI, lungs in focus"
+    elif lungs is not None and not ct.display_windowed:
         box = inputs.lung_roi(sitk.GetArrayFromImage(lungs))
         if box is not None:
-            return box, "lung ROI"
-    hu = sitk.GetArrayFromImage(ct.image)[0]
-    return inputs.content_box(inputs.hu_to_unit(hu)), "whole figure, uniform borders trimmed"
+            return inputs.square_from_hu(hu, box), box, "lung ROI"
+    box = inputs.content_box(inputs.hu_to_unit(hu))
+    return inputs.square_from_hu(hu, box), box, "whole figure, uniform borders trimmed"
 
 
 def _check_2d(ct) -> np.ndarray:
@@ -199,10 +257,10 @@ def classify_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None,
 
     Returns {"probability", "label", "framing", "model_version"}.
     """
-    hu = _check_2d(ct)
+    _check_2d(ct)
     model = model or load_model(device)
-    box, framing = _image_box(ct, lungs)
-    p = float(model.probabilities(inputs.square_from_hu(hu, box)[None])[0])
+    square, _, framing = image_square(ct, model.lung_focus, lungs, model.device)
+    p = float(model.probabilities(square[None])[0])
     return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}
 
 
@@ -212,8 +270,8 @@ def explain_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None, 
     ``methods`` (``METHODS``; Grad-CAM is the fused multi-scale map of §2.3)."""
     hu = _check_2d(ct)
     model = model or load_model(device)
-    box, framing = _image_box(ct, lungs)
-    square = inputs.square_from_hu(hu, box)[None]
+    square, box, framing = image_square(ct, model.lung_focus, lungs, model.device)
+    square = square[None]
     p = float(model.probabilities(square)[0])
     images = {}
     for method, maps in model.maps(square, methods).items():
@@ -303,7 +361,8 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     model = model or load_model(device)
 
     picked, owner = sampled_slices(len(zs), float(ct_image.GetSpacing()[2]))
-    squares = np.stack([inputs.square_from_hu(hu[z], box) for z in zs[picked]])
+    squares = np.stack([inputs.square_from_hu(hu[z], box, labels[z] if model.lung_focus else None)
+                        for z in zs[picked]])
     report(0.1, f"{len(zs)} lung slices ({len(picked)} classified), ROI {box[1].stop - box[1].start} x "
                 f"{box[0].stop - box[0].start} voxels")
     picked_probs = np.zeros(len(picked), dtype=np.float32)

@@ -18,6 +18,16 @@ trimmed of uniform borders (``content_box``). In both cases the crop is padded t
 the aspect ratio is kept) and resized to ``CACHE_SIZE`` (256) then to ``INPUT_SIZE`` (224), the input size of
 §2.2. Training caches the 256 px squares and samples 224 px views from them with random affine transforms around
 the identity (``augment.py``), so the identity view equals the inference input.
+
+Lung focus (``lungs`` given to ``square_from_hu``; a model trained so says ``lung_focus`` in its registry entry).
+Not in the paper: everything outside the lungs grown by ``FOCUS_MARGIN`` px of the 256 px square (about 3 % of the
+lung ROI's side, some 8-10 mm on an adult chest) and with their holes filled is set to air (unit 0). A network that
+cannot see the body wall, the table, the figure's frame or its annotations can neither learn them as shortcuts nor
+point its explanations at them (model card of slice-resnet: the unfocused model's Grad-CAM fell on them). The
+margin and the hole filling keep dense consolidation at the pleura and inside the lung, which a lung mask may leave
+out. The frame is the lung ROI of the same mask (``lung_roi``), for a figure as for a volume; a figure's lungs come
+from ``lungs-unet`` (``infer.image_lungs``): the classical segmentation found lungs in 14 of 24 figures, the U-Net
+in all but the soft-tissue-windowed ones. A slice with no lung found is framed and shown whole, as before.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ INPUT_SIZE = 224
 ROI_MARGIN = 0.12
 #: A border row/column whose 2nd-98th percentile spread is below this (unit intensity) is blank and trimmed.
 BLANK_SPREAD = 0.06
+#: Lung focus: the lungs grown by this many pixels of the CACHE_SIZE square are kept, the rest set to air.
+FOCUS_MARGIN = 8
 
 
 def hu_to_unit(hu: np.ndarray) -> np.ndarray:
@@ -110,11 +122,26 @@ def resize(unit: np.ndarray, size: int) -> np.ndarray:
     return out[0, 0].clamp_(0.0, 1.0).numpy()
 
 
-def square_from_hu(hu: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
-    """One axial HU slice -> the CACHE_SIZE square unit image: window, crop (``box`` or trimmed borders), pad, resize."""
+def square_from_hu(hu: np.ndarray, box: tuple[slice, slice] | None = None, lungs: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """One axial HU slice -> the CACHE_SIZE square unit image: window, crop (``box`` or trimmed borders), pad, resize;
+    with ``lungs`` (the slice's lung mask, nonzero = lung), only the lungs' focus region is kept (``lung_focus``)."""
     unit = hu_to_unit(hu)
     rows, cols = box if box is not None else content_box(unit)
-    return resize(square_pad(unit[rows, cols]), CACHE_SIZE)
+    square = resize(square_pad(unit[rows, cols]), CACHE_SIZE)
+    if lungs is None:
+        return square
+    lung_square = resize(square_pad((np.asarray(lungs)[rows, cols] > 0).astype(np.float32)), CACHE_SIZE) > 0.5
+    return square * lung_focus(lung_square)
+
+
+def lung_focus(lung_square: np.ndarray, margin: int = FOCUS_MARGIN) -> np.ndarray:
+    """The kept region of a lung-focused square (float32 0/1): the lungs grown by ``margin`` px, holes filled."""
+    from scipy import ndimage as ndi
+
+    yy, xx = np.ogrid[-margin:margin + 1, -margin:margin + 1]
+    grown = ndi.binary_dilation(np.asarray(lung_square, bool), structure=yy ** 2 + xx ** 2 <= margin ** 2)
+    return ndi.binary_fill_holes(grown).astype(np.float32)
 
 
 def to_tensor(squares: np.ndarray):

@@ -8,8 +8,9 @@ number of epochs (8). The batches are augmented as §2.2 says - rotation, horizo
 ``augment.py``'s profile "paper" (rotation +-10 deg, zoom 0.9-1.15, shift +-5 %, flips), then a random ``crop`` px
 window (192) of the 224 px network input is taken: the pixel scale of inference, at 3/4 of the compute.
 
-Framing: the cached squares are made by ``inputs.square_from_hu`` from canonical HU exactly as ``infer`` does for a
-2-D input (a display-windowed figure: trimmed of uniform borders, padded square with air).
+Framing: the cached squares are made by ``infer.image_square`` from canonical HU exactly as inference does for a
+2-D input (a display-windowed figure: trimmed of uniform borders, padded square with air; with ``lung_focus``: the
+lung ROI of the figure's lungs-unet mask, everything outside the lungs and their margin set to air).
 
 No epoch and no recipe is ever chosen on the data it is scored on. ``cross_validate`` pools the official train and val
 splits (543 figures) and splits them into 5 patient-disjoint, class-stratified folds (scikit-learn's
@@ -52,6 +53,7 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 1e-4
     augment: str = "paper"  # augment.PROFILES
+    lung_focus: bool = False  # train on lung-focused squares (inputs.py); the registry entry must then say so
     threads: int = 2
     log: list = field(default_factory=list)
 
@@ -64,27 +66,27 @@ def preprocessing_tag() -> str:
     return hashlib.sha256(Path(inputs.__file__).read_bytes()).hexdigest()[:10]
 
 
-def load_square(path: Path) -> np.ndarray:
-    """One 2-D figure as the cached 256 px uint8 square, through io (HU) and ``inputs`` exactly as at inference."""
-    import SimpleITK as sitk
-
+def load_square(path: Path, lung_focus: bool = False) -> np.ndarray:
+    """One 2-D figure as the cached 256 px uint8 square, through io (HU) and ``infer.image_square`` exactly as at
+    inference."""
     from ...io import load_ct
+    from .infer import image_square
 
-    ct = load_ct(path)
-    return np.rint(inputs.square_from_hu(sitk.GetArrayFromImage(ct.image)[0]) * 255.0).astype(np.uint8)
+    square = image_square(load_ct(path), lung_focus)[0]
+    return np.rint(square * 255.0).astype(np.uint8)
 
 
-def covid_ct_cache(data_root: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+def covid_ct_cache(data_root: Path, cache_dir: Path, lung_focus: bool = False) -> dict[str, np.ndarray]:
     """COVID-CT train/val squares, labels and file names, cached in ``cache_dir`` (an .npz outside the repository)."""
     from ...evaluation.datasets import covid_ct_split
 
-    cache = cache_dir / f"covid-ct-{preprocessing_tag()}.npz"
+    cache = cache_dir / f"covid-ct-{preprocessing_tag()}{'-focus' if lung_focus else ''}.npz"
     if cache.is_file():
         return dict(np.load(cache))
     out = {}
     for split in ("train", "val"):
         items = covid_ct_split(data_root / "covid-ct", split)
-        out[f"{split}_x"] = np.stack([load_square(p) for p, _ in items])
+        out[f"{split}_x"] = np.stack([load_square(p, lung_focus) for p, _ in items])
         out[f"{split}_y"] = np.array([y for _, y in items], dtype=np.float32)
         out[f"{split}_names"] = np.array([p.name for p, _ in items])
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +232,8 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    x, y, names, groups = pooled(covid_ct_cache(data_root, cache_dir), patient_ids(data_root / "covid-ct"))
+    x, y, names, groups = pooled(covid_ct_cache(data_root, cache_dir, cfg.lung_focus),
+                                 patient_ids(data_root / "covid-ct"))
     oof = np.full(len(y), np.nan, np.float32)
     fold_of = np.full(len(y), -1, int)
     per_fold = []
@@ -264,7 +267,7 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, on: str = "train",
         raise ValueError(f"on must be 'train' or 'train+val', not {on!r}")
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    data = covid_ct_cache(data_root, cache_dir)
+    data = covid_ct_cache(data_root, cache_dir, cfg.lung_focus)
     x, y = data["train_x"], data["train_y"]
     if on == "train+val":
         x, y = np.concatenate([x, data["val_x"]]), np.concatenate([y, data["val_y"]])
