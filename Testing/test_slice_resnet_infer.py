@@ -86,14 +86,19 @@ def test_classify_volume_needs_lungs(demo, model):
         classify_volume(demo.image, empty, "cpu", model=model)
 
 
+def _figure(demo, z: int, folder: Path) -> Path:
+    """Slice z of the demo CT as a lung-window 8-bit figure with a 20 px black border."""
+    hu = sitk.GetArrayFromImage(demo.image)[z]
+    v = np.clip(np.rint((hu + 1350.0) / 1500.0 * 255.0), 0, 255).astype(np.uint8)
+    png = folder / f"slice-{z}.png"
+    Image.fromarray(np.pad(v, 20)).save(png)
+    return png
+
+
 def test_classify_image_on_a_figure(demo, model, tmp_path):
     from CovidCTAnalysis.io import load_ct
 
-    hu = sitk.GetArrayFromImage(demo.image)[12]
-    v = np.clip(np.rint((hu + 1350.0) / 1500.0 * 255.0), 0, 255).astype(np.uint8)  # lung-window figure
-    png = tmp_path / "slice.png"
-    Image.fromarray(np.pad(v, 20)).save(png)  # with a black border, as figures have
-    ct = load_ct(png)
+    ct = load_ct(_figure(demo, 12, tmp_path))
     result = classify_image(ct, "cpu", model=model)
     assert 0.0 <= result["probability"] <= 1.0
     assert result["framing"].startswith("whole figure")
@@ -107,15 +112,6 @@ def test_classify_image_on_a_figure(demo, model, tmp_path):
         assert not h[0, :20].any() and not h[0, :, :20].any()  # the trimmed border gets no heat
     with pytest.raises(InputError, match="volume"):
         classify_image(load_ct(_write_volume(demo, tmp_path)), "cpu", model=model)
-
-
-def _figure(demo, z: int, folder: Path) -> Path:
-    """Slice z of the demo CT as a lung-window 8-bit figure with a 20 px black border."""
-    hu = sitk.GetArrayFromImage(demo.image)[z]
-    v = np.clip(np.rint((hu + 1350.0) / 1500.0 * 255.0), 0, 255).astype(np.uint8)
-    png = folder / f"slice-{z}.png"
-    Image.fromarray(np.pad(v, 20)).save(png)
-    return png
 
 
 def test_a_lung_focused_model_frames_a_figure_on_its_lungs_and_explains_only_there(demo, model, tmp_path):

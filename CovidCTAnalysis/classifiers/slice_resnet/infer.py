@@ -77,7 +77,7 @@ class SliceResNet:
     device: Any
     version: str
     fast: Any
-    lung_focus: bool = False  # trained on lung-focused squares (``inputs`` module doc); the registry entry says
+    lung_focus: bool = False  # trained on lung-focused squares (``inputs`` module doc), as its registry entry says
 
     def probabilities(self, squares: np.ndarray, batch: int = 32) -> np.ndarray:
         """P(COVID-19) of (N, 256, 256) unit squares."""
