@@ -133,6 +133,8 @@ def _cmd_analyze(args) -> int:
     options = AnalyzeOptions(device=args.device, models=args.models, spacing=args.spacing, window=args.window,
                              demo_size=args.demo_size, demo_seed=args.demo_seed)
     report = analyze(args.input, args.output, options, emit=_progress_printer(args.progress == "jsonl"))
+    for warning in report.get("warnings", []):
+        print(f"covidct: warning: {warning}", file=sys.stderr)
     if args.progress != "jsonl":
         lungs = report.get("lungs")
         if lungs:
@@ -161,11 +163,15 @@ def _cmd_segment_lungs(args) -> int:
 
 
 def _cmd_segment_lesions(args) -> int:
-    """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the default lung model's mask."""
+    """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the default lung model's mask.
+
+    A 2-D image in which no lung is found is not refused (pipeline/lungs.py): lesions-unet segments it whole, the
+    pseudo-mask (defined inside the lungs) is empty, and a warning goes to stderr."""
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
-    from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs_and_pleura
+    from .lungs.select import DEFAULT_LUNG_MODEL
     from .models.registry import load_registry
+    from .pipeline.lungs import find_lungs
 
     model = args.model or "lesions-unet"
     if model != PSEUDO_MASK:
@@ -176,18 +182,20 @@ def _cmd_segment_lesions(args) -> int:
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
-    lungs, pleural = segment_lungs_and_pleura(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed,
-                                              device=device)
+    found = find_lungs(ct, DEFAULT_LUNG_MODEL, device)
     if model == PSEUDO_MASK:
         from .lesions import PSEUDO_MASK_SEGMENT, pseudo_infection_mask
 
-        labels, segments = pseudo_infection_mask(ct.image, lungs), (PSEUDO_MASK_SEGMENT,)
+        labels, segments = pseudo_infection_mask(ct.image, found.labels), (PSEUDO_MASK_SEGMENT,)
     else:
         from .lesions import segment_lesions
 
-        labels = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
-                                 pleural=pleural)
+        labels = segment_lesions(ct.image, found.labels if found.found else None,
+                                 display_windowed=ct.display_windowed, device=device, pleural=found.pleural,
+                                 whole_image=not found.found)
         segments = LESION_SEGMENTS
+    if not found.found:
+        print(f"covidct: warning: {ct.source}: {found.warning}", file=sys.stderr)
     write_label_map(to_input_grid(labels, ct), args.output, segments)
     return 0
 

@@ -19,3 +19,8 @@ class ModelUnavailableError(InputError):
 
     def __init__(self, name: str):
         super().__init__(None, f"model {name} is not available in this version")
+
+
+class LungsNotFoundError(InputError):
+    """The lung finder found no lung in a readable image. A volume with no lungs (an abdominal CT) is refused with
+    exit status 2; a 2-D image goes on without a lung mask and its report says so (pipeline/lungs.py)."""

@@ -9,9 +9,10 @@ the arg-max. 3-D volumes are treated slice by slice because the labelled data ar
 Restriction to the lungs: true-HU input (volumes, and a single slice such as one DICOM image) is cropped to the lung
 region, and the result is kept only inside it (the lung mask of each slice with holes filled and closed by
 ``GATE_CLOSING_MM``, so dense consolidation that a threshold-based lung mask leaves out at the lung border still
-counts). A picture - one display-windowed slice, a figure crop - is segmented whole and not gated: lung masks of such
-pictures are unreliable, the network was trained on exactly such crops without masks and learned to keep its output
-inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices.
+counts). A picture - one display-windowed slice, a figure crop - is segmented whole and not gated: lung masks of
+such pictures are unreliable, the network was trained on exactly such crops without masks and learned to keep its
+output inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices. A single
+slice in true HU in which the lung finder found no lung is segmented whole the same way (``whole_image``).
 
 On true-HU input three density rules follow the network, in this order: ground glass must be denser than normal lung
 and extends a little into raised lung next to it (attenuation.py: the network, trained on generous radiologist masks,
@@ -149,7 +150,7 @@ def air_region(hu: np.ndarray) -> np.ndarray:
 def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, display_windowed: bool = False,
                     device="cpu", progress=None, net=None, flip_tta: bool = False,
                     attenuation_check: bool = True, pleural: sitk.Image | None = None,
-                    consolidation_extent: bool = True) -> sitk.Image:
+                    consolidation_extent: bool = True, whole_image: bool = False) -> sitk.Image:
     """Lesion label map (uint8: 0 none, 1 GGO, 2 consolidation) on the grid of ``image`` (canonical float32 HU).
 
     ``lungs``: the lung label map on the same grid (any label > 0 is lung), or None. A picture (one display-windowed
@@ -165,6 +166,8 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
     grid); on true-HU input its dense voxels inside ``lungs`` become consolidation (pleural.py).
     ``consolidation_extent``: on true-HU input, spread each consolidation over the dense lung connected to it
     (consolidation.py).
+    ``whole_image``: segment a single slice whole and ungated, as a picture, whatever its HU (the pipeline asks for it
+    when the lung finder found no lung in a 2-D image: pipeline/lungs.py).
     """
     dev = as_device(device)
     if net is None:
@@ -182,7 +185,7 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
         if lung.shape != hu.shape:
             raise ValueError(f"lung mask shape {lung.shape} differs from the image's {hu.shape}")
     spacing_xy = image.GetSpacing()[:2]
-    if hu.shape[0] == 1 and display_windowed:
+    if hu.shape[0] == 1 and (display_windowed or whole_image):
         out[:] = segment_slices(net, hu, dev, progress=progress, flip_tta=flip_tta)
     else:
         region = lung if lung is not None and lung.any() else air_region(hu)

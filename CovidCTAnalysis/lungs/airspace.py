@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..errors import InputError
+from ..errors import LungsNotFoundError
 from .morphology import FACES, IN_PLANE, edge_connected_in_plane, opening
 
 #: Fraction of the air-to-tissue range below which a voxel is "pure air" (-950 HU on real HU).
@@ -72,7 +72,7 @@ def intensity_levels(values: np.ndarray, display_windowed: bool) -> Levels:
     lo, hi = float(v.min()), float(v.max())
     v = v[v > lo + 0.01 * max(hi - lo, 1e-6)]
     if v.size < 100 or np.ptp(v) <= 0:
-        raise InputError(None, "no lungs found in the image (no contrast between air and tissue)")
+        raise LungsNotFoundError(None, "no lungs found in the image (no contrast between air and tissue)")
     a, b = np.percentile(v, [10, 90])
     for _ in range(50):  # 1-D k-means (Lloyd) with two centres
         split = 0.5 * (a + b)
@@ -86,7 +86,7 @@ def intensity_levels(values: np.ndarray, display_windowed: bool) -> Levels:
     low = v[v < 0.5 * (a + b)]
     air = float(np.percentile(low, 25)) if low.size else a
     if b - air <= 0:
-        raise InputError(None, "no lungs found in the image (no contrast between air and tissue)")
+        raise LungsNotFoundError(None, "no lungs found in the image (no contrast between air and tissue)")
     return Levels(air, float(b))
 
 

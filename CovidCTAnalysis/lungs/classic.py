@@ -30,7 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from ..errors import InputError
+from ..errors import InputError, LungsNotFoundError
 from . import airspace, airways, fill, grid, pleura, split
 from .morphology import FACES, dilate, keep_large_components
 
@@ -112,7 +112,7 @@ def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
     progress: optional callback(fraction 0..1, message), called a few times.
     Returns the uint8 label image on the same grid (0 background, 1 right lung (low x), 2 left lung) and the
     pleural-fill mask on the coarse grid (`ClassicLungs`).
-    Raises InputError(None, "no lungs found in the image ...") when nothing lung-like is found (an abdominal CT
+    Raises LungsNotFoundError("no lungs found in the image ...") when nothing lung-like is found (an abdominal CT
     without lung bases, an empty image).
     """
     _check(image)
@@ -131,14 +131,14 @@ def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
     pockets = airspace.find_air_pockets(values, spacing, levels)
     candidates = pockets.lungs
     if not candidates.any():
-        raise InputError(None, "no lungs found in the image (no air-filled lung tissue inside the body)")
+        raise LungsNotFoundError(None, "no lungs found in the image (no air-filled lung tissue inside the body)")
     body = _body(pockets.outside, candidates)
     midline_x = float(np.nonzero(body)[2].mean())  # the body's left-right centre (voxels)
     report(0.3, "air inside the body labelled, gut gas rejected")
 
     candidates, forbidden = _remove_airways(values, pockets, candidates, spacing, levels, midline_x)
     if not candidates.any():
-        raise InputError(None, "no lungs found in the image (only airways)")
+        raise LungsNotFoundError(None, "no lungs found in the image (only airways)")
     report(0.45, "trachea and main bronchi removed")
 
     labels = split.split_right_left(candidates, values, spacing, midline_x)

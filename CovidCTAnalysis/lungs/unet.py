@@ -40,7 +40,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from ..errors import InputError
+from ..errors import InputError, LungsNotFoundError
 from ..labels import LEFT_LUNG, RIGHT_LUNG
 from ..models.device import as_device, bf16_supported
 from ..models.weights import registered_network, save_half
@@ -261,7 +261,7 @@ def segment_lungs_unet(image: sitk.Image, *, display_windowed: bool = False, dev
         is loaded, sha256 verified). batch: slices per network batch (memory bound; the result does not depend on
         it). z_step_mm: spacing of the slices the network sees (0: every slice).
     Returns a uint8 label image on the same grid: 0 background, 1 right lung (low x), 2 left lung.
-    Raises InputError(None, "no lungs found in the image ...") when the network finds no lung.
+    Raises LungsNotFoundError("no lungs found in the image ...") when the network finds no lung.
     """
     import torch
 
@@ -284,7 +284,7 @@ def segment_lungs_unet(image: sitk.Image, *, display_windowed: bool = False, dev
     step = float(np.median(np.diff(index))) * sz if len(index) > 1 else sz
     labels = keep_lungs(prob >= 0.5, small, (sx * scale, sy * scale, step), display_windowed)
     if not labels.any():
-        raise InputError(None, "no lungs found in the image (the network found no lung)")
+        raise LungsNotFoundError(None, "no lungs found in the image (the network found no lung)")
     if fill_pleura:
         labels = pleural_fill(labels, small, (sx * scale, sy * scale, step), display_windowed)
     report(0.8, "largest components kept, right and left separated")

@@ -3,7 +3,9 @@
 Stages, in order: ``load`` (or ``demo`` then ``load``), ``lungs``, ``lesions``, ``classifiers``, ``report``. Each
 emits progress events and is timed. A stage whose model this version does not ship is recorded in the report's
 ``unavailable`` section instead of pretending. Every output is written into a staging folder inside OUTDIR and moved
-into place only when the whole run has succeeded, so a failed run leaves no partial output.
+into place only when the whole run has succeeded, so a failed run leaves no partial output. A 2-D image in which
+the lung finder finds no lung is not refused: it goes on without a lung mask, and the report's ``warnings`` say what
+that leaves out (lungs.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..models import select_device
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .classifiers import run_classifier, write_outputs
+from .lungs import find_lungs
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
 
@@ -99,16 +102,19 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
+    warnings: list[str] = []
 
     with progress.stage("lungs", "segmenting the lungs") as report:
         from ..lungs import lung_volumes_ml
-        from ..lungs.select import segment_lungs_and_pleura
 
-        lungs, pleural = segment_lungs_and_pleura(ct.image, LUNG_MODEL, display_windowed=ct.display_windowed,
-                                                  device=device, progress=report)
-        write_label_map(to_input_grid(lungs, ct), staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
-        lung_ml = lung_volumes_ml(lungs)
+        found = find_lungs(ct, LUNG_MODEL, device, report)  # a 2-D image without lungs goes on (lungs.py)
+        write_label_map(to_input_grid(found.labels, ct), staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
+        if found.found:
+            lungs, pleural, lung_ml = found.labels, found.pleural, lung_volumes_ml(found.labels)
+        else:
+            lungs, pleural, lung_ml = None, None, None
+            warnings.append(found.warning)
 
     lesions = None  # canonical lesion label map, when a lesion model ships
     lesion_numbers = None
@@ -117,10 +123,12 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             from ..lesions import quantify, segment_lesions
 
             lesions = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
-                                      progress=report, pleural=pleural)
+                                      progress=report, pleural=pleural, whole_image=lungs is None)
             write_label_map(to_input_grid(lesions, ct), staging / "lesions.seg.nrrd", LESION_SEGMENTS)
-            lesion_numbers = quantify(lesions, lungs)
-            if ct.is_2d:  # the MosMedData scale grades the whole lungs; one slice does not show them
+            lesion_numbers = quantify(lesions, found.labels)
+            if lungs is None:  # no lung mask: volumes only
+                lesion_numbers = without_lung_numbers(lesion_numbers)
+            elif ct.is_2d:  # the MosMedData scale grades the whole lungs; one slice does not show them
                 lesion_numbers["severity"] = dict(lesion_numbers["severity"], band=None,
                                                   description="not graded: the scale needs the whole lungs, "
                                                               "not a single slice")
@@ -153,7 +161,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     with progress.stage("report", "rendering report.html"):
         write_html(staging / "report.html", ct=ct, input_path=input_path, lungs=lungs, lesions=lesions, lung_ml=lung_ml,
                    lesion_numbers=lesion_numbers, classifiers=classifier_results, heatmaps=heatmaps,
-                   unavailable=unavailable, timings_s=progress.timings_s, version=__version__)
+                   unavailable=unavailable, timings_s=progress.timings_s, version=__version__, warnings=warnings)
     result = build_report(
         ct=ct,
         input_path=input_path,
@@ -164,9 +172,19 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         versions=versions,
         unavailable=unavailable,
         timings_s=progress.timings_s,
+        warnings=warnings,
     )
     write_json(staging / "report.json", result)
     return result
+
+
+def without_lung_numbers(numbers: dict) -> dict:
+    """Lesion numbers of an image without a lung mask: the lesion volumes stay; % involvement, the lung volumes and
+    the severity band (which grades % involvement) are null."""
+    out = dict(numbers, percent_involvement=None, lung_ml=None)
+    out["severity"] = dict(numbers["severity"], band=None,
+                           description="not graded: no lung mask, so no % involvement")
+    return out
 
 
 def _share(report, index: int, count: int, name: str):

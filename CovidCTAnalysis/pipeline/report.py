@@ -15,8 +15,9 @@ from .report_images import heatmap_images, key_images
 
 
 def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
-                 unavailable, timings_s) -> dict:
-    """The report dictionary; every top-level key of the contract is present (null where a stage is unavailable)."""
+                 unavailable, timings_s, warnings=()) -> dict:
+    """The report dictionary; every top-level key of the contract is present (null where a stage is unavailable).
+    ``warnings``: what the reader must know about the results (a 2-D image without a lung mask), always a list."""
     from .. import __version__
 
     report = {
@@ -28,6 +29,7 @@ def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_number
         "timings_s": dict(timings_s),
         "models": versions,
         "unavailable": unavailable,
+        "warnings": list(warnings),
         "version": __version__,
     }
     if demo is not None:
@@ -87,7 +89,7 @@ def _ml(value: float) -> str:
 
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
-               unavailable, timings_s, heatmaps=None, version: str) -> None:
+               unavailable, timings_s, heatmaps=None, version: str, warnings=()) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings."""
     size = " × ".join(str(s) for s in ct.image.GetSize())
     spacing = " × ".join(f"{s:.3g}" for s in ct.image.GetSpacing())
@@ -101,6 +103,8 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
             + [("note", n) for n in ct.notes]
         ),
     ]
+    if warnings:
+        sections += ["<h2>Warnings</h2>", "".join(f'<p class="warning">{html.escape(w)}</p>' for w in warnings)]
     if lung_ml is not None:
         sections += ["<h2>Lungs</h2>", _table([("right lung", _ml(lung_ml["right_ml"])),
                                                 ("left lung", _ml(lung_ml["left_ml"])),
@@ -112,7 +116,8 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
             ("consolidation", _ml(lesion_numbers["consolidation_ml"])),
             ("all lesions", _ml(lesion_numbers["total_ml"])),
             ("involvement right / left / total",
-             f"{pi['right']:.1f} % / {pi['left']:.1f} % / {pi['total']:.1f} %"),
+             f"{pi['right']:.1f} % / {pi['left']:.1f} % / {pi['total']:.1f} %" if pi is not None
+             else "not measured: no lung mask"),
         ])]
     if lesion_numbers is not None and lesion_numbers.get("severity"):
         sev = lesion_numbers["severity"]
@@ -138,7 +143,7 @@ table {{ border-collapse: collapse; margin-bottom: 1em; }}
 th, td {{ text-align: left; padding: 0.25em 1em 0.25em 0; border-bottom: 1px solid #ddd; vertical-align: top; }}
 .figs {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; background: #000; }}
-.disclaimer {{ color: #a33; }}
+.disclaimer, .warning {{ color: #a33; }}
 </style></head><body>
 <h1>CovidCTAnalysis report</h1>
 <p class="disclaimer">Research use only; not for diagnosis. CovidCTAnalysis {html.escape(version)}.</p>

@@ -1,0 +1,137 @@
+"""Issue 18: a 2-D chest image is not refused when the lung finder finds no lung; a volume without lungs still is.
+
+The 2-D image goes on with an empty lung mask: the lesion network segments it whole, report.json and report.html
+carry a warning, and the lung-based numbers (lung volumes, % involvement, severity band) are null.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from CovidCTAnalysis.errors import InputError, LungsNotFoundError
+from CovidCTAnalysis.io import load_ct
+from CovidCTAnalysis.models import load_registry
+from CovidCTAnalysis.pipeline.lungs import find_lungs
+
+SEMISEG = Path("covid-semiseg") / "TrainingSet" / "LungInfection-Train" / "Doctor-label"
+
+
+def covidct(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "CovidCTAnalysis", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+def _disc_png(path: Path) -> Path:
+    """A figure with no lung: a uniform gray disc on a darker uniform background (no air inside the body)."""
+    y, x = np.mgrid[:128, :128]
+    Image.fromarray(np.where((y - 64) ** 2 + (x - 64) ** 2 < 50 ** 2, 170, 90).astype(np.uint8)).save(path)
+    return path
+
+
+def _abdomen(path: Path) -> Path:
+    """A body with a stomach bubble, no lung (as test_lungs_classic's abdomen), written as a volume."""
+    z, y, x = np.mgrid[0:30, 0:96, 0:96]
+    body = ((x - 48) / 42.0) ** 2 + ((y - 48) / 34.0) ** 2 < 1.0
+    img = np.full(body.shape, -1000.0, np.float32)
+    img[body] = 45.0
+    img[((x - 62) / 12.0) ** 2 + ((y - 34) / 9.0) ** 2 + ((z - 15) / 8.0) ** 2 < 1.0] = -1000.0
+    img += np.random.default_rng(0).normal(0.0, 15.0, img.shape).astype(np.float32)
+    image = sitk.GetImageFromArray(img)
+    image.SetSpacing((3.0, 3.0, 3.0))
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def _needs_lesions_unet() -> None:
+    if "lesions-unet" not in load_registry().entries:
+        pytest.skip("lesions-unet is not registered in this checkout")
+
+
+def _volume_classifier() -> str:
+    """A classifier that refuses 2-D input before loading anything, to keep these runs short."""
+    if "decovnet" not in load_registry().entries:
+        pytest.skip("decovnet is not registered in this checkout")
+    return "decovnet"
+
+
+def test_find_lungs_2d_without_lungs_gives_empty_mask_and_warning(tmp_path):
+    ct = load_ct(_disc_png(tmp_path / "disc.png"))
+    assert ct.is_2d
+    found = find_lungs(ct, "lungs-classic")
+    assert not found.found and found.pleural is None
+    assert found.labels.GetSize() == ct.image.GetSize()
+    assert not sitk.GetArrayViewFromImage(found.labels).any()
+    assert "lung mask not found" in found.warning and "% involvement" in found.warning
+
+
+def test_find_lungs_volume_without_lungs_is_refused(tmp_path):
+    ct = load_ct(_abdomen(tmp_path / "abdomen.nii.gz"))
+    with pytest.raises(LungsNotFoundError, match="no lungs found"):
+        find_lungs(ct, "lungs-classic")
+
+
+def test_lungs_not_found_is_an_input_error():
+    assert issubclass(LungsNotFoundError, InputError)  # front ends still answer a volume with exit status 2
+
+
+def test_analyze_abdomen_volume_exits_2(tmp_path):
+    src = _abdomen(tmp_path / "abdomen.nii.gz")
+    proc = covidct("analyze", src, "-o", tmp_path / "out", "--device", "cpu")
+    assert proc.returncode == 2, proc.stderr
+    assert "no lungs found" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_analyze_figure_without_lungs_is_not_refused(tmp_path):
+    _needs_lesions_unet()
+    out = tmp_path / "out"
+    proc = covidct("analyze", _disc_png(tmp_path / "disc.png"), "-o", out, "--device", "cpu",
+                   "--models", _volume_classifier())
+    assert proc.returncode == 0, proc.stderr
+    assert "lung mask not found" in proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert len(report["warnings"]) == 1 and "% involvement" in report["warnings"][0]
+    assert report["lungs"] is None
+    assert report["lesions"]["percent_involvement"] is None
+    assert report["lesions"]["severity"]["band"] is None
+    assert "lung mask not found" in (out / "report.html").read_text(encoding="utf-8")
+    assert not sitk.GetArrayFromImage(sitk.ReadImage(str(out / "lungs.seg.nrrd"))).any()
+    assert (out / "lesions.seg.nrrd").is_file()
+
+
+def test_segment_lesions_figure_without_lungs_is_not_refused(tmp_path):
+    _needs_lesions_unet()
+    out = tmp_path / "lesions.png"
+    proc = covidct("segment-lesions", _disc_png(tmp_path / "disc.png"), "-o", out, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "lung mask not found" in proc.stderr
+    assert np.array(Image.open(out)).shape == (128, 128)
+
+
+@pytest.mark.realdata
+def test_tightly_cropped_semiseg_slice_gets_lesions_and_warning(shared_data, tmp_path):
+    """Doctor-label slice 2: its lungs touch the image border, the lung finder finds none; it was refused before."""
+    _needs_lesions_unet()
+    folder = shared_data / SEMISEG
+    out = tmp_path / "out"
+    proc = covidct("analyze", folder / "Imgs" / "2.jpg", "-o", out, "--device", "cpu",
+                   "--models", _volume_classifier())
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert "lung mask not found" in report["warnings"][0]
+    assert report["lesions"]["percent_involvement"] is None and report["lesions"]["total_ml"] > 0
+    found = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "lesions.seg.nrrd"))).squeeze() > 0
+    truth = np.array(Image.open(folder / "GT" / "2.png").convert("L")) > 127
+    assert found.shape == truth.shape
+    dice = 2 * np.count_nonzero(found & truth) / (np.count_nonzero(found) + np.count_nonzero(truth))
+    # 0.84 measured; these 50 slices are lesions-unet's labelled data (lesions/semiseg.py), so this checks the
+    # wiring (whole image, input grid), not accuracy
+    assert dice > 0.6, dice
