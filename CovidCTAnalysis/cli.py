@@ -224,10 +224,12 @@ def _cmd_classify(args) -> int:
         if reason:
             raise InputError(path, reason)
         lungs = None
-        if needs_lungs(args.model):  # the default lung model, as in analyze
-            from .lungs.select import DEFAULT_LUNG_MODEL, segment_lungs
+        if needs_lungs(args.model):  # the default lung model, as in analyze; a 2-D image may have none found
+            from .lungs.select import DEFAULT_LUNG_MODEL
+            from .pipeline.lungs import find_lungs
 
-            lungs = segment_lungs(ct.image, DEFAULT_LUNG_MODEL, display_windowed=ct.display_windowed, device=device)
+            found = find_lungs(ct, DEFAULT_LUNG_MODEL, device)
+            lungs = found.labels if found.found else None
         run = run_classifier(args.model, ct, lungs, device)
         rows.append(csv_row(str(path), run))
         if emit:
