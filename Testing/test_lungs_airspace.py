@@ -86,3 +86,47 @@ def test_gas_only_gives_no_lung():
     v[parts["lung"]] = -1000.0 + rng.normal(0.0, 10.0, parts["lung"].sum())  # a gas-filled viscus, not lung
     pockets = find_air_pockets(v, SPACING, Levels(-1000.0, 0.0))
     assert not pockets.lungs.any()
+
+
+def _foam_and_table(v, parts, rng):
+    """A mattress (-880 HU +- texture, like lung) under the back, on a table plate (300 HU), as wide as the image."""
+    v = v.copy()
+    y = np.arange(v.shape[1])[None, :, None]
+    foam = ~parts["body"] & (y >= 52) & (y < 62)
+    v[foam] = -880.0 + rng.normal(0.0, 40.0, foam.sum())
+    v[:, 62:64, :] = 300.0
+    return v.astype(np.float32), foam
+
+
+def test_lung_cut_by_the_image_edge_is_kept():
+    """A crop through the lung (its left part cut off): the lung touches the edge and is still lung (issue 18)."""
+    rng = np.random.default_rng(5)
+    v, parts = _chest(rng)
+    pockets = find_air_pockets(v[:, :, 20:], SPACING, Levels(-1000.0, 0.0))
+    assert np.array_equal(pockets.lungs, parts["lung"][:, :, 20:])
+
+
+@pytest.mark.parametrize("crop", [slice(0, 64), slice(12, 52)])
+def test_table_foam_is_not_lung(crop):
+    """Foam textured like lung under the back: running into the outside air (whole image) or, in a crop narrower
+    than the patient, from side to side between the back and the table, it is not lung; the lung is unchanged."""
+    rng = np.random.default_rng(6)
+    v, parts = _chest(rng)
+    v, foam = _foam_and_table(v, parts, rng)
+    pockets = find_air_pockets(v[:, :, crop], SPACING, Levels(-1000.0, 0.0))
+    assert not pockets.lungs[foam[:, :, crop]].any()
+    assert np.array_equal(pockets.lungs, parts["lung"][:, :, crop])
+
+
+def test_figure_cropped_to_the_lung_keeps_its_lung():
+    """A display-windowed figure cropped to the lung's box holds no air but lung: its darker quarter must not count
+    as pure air (gas), so the pure-air tests measure from the darkest air seen (`Levels.floor`)."""
+    rng = np.random.default_rng(7)
+    v, parts = _chest(rng)
+    u8 = np.clip(np.round((v + 1250.0) / 1400.0 * 255.0), 0, 255)
+    approx = (-1350.0 + u8 / 255.0 * 1500.0).astype(np.float32)[20:33, 16:49, 12:53]
+    levels = intensity_levels(approx, display_windowed=True)
+    assert levels.floor < levels.air
+    pockets = find_air_pockets(approx, SPACING, levels)
+    lung = parts["lung"][20:33, 16:49, 12:53]
+    assert (pockets.lungs == lung).mean() > 0.98

@@ -117,8 +117,9 @@ def test_segment_lesions_figure_without_lungs_is_not_refused(tmp_path):
 
 
 @pytest.mark.realdata
-def test_tightly_cropped_semiseg_slice_gets_lesions_and_warning(shared_data, tmp_path):
-    """Doctor-label slice 2: its lungs touch the image border, the lung finder finds none; it was refused before."""
+def test_tightly_cropped_semiseg_slice_gets_lungs_and_lesions(shared_data, tmp_path):
+    """Doctor-label slice 2: its lungs touch the image border; refused before issue 18, its lungs are found now
+    (lungs/airspace.py: outside_air) and the report has its % involvement, without a warning."""
     _needs_lesions_unet()
     folder = shared_data / SEMISEG
     out = tmp_path / "out"
@@ -126,8 +127,8 @@ def test_tightly_cropped_semiseg_slice_gets_lesions_and_warning(shared_data, tmp
                    "--models", _volume_classifier())
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert "lung mask not found" in report["warnings"][0]
-    assert report["lesions"]["percent_involvement"] is None and report["lesions"]["total_ml"] > 0
+    assert not report["warnings"]
+    assert report["lesions"]["percent_involvement"]["total"] > 0 and report["lesions"]["total_ml"] > 0
     found = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "lesions.seg.nrrd"))).squeeze() > 0
     truth = np.array(Image.open(folder / "GT" / "2.png").convert("L")) > 127
     assert found.shape == truth.shape

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import LungsNotFoundError
-from .morphology import FACES, IN_PLANE, edge_connected_in_plane, opening
+from .morphology import FACES, IN_PLANE, dilate, edge_connected_in_plane, fill_holes_in_plane, opening
 
 #: Fraction of the air-to-tissue range below which a voxel is "pure air" (-950 HU on real HU).
 PURE_AIR_FRACTION = 0.05
@@ -41,18 +41,41 @@ MIN_GAS_CM2 = 0.5
 GAS_WALL_FRACTION = 0.65
 #: The shell: from 5 to 12 mm out (beyond the partial-volume rim of the blob's wall).
 GAS_SHELL_MM = (5.0, 12.0)
+#: Outside air is flooded from the image edge through voxels below this fraction of the air-to-tissue range
+#: (-900 HU on real HU; lung parenchyma is about -850 HU on the coarse grid) ...
+OUTSIDE_AIR_FRACTION = 0.05
+#: ... and grown this far over the partial-volume rim of the skin.
+OUTSIDE_RIM_MM = 5.0
+#: Edge-touching air not reached so is lung cut by the image edge when at least this fraction of the ring
+#: `EDGE_POCKET_RING_MM` around it (the image edge excluded) is tissue rather than outside air.
+EDGE_POCKET_WALL_FRACTION = 0.7
+EDGE_POCKET_RING_MM = 5.0
+#: ... and is not a band from side to side (`_side_to_side_bands`: table foam).
+BAND_ROW_COVER = 0.9
+BAND_ROW_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
 class Levels:
-    """The air and soft-tissue intensity levels of one image (HU or approximate HU)."""
+    """The air and soft-tissue intensity levels of one image (HU or approximate HU), and the darkest air seen.
+
+    ``floor`` (display-windowed images only) is where the "nearly pure air" tests measure from: a tight crop of a
+    figure may hold no air but lung, whose darker quarter then sets ``air``; measured from there, a third of the lung
+    would count as pure air and the lung would be rejected as gas.
+    """
 
     air: float
     tissue: float
+    floor: float | None = None
 
     def at(self, fraction: float) -> float:
         """The intensity `fraction` of the way from air (0) to soft tissue (1)."""
         return self.air + fraction * (self.tissue - self.air)
+
+    def pure(self, fraction: float) -> float:
+        """The intensity `fraction` of the way from the darkest air (``floor``, else ``air``) to soft tissue."""
+        base = self.air if self.floor is None else min(self.floor, self.air)
+        return base + fraction * (self.tissue - base)
 
     @property
     def threshold(self) -> float:
@@ -84,10 +107,10 @@ def intensity_levels(values: np.ndarray, display_windowed: bool) -> Levels:
             break
         a, b = na, nb
     low = v[v < 0.5 * (a + b)]
-    air = float(np.percentile(low, 25)) if low.size else a
+    air, floor = (float(q) for q in np.percentile(low, [25, 1])) if low.size else (a, a)
     if b - air <= 0:
         raise LungsNotFoundError(None, "no lungs found in the image (no contrast between air and tissue)")
-    return Levels(air, float(b))
+    return Levels(air, float(b), floor)
 
 
 @dataclass
@@ -127,7 +150,7 @@ def _select_lung_like(values: np.ndarray, region: np.ndarray, spacing, levels: L
     core = opening(region, structure)
     labels, n = ndi.label(core, structure=structure)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    pure_fraction = _pure_air_fractions(values, labels, n, core, levels.at(PURE_AIR_FRACTION))
+    pure_fraction = _pure_air_fractions(values, labels, n, core, levels.pure(PURE_AIR_FRACTION))
     size_ok = sizes * float(np.prod(spacing)) / 1000.0 >= _min_ml(values.shape[0], spacing, MIN_LUNG_ML, MIN_LUNG_CM2)
     lung_like = size_ok & (pure_fraction <= MAX_PURE_AIR_FRACTION)
     lung_like[0] = False
@@ -150,7 +173,7 @@ def walled_gas(values: np.ndarray, lungs: np.ndarray, spacing, levels: Levels) -
     candidate voxels that belong to (or lie within one voxel of) such walled blobs.
     """
     structure = IN_PLANE if values.shape[0] == 1 else FACES
-    pure = opening(lungs & (values < levels.at(PURE_AIR_FRACTION)), structure)
+    pure = opening(lungs & (values < levels.pure(PURE_AIR_FRACTION)), structure)
     labels, n = ndi.label(pure, structure=structure)
     if n == 0:
         return np.zeros_like(lungs)
@@ -173,18 +196,83 @@ def walled_gas(values: np.ndarray, lungs: np.ndarray, spacing, levels: Levels) -
     return lungs & gas[owner] & (distance <= 1.5 * float(max(spacing[:2])))
 
 
-def outside_air(air: np.ndarray) -> np.ndarray:
-    """Air around the body: air connected, within its axial slice, to the slice's edge.
+def outside_air(values: np.ndarray, air: np.ndarray, spacing, levels: Levels) -> np.ndarray:
+    """Air around the body: the air of each axial slice reached from the slice's edge through nearly pure air.
 
-    Limitation (chosen): a lung cut by the edge of the image (a crop, a field of view narrower than the chest) is
-    taken for outside air there. Letting lung-like edge pockets in would also let in the foam of the table and
-    the mattress (about -800 HU, textured like lung).
+    The air around the patient is pure (-1000 HU; on a figure the black background), whereas lung parenchyma
+    averages about -850 HU. So outside air is flooded from the slice edge through voxels below
+    `OUTSIDE_AIR_FRACTION` of the air-to-tissue range (after an opening, so that scattered pure voxels of a lung
+    cannot carry the flood inside) and grown `OUTSIDE_RIM_MM` over the partial-volume rim of the skin. Edge-touching
+    air left over is a lung cut by the edge of the image (a tight crop, a narrow field of view) when tissue walls it
+    in: tissue makes up `EDGE_POCKET_WALL_FRACTION` of the ring `EDGE_POCKET_RING_MM` around it, and of that ring's
+    part along the image sides the pocket touches (a cut lung lies between the cut chest walls). The foam of the
+    table and the mattress, textured like lung, stays outside: in a full field of view it meets the outside air, in
+    a crop narrower than the patient it is a band from side to side (`_side_to_side_bands`).
+    `spacing` is (x, y, z) in mm.
     """
-    return edge_connected_in_plane(air)
+    edge = edge_connected_in_plane(air)
+    if not edge.any():
+        return edge
+    pure = opening(values < levels.pure(OUTSIDE_AIR_FRACTION), IN_PLANE) & edge
+    flooded = edge_connected_in_plane(pure)
+    outside = edge & (flooded | dilate(flooded, spacing, OUTSIDE_RIM_MM, in_plane_only=True))
+    left = edge & ~outside
+    # judged with their holes (vessels, lesions) filled, so that the ring is what lies around them
+    pockets, n = ndi.label(fill_holes_in_plane(left), structure=IN_PLANE)
+    if n == 0:
+        return outside
+    ring = dilate(pockets > 0, spacing, EDGE_POCKET_RING_MM, in_plane_only=True) & (pockets == 0)
+    owner = ndi.grey_dilation(pockets, footprint=_ring_footprint(spacing)) * ring
+    walled = _walled(owner, ~air, outside, n) & _walled(_along_the_cut(owner, pockets, n), ~air, outside, n)
+    walled &= ~_side_to_side_bands(pockets, n)
+    return outside | left & ~walled[pockets]
+
+
+def _along_the_cut(owner: np.ndarray, pockets: np.ndarray, n: int) -> np.ndarray:
+    """`owner` kept on the image sides only, each side for the pockets that touch it: what lies along the image's
+    edge beyond the ends of the cut (for a cut lung, the cut chest wall)."""
+    out = np.zeros_like(owner)
+    for side in (np.s_[:, 0, :], np.s_[:, -1, :], np.s_[:, :, 0], np.s_[:, :, -1]):
+        touches = np.zeros(n + 1, bool)
+        touches[np.unique(pockets[side])] = True
+        touches[0] = False
+        out[side] = np.where(touches[owner[side]], owner[side], 0)
+    return out
+
+
+def _walled(owner: np.ndarray, tissue: np.ndarray, outside: np.ndarray, n: int) -> np.ndarray:
+    """Per pocket (1..n, the label `owner` gives its ring's voxels): tissue, not outside air, makes up its ring."""
+    wall = np.bincount(owner[(owner > 0) & tissue], minlength=n + 1)
+    open_air = np.bincount(owner[(owner > 0) & outside], minlength=n + 1)
+    walled = wall >= EDGE_POCKET_WALL_FRACTION * np.maximum(wall + open_air, 1)
+    walled[0] = False
+    return walled
+
+
+def _side_to_side_bands(pockets: np.ndarray, n: int) -> np.ndarray:
+    """Per pocket (1..n): a band running from the right to the left side of its slice in most of its rows (at least
+    `BAND_ROW_FRACTION` of them covered, holes filled, over `BAND_ROW_COVER` of the width): the foam between the
+    back and the table in a crop narrower than the patient. A lung touches one side of a crop (the side that cut
+    it); both lungs joined at the anterior junction touch both sides, but in a few rows only."""
+    hit = np.zeros(n + 1, bool)
+    hit[np.intersect1d(pockets[:, :, 0], pockets[:, :, -1])] = True
+    hit[0] = False
+    for k in np.flatnonzero(hit):
+        cover = (pockets == k).sum(axis=2) / pockets.shape[2]  # (z, y): fraction of each row
+        rows = cover > 0
+        hit[k] = (cover >= BAND_ROW_COVER).sum() >= BAND_ROW_FRACTION * rows.sum()
+    return hit
+
+
+def _ring_footprint(spacing) -> np.ndarray:
+    """In-plane footprint reaching `EDGE_POCKET_RING_MM` (one slice deep), to hand each ring voxel its pocket."""
+    ry, rx = (max(1, int(round(EDGE_POCKET_RING_MM / s))) for s in (spacing[1], spacing[0]))
+    y, x = np.ogrid[-ry: ry + 1, -rx: rx + 1]
+    return ((y / ry) ** 2 + (x / rx) ** 2 <= 1.0)[None]
 
 
 def find_air_pockets(values: np.ndarray, spacing, levels: Levels) -> AirPockets:
-    """Threshold, drop the air around the body (connected to the slice edge), keep the lung-like pockets.
+    """Threshold, drop the air around the body (`outside_air`), keep the lung-like pockets.
 
     `spacing` is (x, y, z) in mm. Pockets are judged after an opening (a one-voxel cross) that cuts thin
     partial-volume bridges; the lung-like ones are grown back into the air they connect to, except the vicinity
@@ -192,7 +280,7 @@ def find_air_pockets(values: np.ndarray, spacing, levels: Levels) -> AirPockets:
     the trachea) are then cut out and the selection is repeated on what is left.
     """
     air = values < levels.threshold
-    outside = outside_air(air)
+    outside = outside_air(values, air, spacing, levels)
     inner = air & ~outside
     lungs, n_rejected = _select_lung_like(values, inner, spacing, levels, inner)
     gas = walled_gas(values, lungs, spacing, levels)

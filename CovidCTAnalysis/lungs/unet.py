@@ -225,7 +225,7 @@ def pleural_fill(labels: np.ndarray, hu_small: np.ndarray, spacing, display_wind
     levels = airspace.intensity_levels(hu_small, display_windowed)
     top = float(hu_small.max())
     bone_level = BONE_HU if not display_windowed else top - DISPLAY_BONE_MARGIN * (top - levels.air)
-    outside = airspace.outside_air(hu_small < levels.threshold)
+    outside = airspace.outside_air(hu_small, hu_small < levels.threshold, spacing, levels)
     body = _body(outside, labels > 0)
     midline = float(np.nonzero(body)[2].mean())
     return pleura.fill_pleural(labels, hu_small, spacing, levels.threshold, bone_level, body, midline)
