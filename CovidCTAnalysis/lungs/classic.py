@@ -16,7 +16,8 @@ trained on. The steps, one module each:
 4. `split`: right/left by a watershed from the parts well away from the midline, so lungs touching at the anterior
    junction part along the junction line; label 1 = lower x = patient's right (docs/CONTRACTS.md).
 5. `fill`, `pleura`: vessels, enclosed lesions and the hilum filled per lung; dense lesions against the costal
-   pleura (the known failure of threshold masks, lungmask issue #35) added by the two fills of `pleura`.
+   pleura (the known failure of threshold masks, lungmask issue #35) added by the two fills of `pleura`; the domes
+   of the liver, spleen and heart inside the basal lung ring (`domes`) kept out of both.
 6. `grid`: back to the input grid; voxels within one coarse voxel of the border are re-decided at full
    resolution against a local threshold (half way between the nearby lung and soft tissue).
 """
@@ -32,6 +33,7 @@ from scipy import ndimage as ndi
 
 from ..errors import InputError, LungsNotFoundError
 from . import airspace, airways, fill, grid, pleura, split
+from .domes import dome_islands, slice_domes
 from .morphology import FACES, dilate, keep_large_components
 
 Progress = Callable[[float, str], None]
@@ -147,12 +149,22 @@ def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
     top = float(values.max())
     bone_level = BONE_HU if not display_windowed else top - DISPLAY_BONE_MARGIN * (top - levels.air)
     aerated = labels > 0
+    tissue = values >= levels.threshold
+    if labels.shape[0] > 1:  # the domes of the liver, spleen or heart are never lung
+        domes = dome_islands(labels, tissue, spacing)
+    elif not display_windowed:
+        domes = slice_domes(labels, values, tissue, spacing)
+    else:
+        domes = np.zeros(labels.shape, bool)
     labels = fill.fill_lungs(labels, values, spacing, bone_level, forbidden)
+    labels[domes] = 0
     before = labels > 0
     labels = pleura.fill_pleural(labels, values, spacing, levels.threshold, bone_level, body, midline_x)
+    labels[domes] = 0
     pleural = sitk.GetImageFromArray(((labels > 0) & ~before).astype(np.uint8))
     pleural.CopyInformation(coarse)
     labels = fill.fill_lungs(labels, values, spacing, bone_level, forbidden, closing_mm=0.0)
+    labels[domes] = 0
     filled = (labels > 0) & ~aerated & (values >= levels.threshold)
     report(0.8, "vessels and lesions filled")
 
