@@ -129,11 +129,15 @@ def test_single_file_is_a_one_slice_volume(tmp_path):
     assert load_ct(tmp_path / "one.dcm", spacing=(1, 1, 1.25)).spacing[2] == pytest.approx(1.25)
 
 
-def test_single_coronal_file_is_not_2d(tmp_path):
+def test_single_coronal_file_is_a_picture_of_its_plane(tmp_path):
+    """Issue 18: one coronal slice is analysed as a 2-D picture (head at the top), and results go back exactly."""
     hu = _volume(1)[0]
     write_slice(tmp_path / "cor.dcm", hu, z=0.0, orientation="1\\0\\0\\0\\0\\-1")
     ct = load_ct(tmp_path / "cor.dcm")
-    assert not ct.is_2d and ct.size == (COLS, 1, ROWS) and ct.slice_files == ()
+    assert ct.is_2d and ct.picture_plane == "coronal" and ct.size == (COLS, ROWS, 1) and ct.slice_files == ()
+    # the file's rows run from head to feet (column direction 0\0\-1): the picture keeps them so
+    np.testing.assert_allclose(sitk.GetArrayViewFromImage(ct.image)[0], hu)
+    assert ct.spacing[2] == pytest.approx(ct.input_spacing[2]) and any("coronal slice" in n for n in ct.notes)
     back = to_input_grid(ct.image, ct)
     assert back.GetSize() == (COLS, ROWS, 1)
     np.testing.assert_allclose(sitk.GetArrayViewFromImage(back)[0], hu)

@@ -15,7 +15,8 @@ from ..errors import InputError
 from . import dicom, slices, validate, volume_files
 from .sniff import (IMAGE_SUFFIXES, SUPPORTED_INPUTS, VOLUME_SUFFIXES, check_regular_file, classify,
                     compound_suffix, read_head)
-from .volume import CTVolume, as_3d, canonicalize, orientation_code, slice_order
+from .volume import (CTVolume, as_3d, canonical_to_picture, canonicalize, orientation_code, picture_plane,
+                     slice_order)
 
 # Below this HU no voxel is air: a chest CT in HU always has some (outside the body, the lungs, the trachea).
 AIR_HU = -500.0
@@ -180,9 +181,14 @@ def _finish(path: Path, kind: str, image: sitk.Image, *, notes: list[str], modal
         notes.append(f"no voxel below {AIR_HU:g} (lowest {lo:g}): no air in the image; are the values HU?")
     order = slice_order(tuple(image3.GetDirection()), oriented_direction, image3.GetSize()[2])
     slice_files = tuple(files[i] for i in order) if order is not None and len(files) == image3.GetSize()[2] else ()
+    plane = picture_plane(tuple(canonical.GetSize()))
+    if plane is not None:  # one coronal or sagittal slice: analysed as a picture of its plane (issue 18)
+        canonical = canonical_to_picture(canonical, plane)
+        notes.append(f"one {plane} slice: analysed as a 2-D picture, head at the top; the lesion network and the "
+                     "classifiers were trained on axial slices")
     return CTVolume(
         image=canonical, source=path, kind=kind, display_windowed=display_windowed, window=window,
-        is_2d=canonical.GetSize()[2] == 1,
+        is_2d=canonical.GetSize()[2] == 1, picture_plane=plane,
         input_size=input_size, input_spacing=input_spacing, input_origin=input_origin,
         input_direction=input_direction, input_orientation=orientation_code(image3.GetDirection()),
         oriented_direction=oriented_direction, notes=tuple(n for n in notes if n), slice_files=slice_files,

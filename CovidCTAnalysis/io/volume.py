@@ -33,9 +33,12 @@ class CTVolume:
     source: the path given to ``load_ct``. kind: one of ``KINDS``.
     display_windowed: True for PNG/JPEG sources: 8-bit display values mapped to HU through ``window``
         (width, level); such HU are approximations, and results should say so.
-    is_2d: a single axial slice (canonical z size 1). PNG/JPEG slices, one axial DICOM file, a one-slice volume.
-        A single coronal or sagittal DICOM slice is *not* is_2d (its canonical y or x size is 1) and is treated as
-        a thin volume. Outputs for an is_2d input may be written as .png (same width x height as the input).
+    is_2d: a single slice (canonical z size 1). PNG/JPEG slices, one axial DICOM file, a one-slice volume, and a
+        single coronal or sagittal slice, which ``image`` holds as a picture of that plane (``picture_plane``).
+        Outputs for an is_2d input may be written as .png (same width x height as the input).
+    picture_plane: "coronal" or "sagittal" for a single slice of that plane: ``image`` is then the slice as one
+        z slice, head at the top (rows from superior to inferior; columns: canonical x, resp. y), spacing
+        (column, row, slice thickness); ``to_input_grid`` puts results back on the input's plane. None otherwise.
     input_size / input_spacing / input_origin / input_direction: the input's own grid (2 or 3 values / 4 or 9
         for the direction, as the input file stores it), input_orientation: its 3-letter DICOM code (e.g. "RAS").
     oriented_direction: direction after ``DICOMOrient(.., "LPS")``; identity except for oblique inputs.
@@ -61,6 +64,7 @@ class CTVolume:
     slice_files: tuple[Path, ...] = ()
     modality: str | None = None
     value_range: tuple[float, float] = field(default=(math.nan, math.nan))
+    picture_plane: str | None = None
 
     @property
     def size(self) -> tuple[int, int, int]:
@@ -202,6 +206,33 @@ def slice_order(input_direction3: tuple[float, ...], oriented_direction: tuple[f
     return list(range(n)) if perm[2, 2] > 0 else list(range(n - 1, -1, -1))
 
 
+def picture_plane(size: tuple[int, int, int]) -> str | None:
+    """"coronal" or "sagittal" for a canonical size (x, y, z) that is one coronal / sagittal slice, else None."""
+    x, y, z = size
+    if z > 1 and y == 1 and x > 1:
+        return "coronal"
+    if z > 1 and x == 1 and y > 1:
+        return "sagittal"
+    return None
+
+
+def canonical_to_picture(canonical: sitk.Image, plane: str) -> sitk.Image:
+    """One coronal or sagittal canonical slice as a one-slice image of that plane, head at the top."""
+    arr = sitk.GetArrayViewFromImage(canonical)  # (z, y, x)
+    sx, sy, sz = canonical.GetSpacing()
+    rows = arr[::-1, 0, :] if plane == "coronal" else arr[::-1, :, 0]
+    picture = sitk.GetImageFromArray(np.ascontiguousarray(rows)[None])
+    picture.SetSpacing((sx, sz, sy) if plane == "coronal" else (sy, sz, sx))
+    picture.SetOrigin(canonical.GetOrigin())
+    return picture
+
+
+def picture_to_canonical(arr: np.ndarray, plane: str) -> np.ndarray:
+    """Inverse of ``canonical_to_picture`` on arrays: (1, rows, columns) -> the canonical (z, y, x) slice."""
+    rows = arr[0][::-1]
+    return rows[:, None, :] if plane == "coronal" else rows[:, :, None]
+
+
 def _blank_2d(direction: tuple[float, ...]) -> sitk.Image:
     img = sitk.Image(1, 1, sitk.sitkUInt8)
     img.SetDirection(direction)
@@ -221,7 +252,10 @@ def to_input_grid(image: sitk.Image, ct: CTVolume) -> sitk.Image:
         raise ValueError("to_input_grid expects a scalar image")
     direction3 = ct.input_direction if ct.input_dimension == 3 else as_3d(_blank_2d(ct.input_direction)).GetDirection()
     amap = axis_map(direction3)
-    arr = _from_canonical_array(sitk.GetArrayViewFromImage(image), amap)
+    arr = sitk.GetArrayViewFromImage(image)
+    if ct.picture_plane is not None:
+        arr = picture_to_canonical(arr, ct.picture_plane)
+    arr = _from_canonical_array(arr, amap)
     size3 = tuple(ct.input_size) + (1,) * (3 - ct.input_dimension)
     if arr.shape[::-1] != size3:
         raise RuntimeError(f"reorientation gave shape {arr.shape[::-1]}, expected the input size {size3}")
