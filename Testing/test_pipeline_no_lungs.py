@@ -36,13 +36,13 @@ def _disc_png(path: Path) -> Path:
     return path
 
 
-def _abdomen(path: Path) -> Path:
-    """A body with a stomach bubble, no lung (as test_lungs_classic's abdomen), written as a volume."""
-    z, y, x = np.mgrid[0:30, 0:96, 0:96]
+def _abdomen(path: Path, slices: int = 30) -> Path:
+    """A body with a stomach bubble, no lung (as test_lungs_classic's abdomen), written as a volume (3 mm slices)."""
+    z, y, x = np.mgrid[0:slices, 0:96, 0:96]
     body = ((x - 48) / 42.0) ** 2 + ((y - 48) / 34.0) ** 2 < 1.0
     img = np.full(body.shape, -1000.0, np.float32)
     img[body] = 45.0
-    img[((x - 62) / 12.0) ** 2 + ((y - 34) / 9.0) ** 2 + ((z - 15) / 8.0) ** 2 < 1.0] = -1000.0
+    img[((x - 62) / 12.0) ** 2 + ((y - 34) / 9.0) ** 2 + ((z - slices / 2) / 8.0) ** 2 < 1.0] = -1000.0
     img += np.random.default_rng(0).normal(0.0, 15.0, img.shape).astype(np.float32)
     image = sitk.GetImageFromArray(img)
     image.SetSpacing((3.0, 3.0, 3.0))
@@ -136,3 +136,22 @@ def test_tightly_cropped_semiseg_slice_gets_lungs_and_lesions(shared_data, tmp_p
     # 0.84 measured; these 50 slices are lesions-unet's labelled data (lesions/semiseg.py), so this checks the
     # wiring (whole image, input grid), not accuracy
     assert dice > 0.6, dice
+
+
+def test_thin_stack_without_lungs_goes_on_with_a_warning(tmp_path):
+    """Eight 3 mm slices below the lungs (24 mm, under THIN_STACK_MM): an empty lung mask and a warning, not exit 2;
+    the classifier that needs the lung mask is listed as not run."""
+    from CovidCTAnalysis.pipeline.lungs import THIN_STACK_MM
+
+    path = _abdomen(tmp_path / "thin.nrrd", slices=8)
+    assert 8 * 3.0 <= THIN_STACK_MM
+    found = find_lungs(load_ct(path), "lungs-classic")
+    assert not found.found and "inside the air the body encloses" in found.warning
+    assert not sitk.GetArrayViewFromImage(found.labels).any()
+    _needs_lesions_unet()
+    out = tmp_path / "out"
+    proc = covidct("analyze", path, "-o", out, "--device", "cpu", "--models", _volume_classifier())
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert "lung mask not found" in report["warnings"][0] and report["lungs"] is None
+    assert "needs the lung mask" in report["unavailable"]["decovnet"]

@@ -152,7 +152,11 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                 unavailable[name] = reason
                 continue
             share = _share(report, i, len(classifiers), name)
-            run = run_classifier(name, ct, lungs, device, share)
+            try:
+                run = run_classifier(name, ct, lungs, device, share)
+            except InputError as exc:  # this input is not for this classifier (a thin stack without lungs ...)
+                unavailable[name] = exc.problem
+                continue
             classifier_results[name] = write_outputs(name, run, ct, staging)
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}

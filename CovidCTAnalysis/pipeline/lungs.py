@@ -1,10 +1,11 @@
-"""The lungs stage of ``covidct analyze`` and ``covidct segment-lesions``: a 2-D image without a lung found goes on.
+"""The lungs stage of ``covidct analyze`` and ``covidct segment-lesions``: a slice or thin stack without lungs goes on.
 
-Issue 18: a chest image is never refused just because the lung finder failed. Tightly cropped figures (lungs
-touching the image border, as many COVID-SemiSeg slices) defeat the lung finder, yet the lesion network was trained
-on exactly such crops. So for a 2-D image a ``LungsNotFoundError`` gives an empty lung mask and a warning; the
-lesion network then runs over the whole image and the lung-based numbers (lung volumes, % involvement, severity
-band) are left out. A volume with no lungs (an abdominal CT) is still refused (exit status 2).
+Issue 18: a chest image is never refused just because the lung finder failed. A single slice or a thin stack (at
+most ``THIN_STACK_MM`` deep: a few slices above or below the lungs) may hold no lung, or too little to find; for
+them a ``LungsNotFoundError`` gives an empty lung mask and a warning. The lesion network then runs without a lung
+mask (a single slice whole, a stack inside the air the body encloses), the lung-based numbers (lung volumes,
+% involvement, severity band) are left out, and classifiers that need the lung mask are listed as not run. A
+volume deeper than that with no lungs (an abdominal CT) is still refused (exit status 2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Callable
 import SimpleITK as sitk
 
 from ..errors import LungsNotFoundError
+
+#: Deepest stack (mm) that goes on without lungs; a whole abdominal CT is far deeper.
+THIN_STACK_MM = 40.0
 
 
 @dataclass
@@ -31,25 +35,32 @@ class FoundLungs:
         return self.warning is None
 
 
-def lung_warning(problem: str) -> str:
-    """The report's warning for a 2-D image in which the lung finder found no lung."""
-    return (f"lung mask not found: {problem}; the lesion network ran over the whole image, and lung volumes, "
+def is_thin_stack(ct) -> bool:
+    """A stack of a few slices (a CTVolume at most ``THIN_STACK_MM`` deep), not a single slice."""
+    return not ct.is_2d and ct.size[2] * ct.spacing[2] <= THIN_STACK_MM
+
+
+def lung_warning(problem: str, thin_stack: bool = False) -> str:
+    """The report's warning for a slice or thin stack in which the lung finder found no lung."""
+    where = "inside the air the body encloses" if thin_stack else "over the whole image"
+    return (f"lung mask not found: {problem}; the lesion network ran {where}, and lung volumes, "
             "% involvement and the severity band are missing")
 
 
 def find_lungs(ct, model: str, device="cpu", progress: Callable[[float, str], None] | None = None) -> FoundLungs:
-    """Lungs of ``ct`` (a CTVolume) with lung model ``model``; raises LungsNotFoundError for a volume without them."""
+    """Lungs of ``ct`` (a CTVolume) with lung model ``model``; LungsNotFoundError for a volume without them that is
+    not a thin stack."""
     from ..lungs.select import segment_lungs_and_pleura
 
     try:
         labels, pleural = segment_lungs_and_pleura(ct.image, model, display_windowed=ct.display_windowed,
                                                    device=device, progress=progress)
     except LungsNotFoundError as exc:
-        if not ct.is_2d:
+        if not (ct.is_2d or is_thin_stack(ct)):
             raise
         empty = sitk.Image(ct.image.GetSize(), sitk.sitkUInt8)
         empty.CopyInformation(ct.image)
         if progress is not None:
             progress(1.0, f"no lung found ({exc.problem}); going on without a lung mask")
-        return FoundLungs(empty, None, lung_warning(exc.problem))
+        return FoundLungs(empty, None, lung_warning(exc.problem, thin_stack=not ct.is_2d))
     return FoundLungs(labels, pleural)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import InputError
 from ..interface import VOLUME, ClassifierResult, ModelClassifier
 
 
@@ -29,7 +30,7 @@ class DeCoVNetClassifier(ModelClassifier):
         from .infer import classify_volume
 
         if lungs is None:
-            raise ValueError("decovnet needs the lung label map of the volume")
+            raise InputError(ct.source, "no lung found: decovnet needs the lung mask of the volume")
         result, heatmap, located = classify_volume(ct.image, lungs, self.model.device, progress, model=self.model)
         details = {k: v for k, v in result.items() if k not in ("probability", "label")}
         out = ClassifierResult(probability=result["probability"], label=result["label"], version=self.version,
