@@ -118,6 +118,24 @@ def test_table_foam_is_not_lung(crop):
     assert np.array_equal(pockets.lungs, parts["lung"][:, :, crop])
 
 
+def test_table_underside_walled_by_a_slanted_table_is_not_lung():
+    """In a field of view narrower than the patient, the table's underside (textured like lung) between a slanted
+    table shell and the image edges is walled in by the shell, the cut body and the edges like a cut lung, but lies
+    outside the body's outline (a Radiopaedia stack had it as lung in every slice, issue 18); the lung is unchanged."""
+    rng = np.random.default_rng(8)
+    v, parts = _chest(rng)
+    v, lung = v[:, :, 6:], parts["lung"][:, :, 6:]  # the body is cut by the left edge
+    y, x = np.mgrid[0:64, 0:58]
+    shell_y = 40.0 + 0.6 * x  # from the body at the left edge down to the bottom edge
+    shell = np.abs(y - shell_y) < 1.2
+    under = (y > shell_y) & ~shell
+    v[:, shell] = 300.0
+    v[:, under] = -880.0 + rng.normal(0.0, 40.0, (v.shape[0], int(under.sum())))
+    pockets = find_air_pockets(v, SPACING, Levels(-1000.0, 0.0))
+    assert not pockets.lungs[:, under].any()
+    assert np.array_equal(pockets.lungs, lung)
+
+
 def test_figure_cropped_to_the_lung_keeps_its_lung():
     """A display-windowed figure cropped to the lung's box holds no air but lung: its darker quarter must not count
     as pure air (gas), so the pure-air tests measure from the darkest air seen (`Levels.floor`)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from ..errors import LungsNotFoundError
@@ -53,6 +54,10 @@ EDGE_POCKET_RING_MM = 5.0
 #: ... and is not a band from side to side (`_side_to_side_bands`: table foam).
 BAND_ROW_COVER = 0.9
 BAND_ROW_FRACTION = 0.5
+#: ... and lies inside the body's outline (`_inside_body_outline`): at least this fraction of it inside the convex
+#: hull of its slice's tissue after an in-plane opening of this radius (which removes a table's thin shell).
+BODY_HULL_FRACTION = 0.5
+BODY_OPENING_MM = 2.0
 
 
 @dataclass(frozen=True)
@@ -207,8 +212,9 @@ def outside_air(values: np.ndarray, air: np.ndarray, spacing, levels: Levels) ->
     in: tissue makes up `EDGE_POCKET_WALL_FRACTION` of the ring `EDGE_POCKET_RING_MM` around it, and of that ring's
     part along the image sides the pocket touches (a cut lung lies between the cut chest walls). The foam of the
     table and the mattress, textured like lung, stays outside: in a full field of view it meets the outside air, in
-    a crop narrower than the patient it is a band from side to side (`_side_to_side_bands`).
-    `spacing` is (x, y, z) in mm.
+    a crop narrower than the patient it is a band from side to side (`_side_to_side_bands`), and where the back lies
+    on a curved table it is an arc between the body and the table, not between walls of the body
+    (`_inside_body_outline`). `spacing` is (x, y, z) in mm.
     """
     edge = edge_connected_in_plane(air)
     if not edge.any():
@@ -225,6 +231,8 @@ def outside_air(values: np.ndarray, air: np.ndarray, spacing, levels: Levels) ->
     owner = ndi.grey_dilation(pockets, footprint=_ring_footprint(spacing)) * ring
     walled = _walled(owner, ~air, outside, n) & _walled(_along_the_cut(owner, pockets, n), ~air, outside, n)
     walled &= ~_side_to_side_bands(pockets, n)
+    if walled.any():
+        walled &= _inside_body_outline(np.where(walled[pockets], pockets, 0), n, ~air, spacing)
     return outside | left & ~walled[pockets]
 
 
@@ -262,6 +270,32 @@ def _side_to_side_bands(pockets: np.ndarray, n: int) -> np.ndarray:
         rows = cover > 0
         hit[k] = (cover >= BAND_ROW_COVER).sum() >= BAND_ROW_FRACTION * rows.sum()
     return hit
+
+
+def _inside_body_outline(pockets: np.ndarray, n: int, tissue: np.ndarray, spacing) -> np.ndarray:
+    """Per pocket (1..n): at least `BODY_HULL_FRACTION` of it lies inside the convex hull of its slices' body.
+
+    A lung cut by the image edge lies inside the body's outline (between the cut chest walls). The mattress under
+    a patient on a curved table, and a figure's black corners, lie outside it: between the body and the table's
+    thin shell, which the opening that defines the body removes (`BODY_OPENING_MM`), or beyond the skin.
+    The price: a crop cut deep into the lungs from all four sides, which shows the mediastinum and no chest wall,
+    loses the lung parts outside the mediastinum's hull (measured in the lungs-classic card).
+    """
+    from skimage.morphology import convex_hull_image
+
+    zs = np.flatnonzero(pockets.reshape(pockets.shape[0], -1).any(axis=1))
+    r = [max(1, int(round(BODY_OPENING_MM / s))) for s in spacing[:2]] + [0]
+    body = sitk.BinaryMorphologicalOpening(sitk.GetImageFromArray(tissue[zs].astype(np.uint8)), r, sitk.sitkBall)
+    body = sitk.GetArrayViewFromImage(body) > 0
+    inside = np.zeros(n + 1, np.int64)
+    for k, z in enumerate(zs):
+        if body[k].any():
+            hull = convex_hull_image(body[k])
+            inside += np.bincount(pockets[z][hull], minlength=n + 1)
+    size = np.bincount(pockets[zs].ravel(), minlength=n + 1)
+    keep = inside >= BODY_HULL_FRACTION * np.maximum(size, 1)
+    keep[0] = False
+    return keep
 
 
 def _ring_footprint(spacing) -> np.ndarray:
