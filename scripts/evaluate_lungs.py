@@ -10,6 +10,9 @@ Cases (default: all that are available):
              lungmask's R231 model (64752 right, 36536 left over both slices): a sanity check of sides and size
   totalseg   ../shared/data/totalsegmentator example_ct: abdomen with lung bases; TotalSegmentator's lobe masks
              (model output, not ground truth) as a sanity reference
+  totalseg-slices  each axial slice of that CT as a single-slice image (as a user loads one DICOM slice), at its
+             3 mm pixels and resampled in-plane to --slice-mm: at the lung bases, the lung found against the lobe
+             masks; on the slices below the lungs, how many get a (false) lung and how much
 
     python scripts/evaluate_lungs.py                          # every case available
     python scripts/evaluate_lungs.py --cases demo --demo-size 256,256,96 --demo-seeds 0,1,2
@@ -144,7 +147,7 @@ def case_lungmask(rows):
                              f"({left / R231_COUNTS[1]:.0%} of R231), {sides_note(labels)}"})
 
 
-def case_totalseg(rows):
+def _totalseg_ct_and_reference():
     from CovidCTAnalysis.io import load_ct, read_canonical
 
     root = DATA / "totalsegmentator"
@@ -153,6 +156,11 @@ def case_totalseg(rows):
     ref = np.zeros(sitk.GetArrayFromImage(ct.image).shape, np.uint8)
     for f in sorted(seg.glob("lung_*lobe*.nii.gz")):
         ref[sitk.GetArrayFromImage(read_canonical(f)) > 0] = 1 if "right" in f.name else 2
+    return ct, ref
+
+
+def case_totalseg(rows):
+    ct, ref = _totalseg_ct_and_reference()
     for method in METHODS:
         labels, seconds = _segment(ct.image, method=method)
         rows.append({"case": "totalseg example_ct", "method": method,
@@ -160,6 +168,42 @@ def case_totalseg(rows):
                      "note": "lung bases only; reference is a model output (lungs-unet trained on this CT's "
                              "lungs-classic mask)" if method == "lungs-unet" else
                              "lung bases only; reference is a model output"})
+
+
+def case_totalseg_slices(rows, pixel_mm: float):
+    """Single slices of the abdomen-and-lung-bases CT: lung found at the bases, false lung below them."""
+    from CovidCTAnalysis.errors import LungsNotFoundError
+
+    ct, ref = _totalseg_ct_and_reference()
+    reference = sitk.GetImageFromArray((ref > 0).astype(np.uint8))
+    reference.CopyInformation(ct.image)
+    for mm in sorted({float(ct.image.GetSpacing()[0]), pixel_mm}, reverse=True):
+        size = [int(round(n * s / mm)) for n, s in zip(ct.image.GetSize()[:2], ct.image.GetSpacing()[:2])]
+        size.append(ct.image.GetSize()[2])
+        spacing = (mm, mm, ct.image.GetSpacing()[2])
+        image = sitk.Resample(ct.image, size, sitk.Transform(), sitk.sitkLinear, ct.image.GetOrigin(), spacing,
+                              ct.image.GetDirection(), -1024.0, ct.image.GetPixelID())
+        truth = sitk.GetArrayFromImage(sitk.Resample(reference, image, sitk.Transform(),
+                                                     sitk.sitkNearestNeighbor, 0)) > 0
+        cm2 = mm * mm / 100.0
+        for method in METHODS:
+            bases, false_cm2, start = [], [], time.perf_counter()
+            for z in range(size[2]):
+                try:
+                    found = _segment(image[:, :, z:z + 1], method=method)[0][0] > 0
+                except LungsNotFoundError:
+                    found = np.zeros(truth[z].shape, bool)
+                if truth[z].any():
+                    bases.append((truth[z].sum() * cm2, found.sum() * cm2, dice(found, truth[z])))
+                else:
+                    false_cm2.append(found.sum() * cm2)
+            seconds = (time.perf_counter() - start) / size[2]
+            under = sorted(bases)[:6]
+            rows.append({"case": f"totalseg slices {mm:g} mm", "method": method, "seconds": seconds,
+                         "note": f"{len(false_cm2)} slices without lung: {sum(a > 0 for a in false_cm2)} get a "
+                                 f"lung ({sum(false_cm2):.1f} cm2 in all); smallest base slices (reference cm2 "
+                                 "-> found cm2, Dice): " + ", ".join(f"{r:.1f}->{f:.1f} ({d:.2f})"
+                                                                      for r, f, d in under)})
 
 
 def case_pair(rows, image_path, reference_path, threshold):
@@ -192,6 +236,8 @@ def main() -> int:
     parser.add_argument("--cases", default="imlab,demo,lungmask,totalseg")
     parser.add_argument("--demo-size", default="96,96,48")
     parser.add_argument("--demo-seeds", default="0,1,2")
+    parser.add_argument("--slice-mm", type=float, default=0.75,
+                        help="totalseg-slices: the finer in-plane pixel size to resample to (default 0.75 mm)")
     parser.add_argument("--image", type=Path, help="evaluate one CT against --reference instead")
     parser.add_argument("--reference", type=Path, help="reference lung mask on the image's grid (labels 1/2 or binary)")
     parser.add_argument("--reference-threshold", type=float, default=None,
@@ -220,7 +266,9 @@ def main() -> int:
             case_demo(rows, tuple(int(s) for s in args.demo_size.split(",")),
                       [int(s) for s in args.demo_seeds.split(",")])
         for name, fn, need in (("imlab", case_imlab, "imlab-lung3d"), ("lungmask", case_lungmask, "lungmask-testdata"),
-                               ("totalseg", case_totalseg, "totalsegmentator")):
+                               ("totalseg", case_totalseg, "totalsegmentator"),
+                               ("totalseg-slices", lambda r: case_totalseg_slices(r, args.slice_mm),
+                                "totalsegmentator")):
             if name in wanted:
                 if (DATA / need).is_dir():
                     fn(rows)
