@@ -351,6 +351,18 @@ def test_table_holds_the_report_numbers(loaded, outdir):
             assert rows[f"Corona score, {model}"].value == pytest.approx(values["corona_score_cm3"])
 
 
+def test_table_puts_the_reports_warnings_first():
+    """A slice analyzed without a lung mask: the warning heads the table, where the reader of the numbers sees it."""
+    from CovidCTAnalysis.mrml.tables import report_rows
+
+    warning = "lung mask not found: no lungs found in the image; % involvement and the severity band are missing"
+    rows = report_rows({"warnings": [warning], "lungs": None,
+                        "lesions": {"ggo_ml": 1.0, "consolidation_ml": 0.5, "total_ml": 1.5}})
+    assert (rows[0].measurement, rows[0].note) == ("Warning", warning) and math.isnan(rows[0].value)
+    assert [r.measurement for r in rows[1:]] == ["Ground-glass opacity volume", "Consolidation volume", "Lesion volume"]
+    assert report_rows({"warnings": []}) == []
+
+
 # -- the user's volume, untouched -----------------------------------------------------------------------------------
 def _state(node) -> tuple:
     display = node.GetDisplayNode()

@@ -19,8 +19,9 @@ class Row:
 
 
 def report_rows(report: dict) -> list[Row]:
-    """The rows of report.json (docs/CONTRACTS.md 'report.json'), in reading order; stages this version lacks say so."""
-    rows: list[Row] = []
+    """The rows of report.json (docs/CONTRACTS.md 'report.json'), in reading order; stages this version lacks say so.
+    The report's warnings (a slice without a lung mask, issue 18) come first, one row each."""
+    rows: list[Row] = [Row("Warning", math.nan, "", text) for text in report.get("warnings") or ()]
     lungs = report.get("lungs")
     if lungs:
         rows += [Row("Right lung volume", lungs["right_ml"], "mL"), Row("Left lung volume", lungs["left_ml"], "mL"),
