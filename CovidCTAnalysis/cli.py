@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -279,7 +281,18 @@ COMMANDS = {
 }
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, ``timeout``, a front end's cancel) raised in the main thread, so that every ``finally``
+    and context manager cleans up as for Ctrl-C (issue 24)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -292,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("covidct: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("covidct: terminated", file=sys.stderr)
+        return 143
     except Exception as exc:  # noqa: BLE001 - the one place internal errors become exit 1
         if os.environ.get("COVIDCT_DEBUG"):
             traceback.print_exc()
@@ -299,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"covidct: internal error: {type(exc).__name__}: {first} (set COVIDCT_DEBUG=1 for details)",
               file=sys.stderr)
         return 1
+    finally:
+        if in_main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def test_outputs_written(demo_run):
     out, _ = demo_run
     names = {p.name for p in out.iterdir()}
     assert {"report.json", "report.html", "lungs.seg.nrrd", "demo-ct.nrrd"} <= names
-    assert not [n for n in names if n.startswith(".")], "no staging leftovers"
+    assert not [n for n in names if n.startswith(".")], "no staging leftovers or lock"
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["files"] == sorted(names)
 
 
 def test_report_json_contract(demo_run):

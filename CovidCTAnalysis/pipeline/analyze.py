@@ -3,15 +3,14 @@
 Stages, in order: ``load`` (or ``demo`` then ``load``), ``lungs``, ``lesions``, ``classifiers``, ``report``. Each
 emits progress events and is timed. A stage whose model this version does not ship is recorded in the report's
 ``unavailable`` section instead of pretending. Every output is written into a staging folder inside OUTDIR and moved
-into place only when the whole run has succeeded, so a failed run leaves no partial output. A 2-D image in which
+into place only when the whole run has succeeded, so a failed run leaves no partial output; one run owns OUTDIR at a
+time, and a new analysis replaces an earlier one in it as a whole (outfolder.py). report.json lists the files. A 2-D image in which
 the lung finder finds no lung is not refused: it goes on without a lung mask, and the report's ``warnings`` say what
 that leaves out (lungs.py).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .classifiers import run_classifier, write_outputs
 from .lungs import find_lungs
+from .outfolder import OutputFolder
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
 
@@ -67,19 +67,9 @@ def analyze(
     classifiers = selected_classifiers(options.models, registry)
     progress = Progress(emit)
 
-    created = not outdir.exists()
-    outdir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".covidct-", dir=outdir))
-    try:
-        report = _run(source, staging, outdir, options, registry, classifiers, progress)
-        for item in staging.iterdir():
-            item.replace(outdir / item.name)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(outdir, ignore_errors=True)
-        raise
-    staging.rmdir()
+    with OutputFolder(outdir) as folder:  # one run per folder; a failed run leaves only what was there (outfolder.py)
+        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress)
+        folder.commit()
     return report
 
 
@@ -178,6 +168,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         timings_s=progress.timings_s,
         warnings=warnings,
     )
+    result["files"] = sorted({p.name for p in staging.iterdir()} | {"report.json"})
     write_json(staging / "report.json", result)
     return result
 
