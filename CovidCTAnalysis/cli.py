@@ -263,12 +263,20 @@ def _cmd_models(args) -> int:
 
     registry = load_registry()
     print(f"{'model':<14} {'version':<9} {'task':<20} weights")
+    broken = []
     for name, task in CONTRACT_MODELS.items():
         entry = registry.entries.get(name)
         if entry is None:
             print(f"{name:<14} {'-':<9} {task:<20} not available in this version")
         else:
-            print(f"{name:<14} {entry.version:<9} {entry.task:<20} {entry.check()}")
+            state = entry.check()
+            print(f"{name:<14} {entry.version:<9} {entry.task:<20} {state}")
+            if state in ("missing", "checksum mismatch"):
+                broken.append(f"{name} ({state})")
+    if broken:  # a broken installation is not a success (issue 24)
+        print(f"covidct: error: weights that cannot be used: {', '.join(broken)}; reinstall or retrain them",
+              file=sys.stderr)
+        return 1
     return 0
 
 

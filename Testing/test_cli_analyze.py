@@ -36,6 +36,8 @@ def test_outputs_written(demo_run):
     assert {"report.json", "report.html", "lungs.seg.nrrd", "demo-ct.nrrd"} <= names
     assert not [n for n in names if n.startswith(".")], "no staging leftovers or lock"
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["files"] == sorted(names)
+    modes = {oct((out / n).stat().st_mode & 0o777) for n in names}
+    assert len(modes) == 1, f"every output gets the same permissions (report.json was 0600): {modes}"
 
 
 def test_report_json_contract(demo_run):

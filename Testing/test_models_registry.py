@@ -83,3 +83,23 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA device"):
             select_device("cuda")
+
+
+def test_models_command_fails_on_altered_weights(tmp_path):
+    """`covidct models` lists the mismatch and exits 1 with one line naming the model (issue 24: it exited 0)."""
+    import os
+    import subprocess
+    import sys
+
+    _registry(tmp_path)
+    env = dict(os.environ, COVIDCT_MODELS=str(tmp_path))
+    run = subprocess.run([sys.executable, "-m", "CovidCTAnalysis", "models"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    (tmp_path / "w.pt").write_bytes(b"weightz")
+    run = subprocess.run([sys.executable, "-m", "CovidCTAnalysis", "models"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 1
+    assert "checksum mismatch" in run.stdout
+    assert run.stderr.strip().splitlines() == [
+        "covidct: error: weights that cannot be used: slice-resnet (checksum mismatch); reinstall or retrain them"]

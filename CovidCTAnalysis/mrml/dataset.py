@@ -15,9 +15,7 @@ the image's metadata). The volume and segmentation nodes are not modified.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +70,7 @@ def save_correction(volume_node, segmentation_node, dataset_dir: str | Path, cas
 
 
 def _atomic_write_image(image: sitk.Image, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nii.gz", dir=path.parent)
-    os.close(fd)
-    try:
-        sitk.WriteImage(image, tmp, useCompression=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..io.writers import atomic_path
+
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)

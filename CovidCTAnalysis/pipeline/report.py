@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import SimpleITK as sitk
 
 from ..io import CTVolume
+from ..io.writers import atomic_path
 from .report_images import heatmap_images, key_images
 
 
@@ -65,14 +64,9 @@ def demo_truth(demo) -> dict:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Written through io.atomic_path like every other output (mode from the umask, as the volumes get)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: Path, report: dict) -> None:
