@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, LungsNotFoundError
 
 
 #: segment-lesions --model value for the intensity pseudo-mask of seed 001 section 2.7.2 (no weights).
@@ -59,6 +59,13 @@ def _size(text: str) -> tuple[int, int, int]:
     return values  # type: ignore[return-value]
 
 
+def _seed(text: str) -> int:
+    values = _numbers(int, text)
+    if len(values) != 1 or not 0 <= values[0] < 2**32:
+        raise argparse.ArgumentTypeError(f"--demo-seed needs a whole number from 0 to {2**32 - 1}, not {text!r}")
+    return values[0]
+
+
 def _device(preference: str, needs_torch: bool):
     """The torch.device for a model that runs on PyTorch; lungs-classic and the pseudo-mask run without PyTorch
     (a 3D Slicer without the PyTorch extension can use them), so they never import it and get the preference text."""
@@ -86,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--demo", action="store_true", help="analyze a generated demo chest CT with known lesions")
     a.add_argument("--demo-size", type=_size, default=(256, 256, 96), metavar="X,Y,Z",
                    help="voxels of the demo CT (default 256,256,96; at most 512,512,300)")
-    a.add_argument("--demo-seed", type=int, default=0, help="seed of the demo CT (default 0)")
+    a.add_argument("--demo-seed", type=_seed, default=0, help="seed of the demo CT (default 0)")
     a.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     a.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     a.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")
@@ -159,7 +166,10 @@ def _cmd_segment_lungs(args) -> int:
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
     device = _device(args.device, needs_torch=model != "lungs-classic")
-    labels = segment_lungs(ct.image, model, display_windowed=ct.display_windowed, device=device)
+    try:
+        labels = segment_lungs(ct.image, model, display_windowed=ct.display_windowed, device=device)
+    except LungsNotFoundError as exc:  # name the file (issue 24)
+        raise LungsNotFoundError(exc.path or ct.source, exc.problem) from None
     write_label_map(to_input_grid(labels, ct), args.output, LUNG_SEGMENTS)
     return 0
 

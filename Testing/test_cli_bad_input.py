@@ -193,6 +193,57 @@ def case_unreadable_file(tmp):
     return [p], p.name
 
 
+# -- issue 24: hostile inputs ----------------------------------------------------------------------------------------
+def _detached(tmp, data_file: str) -> Path:
+    """A MetaImage header whose data file is ``data_file`` (its own .raw written beside it first)."""
+    ok = _volume(tmp / "ok.mhd")
+    header = tmp / "ct.mhd"
+    header.write_text(ok.read_text().replace("ElementDataFile = ok.raw", f"ElementDataFile = {data_file}"))
+    ok.unlink()
+    return header
+
+
+def case_header_names_a_device(tmp):
+    return [_detached(tmp, "/dev/urandom")], "ct.mhd"
+
+
+def case_header_names_a_fifo(tmp):
+    os.mkfifo(tmp / "pipe")
+    return [_detached(tmp, "pipe")], "ct.mhd"
+
+
+def case_header_names_a_file_elsewhere(tmp):
+    return [_detached(tmp, "../../elsewhere.raw")], "ct.mhd"
+
+
+def case_nrrd_header_names_a_device(tmp):
+    p = _volume(tmp / "ok.nhdr")
+    header = tmp / "ct.nhdr"
+    header.write_text(p.read_text().replace("data file: ok.raw", "data file: /dev/zero"))
+    return [header], "ct.nhdr"
+
+
+def case_values_of_1e300(tmp):
+    arr = np.random.default_rng(0).normal(-500, 300, (8, 16, 16))
+    arr[0, 0, :2] = (1e300, -1e300)
+    return [_volume(tmp / "huge.nii.gz", arr)], "huge.nii.gz"
+
+
+def case_nifti_sform_of_nan(tmp):
+    p = _volume(tmp / "plain.nii")
+    raw = bytearray(p.read_bytes())
+    raw[254:256] = (1).to_bytes(2, "little")  # sform_code 1, srow_x/y/z NaN
+    raw[280:328] = np.full(12, np.nan, "<f4").tobytes()
+    p.write_bytes(bytes(raw))
+    return [p], p.name
+
+
+def case_symlink_loop(tmp):
+    p = tmp / "loop.nii.gz"
+    p.symlink_to(p)
+    return [p], p.name
+
+
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 
@@ -255,6 +306,9 @@ def test_output_with_unknown_extension(tmp_path):
     (["analyze", "--demo", "-o", "X", "--spacing", "1,2"], "--spacing"),
     (["analyze", "--demo", "-o", "X", "--window", "0,-600"], "--window"),
     (["analyze", "--demo", "-o", "X", "--demo-size", "4000,10,10"], "--demo-size"),
+    (["analyze", "--demo", "-o", "X", "--demo-seed", "-1"], "--demo-seed"),
+    (["analyze", "--demo", "-o", "X", "--window", "1e308,0"], "outside the HU scale"),
+    (["analyze", "--demo", "-o", "loop"], "symbolic link loop"),
     (["analyze", "-o", "X"], "INPUT or --demo"),
     (["analyze", "--demo", "-o", "X", "--models", "da-cmil"], "not available in this version"),
     (["analyze", "--demo", "-o", "X", "--models", "resnet-1000"], "unknown model"),
@@ -266,6 +320,7 @@ def test_output_with_unknown_extension(tmp_path):
     (["frobnicate"], "invalid choice"),
 ])
 def test_usage_errors_are_one_line(args, words, tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
     proc = run_covidct(*args, cwd=tmp_path)
     assert_clean_failure(proc, words)
     assert not (tmp_path / "X").exists() and not (tmp_path / "X.csv").exists()

@@ -55,7 +55,7 @@ def test_detached_headers_nhdr_and_mhd(tmp_path):
     assert load_ct(tmp_path / "a.nhdr").kind == "nrrd"
     assert load_ct(tmp_path / "b.mhd").kind == "mha"
     (tmp_path / "b.raw").unlink()
-    assert_refused(tmp_path / "b.mhd", "truncated or corrupt")
+    assert_refused(tmp_path / "b.mhd", "data file", "b.raw", "does not exist")
 
 
 def test_options_ignored_with_a_note(tmp_path):

@@ -170,8 +170,8 @@ def _finish(path: Path, kind: str, image: sitk.Image, *, notes: list[str], modal
     input_origin = tuple(float(o) for o in image.GetOrigin())
     input_direction = tuple(float(d) for d in image.GetDirection())
     image3 = as_3d(image)
+    lo, hi = validate.check_values(path, image3)  # before canonicalize casts: 1e300 would become infinity
     canonical, oriented_direction, obliquity = canonicalize(image3)
-    lo, hi = validate.check_values(path, canonical)
     notes = list(notes)
     if obliquity > 0:
         notes.append(f"oblique by {obliquity:.1f} degrees: treated as axis-aligned, outputs mapped back voxel "

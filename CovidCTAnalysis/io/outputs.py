@@ -50,6 +50,15 @@ def _probe_writable(out: Path, folder: Path) -> None:
     os.unlink(name)
 
 
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, or an InputError for a symbolic link loop (RuntimeError up to Python 3.12, OSError after)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as e:
+        raise InputError(path, f"cannot be resolved: {getattr(e, 'strerror', None) or 'a symbolic link loop'}") \
+            from None
+
+
 def check_output_path(out: str | Path, inputs: Sequence[str | Path], *, expect: str = "file",
                       extensions: Sequence[str] = LABEL_EXTENSIONS) -> Path:
     """Refuse an output path that cannot or must not be written; return it resolved.
@@ -63,7 +72,7 @@ def check_output_path(out: str | Path, inputs: Sequence[str | Path], *, expect: 
     if expect not in ("file", "dir"):
         raise ValueError("expect must be 'file' or 'dir'")
     out = Path(out).expanduser()
-    resolved = out.resolve()
+    resolved = _resolved(out)
     if expect == "file":
         if resolved.is_dir():
             raise InputError(out, "is an existing folder, but a file name is expected (e.g. "
@@ -75,7 +84,7 @@ def check_output_path(out: str | Path, inputs: Sequence[str | Path], *, expect: 
     elif resolved.exists() and not resolved.is_dir():
         raise InputError(out, "exists and is a file, but a folder for the results is expected")
     for given in inputs:
-        inp = Path(given).expanduser().resolve()
+        inp = _resolved(Path(given).expanduser())
         if resolved == inp:
             raise InputError(out, "is the input itself; writing there would overwrite the input")
         if inp.is_dir() and resolved.is_relative_to(inp):

@@ -6,7 +6,8 @@ Limits chosen (no paper defines them):
 - at least ``MIN_INPLANE`` = 16 voxels along the two largest axes: a 1 x 1 or 8 x 8 "image" is not a CT slice;
 - spacing finite, > 0 and within 0.01 - 100 mm (CT voxels are 0.2 - 10 mm; a header in metres or microns is refused);
 - the direction matrix must be orthonormal (a rotation, possibly with flips);
-- voxel values finite and not all equal.
+- voxel values finite, within +-``MAX_ABS_VALUE`` = 1e6 (HU span -1024 to about 30000 with metal; a value of 1e300
+  is corrupt data, and would overflow the float32 the pipeline works in) and not all equal.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ MAX_VOXELS = 2**31
 MIN_INPLANE = 16
 MIN_SPACING_MM = 0.01
 MAX_SPACING_MM = 100.0
+MAX_ABS_VALUE = 1e6
+#: A display window on the HU scale (the widest in use, bone, is about 2000-4000 HU).
+MAX_WINDOW_WIDTH = 10000.0
+MAX_ABS_LEVEL = 5000.0
 
 
 def _fmt_size(size: Sequence[int]) -> str:
@@ -83,6 +88,9 @@ def check_values(path: Path, image: sitk.Image) -> tuple[float, float]:
     lo, hi = float(np.min(a)), float(np.max(a))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise_non_finite(path, int(np.count_nonzero(~np.isfinite(a))))
+    if max(-lo, hi) > MAX_ABS_VALUE:
+        raise InputError(path, f"has voxel values from {lo:g} to {hi:g}, beyond the +-{MAX_ABS_VALUE:g} any CT "
+                               "holds (corrupt data or not a CT)")
     if lo == hi:
         raise InputError(path, f"is blank: every voxel has the same value ({lo:g})")
     return lo, hi
@@ -97,6 +105,9 @@ def check_window(path: Path | None, window: Sequence[float] | None) -> tuple[flo
         raise InputError(path, f"window {window!r} must be two numbers: WIDTH,LEVEL")
     if w[0] <= 0:
         raise InputError(path, f"window width {w[0]:g} must be positive")
+    if w[0] > MAX_WINDOW_WIDTH or abs(w[1]) > MAX_ABS_LEVEL:
+        raise InputError(path, f"window {w[0]:g},{w[1]:g} is outside the HU scale (width up to "
+                               f"{MAX_WINDOW_WIDTH:g}, level within +-{MAX_ABS_LEVEL:g})")
     return w
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -86,6 +87,9 @@ def check_nifti_header(path: Path) -> None:
             datatype, bitpix = struct.unpack(endian + "2h", head[70:74])
             offset = int(struct.unpack(endian + "f", head[108:112])[0])
             single_file = head[344:347] == b"n+1"
+            qform_code, sform_code = struct.unpack(endian + "2h", head[252:256])
+            quatern = struct.unpack(endian + "6f", head[256:280])
+            srow = struct.unpack(endian + "12f", head[280:328])
             break
         if len(head) >= 540 and struct.unpack(endian + "i", head[:4])[0] == 540 and head[4:7] in (b"n+2", b"ni2"):
             datatype, bitpix = struct.unpack(endian + "2h", head[12:16])
@@ -93,6 +97,9 @@ def check_nifti_header(path: Path) -> None:
             pixdim = struct.unpack(endian + "8d", head[104:168])
             offset = int(struct.unpack(endian + "q", head[168:176])[0])
             single_file = head[4:7] == b"n+2"
+            qform_code, sform_code = struct.unpack(endian + "2i", head[344:352])
+            quatern = struct.unpack(endian + "6d", head[352:400])
+            srow = struct.unpack(endian + "12d", head[400:496])
             break
     else:
         raise InputError(path, "is not a NIfTI file (its header has no NIfTI signature)")
@@ -103,6 +110,11 @@ def check_nifti_header(path: Path) -> None:
     validate.check_spacing(path, spatial)
     size = [int(d) for d in dims[1:ndim + 1]]
     validate.check_size(path, (size + [1, 1, 1])[:3])
+    # ITK's reader would print a matrix of NaN on stderr before failing (issue 24): refuse from the header
+    for code, values, name in ((sform_code, srow, "sform"), (qform_code, quatern, "qform")):
+        if code > 0 and not all(math.isfinite(v) for v in values):
+            raise InputError(path, f"has an invalid orientation in its NIfTI header (the {name} holds NaN or "
+                                   "infinity)")
     if single_file:
         voxels = math.prod(size)
         _check_nifti_data(path, offset, voxels, bitpix, _NIFTI_FLOATS.get(datatype), endian)
@@ -155,13 +167,62 @@ def check_nrrd_header(path: Path) -> None:
             raise InputError(path, f"has an invalid voxel spacing or origin in its header ({line.strip()})")
 
 
+def _text_head(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(65536).decode("latin-1")
+    except OSError as e:
+        raise InputError(path, f"cannot be read: {e.strerror or e}") from None
+
+
+def detached_data_file(path: Path, kind: str) -> str | None:
+    """The data file a NRRD or MetaImage header names (None when the data follow the header)."""
+    text = _text_head(path)
+    if kind == "nrrd":
+        for line in text.split("\n\n", 1)[0].splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() in ("data file", "datafile"):
+                return value.strip()
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "ElementDataFile":
+            value = value.strip()
+            return None if value.upper() == "LOCAL" else value
+    return None
+
+
+def check_detached_data(path: Path, kind: str) -> None:
+    """A header may name its data file: only one regular file in the header's folder (or below it) is read, never a
+    FIFO (the run would hang), a device (/dev/urandom) or a file elsewhere on the machine (issue 24)."""
+    name = detached_data_file(path, kind)
+    if name is None:
+        return
+    if not name or name.upper().startswith("LIST") or "%" in name or len(name.split()) > 1:
+        raise InputError(path, f"names several data files ({name!r}); this version reads volumes whose data lie "
+                               "in one file")
+    folder = path.parent.resolve()
+    try:
+        data = (folder / name).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InputError(path, f"names a data file {name!r} that does not exist") from None
+    if not data.is_relative_to(folder):
+        raise InputError(path, f"names a data file {name!r} outside its own folder; keep the data beside the "
+                               "header")
+    if not stat.S_ISREG(data.stat().st_mode):
+        raise InputError(path, f"names a data file {name!r} that is not a regular file (a device, pipe or "
+                               "folder)")
+
+
 def read(path: Path, kind: str) -> sitk.Image:
     """Read a volume file as a 2-D or 3-D scalar image (file's own grid and pixel type), validated."""
     label = LABEL[kind]
     if kind == "nifti":
         check_nifti_header(path)
-    elif kind == "nrrd" and path.name.lower().endswith(".nrrd"):
-        check_nrrd_header(path)
+    else:
+        if kind == "nrrd":
+            check_nrrd_header(path)
+        check_detached_data(path, kind)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO(IMAGE_IO[kind])
