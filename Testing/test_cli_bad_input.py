@@ -324,3 +324,14 @@ def test_usage_errors_are_one_line(args, words, tmp_path):
     proc = run_covidct(*args, cwd=tmp_path)
     assert_clean_failure(proc, words)
     assert not (tmp_path / "X").exists() and not (tmp_path / "X.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["segment-lungs", "analyze"])
+def test_a_volume_without_lungs_is_refused_naming_the_file(command, tmp_path):
+    """Issue 24: 'no lungs found' said what, not which file."""
+    arr = np.random.default_rng(1).normal(40, 20, (30, 32, 32)).astype(np.int16)  # soft tissue, 60 mm deep
+    src = _volume(tmp_path / "abdomen.nii.gz", arr, spacing=(2.0, 2.0, 2.0))
+    out = tmp_path / ("out.nii.gz" if command == "segment-lungs" else "out")
+    proc = run_covidct(command, src, "-o", out)
+    assert_clean_failure(proc, "abdomen.nii.gz: no lungs found")
+    assert not out.exists()
