@@ -3,6 +3,7 @@
 Limits chosen (no paper defines them):
 - at most ``MAX_AXIS`` = 4096 voxels along any axis and ``MAX_VOXELS`` = 2**31 voxels in all: well above any
   clinical CT (512 x 512 x ~1500 thin slices) or slice figure, well below a corrupt header claiming 100000**3;
+- what analyzing that many voxels needs must fit in the memory available now (memory.py);
 - at least ``MIN_INPLANE`` = 16 voxels along the two largest axes: a 1 x 1 or 8 x 8 "image" is not a CT slice;
 - spacing finite, > 0 and within 0.01 - 100 mm (CT voxels are 0.2 - 10 mm; a header in metres or microns is refused);
 - the direction matrix must be orthonormal (a rotation, possibly with flips);
@@ -20,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from .memory import check_memory
 
 MAX_AXIS = 4096
 MAX_VOXELS = 2**31
@@ -51,6 +53,7 @@ def check_size(path: Path, size: Sequence[int]) -> None:
     if len(largest) < 2 or largest[1] < MIN_INPLANE:
         raise InputError(path, f"is only {_fmt_size(size)} pixels; a CT slice needs at least "
                                f"{MIN_INPLANE}x{MIN_INPLANE}")
+    check_memory(path, size)
 
 
 def check_spacing(path: Path, spacing: Sequence[float], what: str = "voxel spacing") -> None:
