@@ -152,6 +152,12 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+def _print_reading_warnings(ct) -> None:
+    """What the reader of a label map must know about how the input was read (a series without positions)."""
+    for warning in ct.warnings:
+        print(f"covidct: warning: {ct.source}: {warning}", file=sys.stderr)
+
+
 def _cmd_segment_lungs(args) -> int:
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LUNG_SEGMENTS
@@ -165,6 +171,7 @@ def _cmd_segment_lungs(args) -> int:
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
+    _print_reading_warnings(ct)
     device = _device(args.device, needs_torch=model != "lungs-classic")
     try:
         labels = segment_lungs(ct.image, model, display_windowed=ct.display_windowed, device=device)
@@ -194,6 +201,7 @@ def _cmd_segment_lesions(args) -> int:
     check_output_path(args.output, [args.input])
     ct = load_ct(args.input, spacing=args.spacing, window=args.window)
     check_output_for(args.output, ct)
+    _print_reading_warnings(ct)
     found = find_lungs(ct, DEFAULT_LUNG_MODEL, device)
     if model == PSEUDO_MASK:
         from .lesions import PSEUDO_MASK_SEGMENT, pseudo_infection_mask

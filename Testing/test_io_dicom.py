@@ -17,16 +17,18 @@ ROWS, COLS = 20, 24
 
 def write_slice(path: Path, hu: np.ndarray, *, z: float, uid: str = "1.2.826.0.1.3680043.2.1125.7",
                 modality: str | None = "CT", spacing=(0.7, 0.8), thickness: float = 2.5, slope: float = 1.0,
-                intercept: float = -1024.0, orientation: str = "1\\0\\0\\0\\1\\0", number: int = 1) -> None:
+                intercept: float = -1024.0, orientation: str = "1\\0\\0\\0\\1\\0", number: int = 1,
+                y: float = -20.0, extra: dict | None = None) -> None:
     """One DICOM slice holding ``hu`` (rows, cols) via rescale slope/intercept, GDCM-written."""
     img = sitk.GetImageFromArray(hu.astype(np.float32)[None])
     img.SetSpacing((spacing[0], spacing[1], thickness))
-    tags = {"0020|000e": uid, "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|0032": f"-10\\-20\\{z:g}",
+    tags = {"0020|000e": uid, "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|0032": f"-10\\{y:g}\\{z:g}",
             "0020|0037": orientation, "0020|0013": str(number), "0018|0050": f"{thickness:g}",
             "0028|1052": f"{intercept:g}", "0028|1053": f"{slope:g}", "0028|0100": "16", "0028|0101": "16",
             "0028|0102": "15", "0028|0103": "1", "0010|0010": "Doe^Jane", "0008|0018": f"{uid}.{number}"}
     if modality:
         tags["0008|0060"] = modality
+    tags.update(extra or {})
     for key, value in tags.items():
         img.SetMetaData(key, value)
     writer = sitk.ImageFileWriter()
@@ -212,3 +214,69 @@ def test_zero_pixel_spacing_is_refused(tmp_path):
     assert data.count(spacing) == 1
     (tmp_path / "zero.dcm").write_bytes(data.replace(spacing, spacing[:8] + b"00\\00 "))
     assert_refused(tmp_path / "zero.dcm", "spacing")
+
+
+# -- geometry you can trust (issue 24) ------------------------------------------------------------------------------
+def _drop_tag(files, group: int, element: int, required: bool = True) -> None:
+    """Rename a tag of each (implicit VR little endian) file to the next element number: the reader no longer sees
+    it, the file stays valid."""
+    key = group.to_bytes(2, "little") + element.to_bytes(2, "little")
+    for f in files:
+        raw = f.read_bytes()
+        at = raw.find(key, 132)
+        if at < 0 and not required:
+            continue
+        assert at > 0, f"tag ({group:04x},{element:04x}) not found in {f}"
+        f.write_bytes(raw[:at] + group.to_bytes(2, "little") + (element + 1).to_bytes(2, "little") + raw[at + 4:])
+
+
+def test_series_without_positions_uses_the_slice_thickness_with_a_warning(tmp_path):
+    """GDCM stacks such slices 1 mm apart (volumes 2.5 times too small here); we use Slice Thickness and say so."""
+    vol = _volume()
+    write_series(tmp_path / "with", vol)
+    files = write_series(tmp_path / "without", vol)
+    _drop_tag(files, 0x0020, 0x0032)
+    a, b = load_ct(tmp_path / "with"), load_ct(tmp_path / "without")
+    assert b.spacing == pytest.approx(a.spacing)
+    assert np.array_equal(sitk.GetArrayFromImage(a.image), sitk.GetArrayFromImage(b.image))
+    assert not a.warnings
+    assert len(b.warnings) == 1 and "no position" in b.warnings[0] and "2.5 mm" in b.warnings[0]
+
+
+def test_series_without_positions_or_thickness_is_refused(tmp_path):
+    files = write_series(tmp_path / "s", _volume())
+    _drop_tag(files, 0x0020, 0x0032)
+    _drop_tag(files, 0x0018, 0x0050)
+    _drop_tag(files, 0x0018, 0x0088, required=False)  # GDCM's writer adds it after a series was read
+    assert_refused(tmp_path / "s", "no slice positions", "distance between its slices is unknown")
+
+
+def test_gantry_tilted_series_is_refused(tmp_path):
+    """Positions sheared 15 degrees against the slices' normal, as a tilted gantry writes them."""
+    vol, folder = _volume(), tmp_path / "tilted"
+    folder.mkdir()
+    for k, hu in enumerate(vol):
+        z = 30.0 + 2.5 * k
+        write_slice(folder / f"IM{k:04d}", hu, z=z, y=-20.0 + np.tan(np.radians(15.0)) * 2.5 * k, number=k + 1,
+                    extra={"0018|1120": "15"})
+    assert_refused(folder, "gantry-tilted", "15.0 degrees", "(0018,1120) 15 degrees", "dcm2niix")
+
+
+def test_analyze_reports_the_assumed_slice_spacing(tmp_path):
+    """The warning reaches report.json (and report.html) of the real command."""
+    import json
+    import subprocess
+    import sys
+
+    vol = np.full((12, 40, 40), 40.0, np.float32)
+    vol[:, 8:32, 6:18] = -850.0  # two lungs in a body
+    vol[:, 8:32, 22:34] = -850.0
+    files = write_series(tmp_path / "s", vol, spacing=(8.0, 8.0), thickness=10.0)
+    _drop_tag(files, 0x0020, 0x0032)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "CovidCTAnalysis", "analyze", tmp_path / "s", "-o", out,
+                           "--models", "decovnet", "--device", "cpu"], capture_output=True, text=True, timeout=600)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8")) if proc.returncode == 0 else None
+    assert report is not None, proc.stderr
+    assert report["input"]["spacing_mm"][2] == pytest.approx(10.0)
+    assert any("no position" in w and "10 mm" in w for w in report["warnings"]), report["warnings"]

@@ -11,6 +11,7 @@ says so. Anything else is refused by name ("modality MR, not CT").
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from .volume import strip_metadata
 MODALITY = "0008|0060"
 SOP_CLASS = "0008|0016"
 SLICE_THICKNESS = "0018|0050"
+SPACING_BETWEEN_SLICES = "0018|0088"
+GANTRY_TILT = "0018|1120"
 PIXEL_SPACING = "0028|0030"
 POSITION = "0020|0032"
 ORIENTATION = "0020|0037"
@@ -36,6 +39,9 @@ CT_SOP_CLASSES = {
 }
 # Largest tolerated deviation of slice gaps from their mean, as a fraction of the mean gap (rounding in positions).
 UNEVEN_TOLERANCE = 0.1
+# Largest angle (degrees) between the line through the slice positions and the slices' normal: beyond it the series
+# is sheared (gantry tilt), not a stack of parallel slices along their normal.
+MAX_SHEAR_DEG = 0.5
 
 
 @contextlib.contextmanager
@@ -180,10 +186,14 @@ def _positions(files: Sequence[str]) -> np.ndarray:
     return np.asarray(out)
 
 
-def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path]]:
+def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path], list[str]]:
     """The CT series with most slices in ``folder`` (not recursive).
 
-    Returns (3-D image in HU, modality, notes, files in the order of the image's third axis).
+    Returns (3-D image in HU, modality, notes, files in the order of the image's third axis, warnings: what the
+    reader of the results must know, e.g. an assumed slice spacing). Geometry is checked (issue 24): slices without
+    Image Position (Patient) are stacked at their Spacing Between Slices (0018,0088) or Slice Thickness (0018,0050)
+    with a warning (GDCM would say 1 mm), or refused when neither is given; a gantry-tilted (sheared) series is
+    refused with a line saying how to resample it.
     """
     with quiet_itk():
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
@@ -238,8 +248,43 @@ def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path]]:
         notes.append("slice positions slightly uneven (within 10 % of the gap); mean gap used")
     if n > 1 and image.GetSpacing()[2] <= 0:
         raise InputError(folder, "has two slices at the same position (duplicate or mixed acquisitions)")
+    warnings = _slice_geometry(folder, files, image, reader) if n > 1 else []
     _check_geometry(folder, image)
-    return strip_metadata(image), modality, notes, [Path(f) for f in files]
+    return strip_metadata(image), modality, notes, [Path(f) for f in files], warnings
+
+
+def _slice_geometry(folder: Path, files: Sequence[str], image: sitk.Image, reader) -> list[str]:
+    """Positions present (else the stated spacing, with a warning) and along the slices' normal (no shear)."""
+    ends = _positions([files[0], files[-1]])
+    present = np.isfinite(ends).all(axis=1)
+    if not present.all():
+        if present.any() or np.isfinite(_positions(files)).all(axis=1).any():
+            raise InputError(folder, "has slices with and without a position (0020,0032); cannot stack them")
+        stated = [(t, v) for t, v in ((SPACING_BETWEEN_SLICES, _float_tag(reader, SPACING_BETWEEN_SLICES)),
+                                      (SLICE_THICKNESS, _float_tag(reader, SLICE_THICKNESS))) if v and v > 0]
+        if not stated:
+            raise InputError(folder, "has no slice positions (0020,0032) and no slice spacing or thickness; the "
+                                     "distance between its slices is unknown")
+        tag, z = stated[0]
+        spacing = list(image.GetSpacing())
+        spacing[2] = z
+        image.SetSpacing(spacing)
+        name = "Spacing Between Slices" if tag == SPACING_BETWEEN_SLICES else "Slice Thickness"
+        return [f"the slices carry no position (0020,0032): stacked in file order at their {name} ({z:g} mm); "
+                "volumes are right only if the slices are contiguous"]
+    gap = ends[1] - ends[0]
+    d = np.asarray(image.GetDirection(), float).reshape(3, 3)
+    normal = d[:, 2]  # the stacking axis GDCM chose: the slices' normal
+    length = float(np.linalg.norm(gap))
+    if length > 0:
+        shear = math.degrees(math.acos(min(1.0, abs(float(gap @ normal)) / length)))
+        if shear > MAX_SHEAR_DEG:
+            tilt = _float_tag(reader, GANTRY_TILT)
+            stated = f", Gantry/Detector Tilt (0018,1120) {tilt:g} degrees" if tilt else ""
+            raise InputError(folder, f"is a gantry-tilted series: its slices are sheared by {shear:.1f} degrees"
+                                     f"{stated}; resample it to a plain axial grid first (e.g. dcm2niix, which "
+                                     "corrects tilt)")
+    return []
 
 
 def _check_even_slices(folder: Path, files: Sequence[str]) -> None:

@@ -121,9 +121,9 @@ def _load_folder(folder: Path, spacing, window) -> CTVolume:
 
 
 def _load_dicom_series(folder: Path, spacing, window, notes: list[str]) -> CTVolume:
-    image, modality, series_notes, files = dicom.read_series(folder)
+    image, modality, series_notes, files, warnings = dicom.read_series(folder)
     notes = notes + series_notes + _ignored_options(spacing, window)
-    return _finish(folder, "dicom-series", image, notes=notes, modality=modality, files=files)
+    return _finish(folder, "dicom-series", image, notes=notes, modality=modality, files=files, warnings=warnings)
 
 
 def _load_slices(path: Path, files: list[Path], spacing, window, notes: list[str] | None = None) -> CTVolume:
@@ -163,7 +163,8 @@ def _ignored_options(spacing, window) -> list[str]:
 
 
 def _finish(path: Path, kind: str, image: sitk.Image, *, notes: list[str], modality: str | None = None,
-            window: tuple[float, float] | None = None, files: Sequence[Path] = ()) -> CTVolume:
+            window: tuple[float, float] | None = None, files: Sequence[Path] = (),
+            warnings: Sequence[str] = ()) -> CTVolume:
     """Validate values, canonicalize, and record the input grid."""
     input_size = tuple(int(s) for s in image.GetSize())
     input_spacing = tuple(float(s) for s in image.GetSpacing())
@@ -193,7 +194,7 @@ def _finish(path: Path, kind: str, image: sitk.Image, *, notes: list[str], modal
         input_direction=input_direction, input_orientation=orientation_code(image3.GetDirection()),
         oriented_direction=oriented_direction, notes=tuple(n for n in notes if n), slice_files=slice_files,
         modality=modality,
-        value_range=(lo, hi))
+        value_range=(lo, hi), warnings=tuple(warnings))
 
 
 # ---------------------------------------------------------------------------------------------- masks

@@ -43,6 +43,8 @@ class CTVolume:
         for the direction, as the input file stores it), input_orientation: its 3-letter DICOM code (e.g. "RAS").
     oriented_direction: direction after ``DICOMOrient(.., "LPS")``; identity except for oblique inputs.
     notes: human-readable facts about the reading (chosen series, assumed window/spacing, ignored files...).
+    warnings: facts about the reading that the reader of the results must know (a DICOM series without slice
+        positions stacked at its stated spacing); analyze copies them into the report's ``warnings``.
     slice_files: for slice stacks and axial DICOM series, the file that became each canonical z slice
         (``slice_files[z]``); empty otherwise.
     modality: the DICOM modality (or None for non-DICOM inputs).
@@ -65,6 +67,7 @@ class CTVolume:
     modality: str | None = None
     value_range: tuple[float, float] = field(default=(math.nan, math.nan))
     picture_plane: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def size(self) -> tuple[int, int, int]:

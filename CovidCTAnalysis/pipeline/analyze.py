@@ -92,7 +92,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
-    warnings: list[str] = []
+    warnings: list[str] = list(ct.warnings)  # e.g. a DICOM series without slice positions
 
     with progress.stage("lungs", "segmenting the lungs") as report:
         from ..lungs import lung_volumes_ml
