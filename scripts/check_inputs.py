@@ -14,8 +14,10 @@ Sources (``--limit N`` picks N cases spread evenly over each source's sorted lis
 covid-ct (COVID-CT PNG/JPEG figures, COVID and NonCOVID alternating), semiseg-doctor (the 50 radiologist-labelled
 COVID-SemiSeg slices), semiseg-pseudo (COVID-SemiSeg Pseudo-label slices), radiopaedia (each JPEG stack folder),
 ny-sbu (single DICOM slices, axial first), lungmask (its two DICOM slices and its figure), imlab (the two thorax
-CTs), totalsegmentator (its CTs, crops and DICOM series; the abdominal ones hold no lung and should be refused).
-An abdomen-only volume refused with "no lungs found" is the expected answer, not a failure of this check.
+CTs), totalsegmentator (its CTs, crops and DICOM series; its 40 mm upper-abdomen DICOM series holds no lung and goes
+on as a thin stack with a warning).
+A volume deeper than 40 mm without lungs refused with "no lungs found" would be the expected answer, not a failure
+of this check.
 """
 
 from __future__ import annotations

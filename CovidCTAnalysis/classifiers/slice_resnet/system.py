@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import InputError
 from ..interface import SLICE, VOLUME, ClassifierResult, ModelClassifier
 
 
@@ -33,8 +34,8 @@ class SliceResNetClassifier(ModelClassifier):
                                                methods=infer.METHODS)
             report(1.0, f"P(COVID-19) {result['probability']:.3f}")
         else:
-            if lungs is None:
-                raise ValueError("slice-resnet needs the lung label map of a volume")
+            if lungs is None:  # a thin stack without lungs (pipeline/lungs.py): listed as not run
+                raise InputError(ct.source, "no lung found: slice-resnet picks a volume's slices by their lungs")
             result, maps = infer.explain_volume(ct.image, lungs, self.model.device, report, model=self.model,
                                                 methods=infer.METHODS)
         details = {k: v for k, v in result.items() if k not in ("probability", "label")}
