@@ -244,6 +244,26 @@ def case_symlink_loop(tmp):
     return [p], p.name
 
 
+def case_dicom_series_without_positions_or_thickness(tmp):
+    from test_io_dicom import _drop_tag, _volume as _dicom_volume, write_series
+
+    files = write_series(tmp / "series", _dicom_volume())
+    _drop_tag(files, 0x0020, 0x0032)
+    _drop_tag(files, 0x0018, 0x0050)
+    _drop_tag(files, 0x0018, 0x0088, required=False)
+    return [tmp / "series"], "series: has no slice positions"
+
+
+def case_gantry_tilted_dicom_series(tmp):
+    from test_io_dicom import _volume as _dicom_volume, write_slice
+
+    folder = tmp / "tilted"
+    folder.mkdir()
+    for k, hu in enumerate(_dicom_volume()):
+        write_slice(folder / f"IM{k:04d}", hu, z=2.5 * k, y=np.tan(np.radians(20.0)) * 2.5 * k, number=k + 1)
+    return [folder], "tilted: is a gantry-tilted series"
+
+
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 
