@@ -142,3 +142,22 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert proc.returncode == 143, stderr
     assert stderr.strip().splitlines() == ["covidct: terminated"]
     assert not out.exists()
+
+
+def test_command_replaces_an_earlier_analysis_and_keeps_the_users_files(tmp_path):
+    """Issue 24 item 4 through the real command: the earlier run's decovnet localization must not stay beside a
+    report that does not list it; every file the new report lists exists."""
+    out = tmp_path / "again"
+    out.mkdir()
+    (out / "localization-decovnet.seg.nrrd").write_text("earlier")
+    (out / "report.json").write_text(json.dumps({"files": ["localization-decovnet.seg.nrrd", "report.json"]}))
+    (out / "notes.txt").write_text("keep me")
+    proc = subprocess.run(_covidct("analyze", "--demo", "--demo-size", "112,112,56", "-o", out, "--device", "cpu",
+                                   "--models", "decovnet"), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    names = {p.name for p in out.iterdir()}
+    assert names == set(report["files"]) | {"notes.txt"}, names
+    assert (out / "notes.txt").read_text() == "keep me"
+    if "localization-decovnet.seg.nrrd" in names:  # written anew by this run, not the earlier file
+        assert (out / "localization-decovnet.seg.nrrd").read_bytes() != b"earlier"
