@@ -26,7 +26,7 @@ from ..errors import InputError
 LOCK_NAME = ".covidct.lock"
 STAGING_PREFIX = ".covidct-"
 #: What an analysis wrote before reports listed their files (report.json "files").
-EARLIER_OUTPUTS = ("report.json", "report.html", "*.seg.nrrd", "heatmap-*.nrrd", "demo-ct.nrrd")
+EARLIER_OUTPUTS = ("report.json", "report.html", "*.seg.nrrd", "heatmap-*.nrrd", "demo-ct.nrrd", "demo-truth-*.nrrd")
 
 
 def _alive(pid: int) -> bool:
