@@ -161,3 +161,16 @@ def test_command_replaces_an_earlier_analysis_and_keeps_the_users_files(tmp_path
     assert (out / "notes.txt").read_text() == "keep me"
     if "localization-decovnet.seg.nrrd" in names:  # written anew by this run, not the earlier file
         assert (out / "localization-decovnet.seg.nrrd").read_bytes() != b"earlier"
+
+
+def test_the_input_inside_the_folder_is_never_removed(tmp_path):
+    """`covidct analyze demo-out/demo-ct.nrrd -o demo-out`: the earlier run listed demo-ct.nrrd, the new one reads
+    it; replacing the earlier analysis must not delete the input."""
+    out = tmp_path / "demo-out"
+    out.mkdir()
+    (out / "demo-ct.nrrd").write_text("the CT")
+    (out / "report.json").write_text(json.dumps({"files": ["demo-ct.nrrd", "report.json"]}))
+    with OutputFolder(out, keep=(out / "demo-ct.nrrd",)) as folder:
+        (folder.staging / "report.json").write_text("new")
+        folder.commit()
+    assert _listing(out) == {"demo-ct.nrrd": "the CT", "report.json": "new"}

@@ -67,7 +67,7 @@ def analyze(
     classifiers = selected_classifiers(options.models, registry)
     progress = Progress(emit)
 
-    with OutputFolder(outdir) as folder:  # one run per folder; a failed run leaves only what was there (outfolder.py)
+    with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder:  # one run per folder; a failed run leaves only what was there (outfolder.py)
         report = _run(source, folder.staging, outdir, options, registry, classifiers, progress)
         folder.commit()
     return report

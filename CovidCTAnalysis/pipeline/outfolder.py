@@ -8,7 +8,7 @@ earlier analysis in it is replaced as a whole, never mixed with the new one (iss
   created it and nothing else is in it. Nothing another run or the user put there is touched.
 - An earlier analysis: on success the files its ``report.json`` lists under ``files`` (for reports of versions
   before that list, the names an analysis writes: ``EARLIER_OUTPUTS``) are removed, then the new outputs move in. Other
-  files of the user stay.
+  files of the user stay, and so does the input (the demo CT of an earlier run analysed again into its own folder).
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class OutputFolder:
     """``with OutputFolder(outdir) as folder:`` claims ``outdir``; ``folder.staging`` is where the run writes;
     ``folder.commit()`` moves the outputs into place once the whole run has succeeded."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep: tuple[Path, ...] = ()):
         self.path = Path(path)
+        self._keep = {Path(p).resolve() for p in keep}  # the inputs: never removed, even if an earlier run wrote them
         self.created = False
         self.staging: Path | None = None
         self._lock: Path | None = None
@@ -126,7 +127,8 @@ class OutputFolder:
         else:
             names = {p.name for p in self.path.iterdir()
                      if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in EARLIER_OUTPUTS)}
-        return sorted(self.path / n for n in names if (self.path / n).is_file())
+        return sorted(self.path / n for n in names
+                      if (self.path / n).is_file() and (self.path / n).resolve() not in self._keep)
 
     def commit(self) -> None:
         """Replace any earlier analysis by this run's outputs (staging -> folder)."""
