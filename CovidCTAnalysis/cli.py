@@ -66,6 +66,13 @@ def _seed(text: str) -> int:
     return values[0]
 
 
+def _workers(text: str) -> int:
+    values = _numbers(int, text)
+    if len(values) != 1 or not 1 <= values[0] <= 256:
+        raise argparse.ArgumentTypeError(f"--workers needs a whole number from 1 to 256, not {text!r}")
+    return values[0]
+
+
 def _device(preference: str, needs_torch: bool):
     """The torch.device for a model that runs on PyTorch; lungs-classic and the pseudo-mask run without PyTorch
     (a 3D Slicer without the PyTorch extension can use them), so they never import it and get the preference text."""
@@ -115,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_input_options(c)
+
+    b = sub.add_parser("batch", help="analyze a cohort on Dask: one folder per case, resumable, cohort.csv")
+    b.add_argument("input", nargs="*", type=Path, help="CTs (files, DICOM folders, slices)")
+    b.add_argument("--list", type=Path, metavar="CASES.csv", help="a CSV with a 'path' column, one case per row")
+    b.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    b.add_argument("--workers", type=_workers, default=1, help="Dask worker processes on this machine (default 1)")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:port) instead")
+    b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    b.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")
+    b.add_argument("--id-map", action="store_true", help="also write ids.csv: case id -> input path")
 
     sub.add_parser("models", help="list registered models, their versions and whether their weights are intact")
     return parser
@@ -276,6 +293,29 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         tmp.write_text(text.getvalue(), encoding="utf-8")
 
 
+def _cmd_batch(args) -> int:
+    from .io import check_output_path
+    from .models.registry import load_registry
+    from .pipeline import AnalyzeOptions
+    from .pipeline.analyze import selected_classifiers
+    from .pipeline.batch import make_cases, read_case_list, run_batch
+
+    inputs = list(args.input) + (read_case_list(args.list) if args.list else [])
+    if not inputs:
+        raise InputError(None, "batch needs INPUT paths or --list CASES.csv")
+    missing = [p for p in inputs if not Path(p).exists()]
+    if missing:
+        raise InputError(missing[0], f"does not exist ({len(missing)} of {len(inputs)} inputs are missing)")
+    check_output_path(args.output, inputs, expect="dir")
+    selected_classifiers(args.models, load_registry())  # unknown models stop here, before any worker starts
+    options = AnalyzeOptions(device=args.device, models=args.models)
+    result = run_batch(make_cases(inputs), args.output, options, workers=args.workers, scheduler=args.scheduler,
+                       id_map=args.id_map, report=lambda line: print(f"covidct: {line}", file=sys.stderr, flush=True))
+    print(f"{len(result.done)} analyzed, {len(result.skipped)} done before, {len(result.failed)} failed "
+          f"(see {args.output / 'failures.csv'}); cohort table {args.output / 'cohort.csv'}")
+    return 0
+
+
 def _cmd_models(args) -> int:
     from .models.registry import CONTRACT_MODELS, load_registry
 
@@ -304,6 +344,7 @@ COMMANDS = {
     "segment-lesions": _cmd_segment_lesions,
     "classify": _cmd_classify,
     "models": _cmd_models,
+    "batch": _cmd_batch,
 }
 
 

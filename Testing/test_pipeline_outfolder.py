@@ -73,9 +73,13 @@ def test_a_folder_locked_by_a_live_run_is_refused_and_untouched(tmp_path):
 
 
 def test_a_stale_lock_is_taken_over(tmp_path):
+    """A run killed with SIGKILL left its lock and its half-written staging folder: both go."""
     out = tmp_path / "stale"
     out.mkdir()
-    (out / LOCK_NAME).write_text(f"{_dead_pid()}\n")
+    dead = _dead_pid()
+    (out / LOCK_NAME).write_text(f"{dead}\n")
+    (out / f".covidct-{dead}-abc").mkdir()
+    (out / f".covidct-{dead}-abc" / "lungs.seg.nrrd").write_text("partial")
     with OutputFolder(out) as folder:
         (folder.staging / "report.json").write_text("{}")
         folder.commit()

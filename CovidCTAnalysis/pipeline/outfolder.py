@@ -3,7 +3,8 @@ earlier analysis in it is replaced as a whole, never mixed with the new one (iss
 
 - Ownership: the run creates ``.covidct.lock`` (holding its process id) with an exclusive create. A second run into
   a folder whose lock belongs to a live process is refused (exit status 2) before it writes anything; a lock left by
-  a process that no longer runs (killed with SIGKILL, a crash of the machine) is taken over.
+  a process that no longer runs (killed with SIGKILL, a crash of the machine) is taken over, and that process's
+  staging folder (named with its process id) is removed.
 - Failure or interruption: the run's own staging folder and lock go; the output folder goes only if this run
   created it and nothing else is in it. Nothing another run or the user put there is touched.
 - An earlier analysis: on success the files its ``report.json`` lists under ``files`` (for reports of versions
@@ -66,7 +67,7 @@ class OutputFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             self._claim()
-            self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path))
+            self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.path))
         except BaseException:
             self._release(success=False)
             raise
@@ -86,10 +87,13 @@ class OutputFolder:
                 if owner is not None and owner != os.getpid() and _alive(owner):
                     raise InputError(self.path, f"is in use by another covidct run (process {owner}); wait for it "
                                                 "to finish or choose another output folder") from None
-                try:  # a stale lock: its process is gone
+                try:  # a stale lock: its process is gone (killed); so is what it was writing
                     lock.unlink()
                 except FileNotFoundError:
                     pass
+                if owner:
+                    for staging in self.path.glob(f"{STAGING_PREFIX}{owner}-*"):
+                        shutil.rmtree(staging, ignore_errors=True)
                 continue
             with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.write(f"{os.getpid()}\n")

@@ -1,0 +1,177 @@
+"""`covidct batch`: the analyze pipeline over a cohort, on Dask (issue 21).
+
+One Dask task per case, each running ``analyze`` into ``OUTDIR/<case-id>/`` (atomically, outfolder.py). Dask's
+``LocalCluster`` by default (``--workers`` processes, one thread each, and torch's threads set so that the workers
+share the cores without oversubscribing them); ``--scheduler tcp://host:port`` runs on an existing Dask scheduler
+instead, e.g. one started by dask-jobqueue on a cluster (README). Each worker process loads the models once and keeps
+them (every system caches what it loads).
+
+- Resumable: a case whose folder holds a report.json and every file that report lists is done and is skipped on a
+  rerun. A case interrupted midway has no report.json: it runs again (its killed run's staging goes, outfolder.py).
+- Failures: a case that fails (bad input, exit-2 problems, internal errors) is written to ``failures.csv`` with its
+  error and never stops the others; it leaves no case folder.
+- Case ids carry no patient name or ID: ``case-0001``... in the order given. ``--id-map`` writes ``ids.csv``
+  (case id -> input path) on request; without it the paths are not written anywhere in OUTDIR.
+- Cohort table: ``cohort.csv``, one row per done case (lung and lesion volumes, % involvement, severity band, each
+  classifier's P(COVID-19)), rewritten atomically after every finished case.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+from ..io.writers import atomic_path
+from .analyze import AnalyzeOptions
+
+FAILURES = "failures.csv"
+COHORT = "cohort.csv"
+ID_MAP = "ids.csv"
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    path: Path
+
+
+def read_case_list(path: Path) -> list[Path]:
+    """Inputs from a CSV with a ``path`` column (relative paths are relative to the CSV's folder)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(path, f"cannot be read as a case list: {e}") from None
+    if not rows or "path" not in rows[0]:
+        raise InputError(path, "needs a header row with a 'path' column and one row per case")
+    return [(path.parent / r["path"]).resolve() if not Path(r["path"]).is_absolute() else Path(r["path"])
+            for r in rows if (r.get("path") or "").strip()]
+
+
+def make_cases(inputs: list[Path]) -> list[Case]:
+    """Running-number case ids, in the order given; the same input twice is one case."""
+    seen: dict[Path, None] = {}
+    for p in inputs:
+        seen.setdefault(Path(p), None)
+    return [Case(f"case-{k + 1:04d}", p) for k, p in enumerate(seen)]
+
+
+def is_done(folder: Path) -> bool:
+    """A finished case: report.json and every file it lists are there."""
+    try:
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    files = report.get("files") if isinstance(report, dict) else None
+    return isinstance(files, list) and all((folder / str(n)).is_file() for n in files)
+
+
+def run_case(path: str, outdir: str, options: AnalyzeOptions, threads: int) -> dict:
+    """One case on a worker: analyze into ``outdir``; returns the report (raises on failure)."""
+    import SimpleITK as sitk
+    import torch
+
+    from .analyze import analyze
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    return analyze(Path(path), Path(outdir), options)
+
+
+def cohort_row(case_id: str, report: dict) -> dict:
+    lungs = report.get("lungs") or {}
+    lesions = report.get("lesions") or {}
+    involvement = lesions.get("percent_involvement") or {}
+    row = {"case_id": case_id, "right_lung_ml": lungs.get("right_ml"), "left_lung_ml": lungs.get("left_ml"),
+           "lung_ml": lungs.get("total_ml"), "ggo_ml": lesions.get("ggo_ml"),
+           "consolidation_ml": lesions.get("consolidation_ml"), "lesion_ml": lesions.get("total_ml"),
+           "involvement_percent": involvement.get("total"),
+           "severity": (lesions.get("severity") or {}).get("band"), "warnings": len(report.get("warnings") or [])}
+    for name, result in sorted((report.get("classifiers") or {}).items()):
+        row[f"p_covid_{name}"] = result.get("probability")
+    return row
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    with atomic_path(path) as tmp:
+        tmp.write_text(text.getvalue(), encoding="utf-8")
+
+
+@dataclass
+class BatchResult:
+    done: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+
+
+def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, workers: int = 1,
+              scheduler: str | None = None, id_map: bool = False,
+              report: Callable[[str], None] = lambda line: None) -> BatchResult:
+    """Analyze every case not yet done into ``outdir/<case-id>/``; writes cohort.csv and failures.csv."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    if id_map:
+        _write_csv(outdir / ID_MAP, [{"case_id": c.case_id, "path": str(c.path)} for c in cases])
+    skipped = [c.case_id for c in cases if is_done(outdir / c.case_id)]
+    todo = [c for c in cases if c.case_id not in skipped]
+    for case_id in skipped:
+        report(f"{case_id}: done before, skipped")
+    failed: dict[str, str] = {}
+    done: list[str] = []
+
+    rows: dict[str, dict] = {}  # the cohort table, in memory: a thousand-case rerun reads each report once
+    for case_id in skipped:
+        rows[case_id] = cohort_row(case_id, json.loads((outdir / case_id / "report.json").read_text(encoding="utf-8")))
+
+    def write_tables() -> None:
+        ordered = [rows[c.case_id] for c in cases if c.case_id in rows]
+        if ordered:
+            _write_csv(outdir / COHORT, ordered)
+        _write_csv(outdir / FAILURES, [{"case_id": k, "error": v} for k, v in sorted(failed.items())],
+                   ["case_id", "error"])
+
+    if todo:
+        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+        cluster = None
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=50)
+            client = Client(cluster)
+        try:
+            futures = {client.submit(run_case, str(c.path), str(outdir / c.case_id), options, threads,
+                                     key=f"covidct-{c.case_id}-{os.getpid()}", pure=False): c for c in todo}
+            for future in as_completed(futures):
+                case = futures[future]
+                try:
+                    rows[case.case_id] = cohort_row(case.case_id, future.result())
+                    done.append(case.case_id)
+                    report(f"{case.case_id}: done ({len(done) + len(failed)}/{len(todo)})")
+                except Exception as exc:  # noqa: BLE001 - a failed case never stops the others
+                    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    if not isinstance(exc, InputError):
+                        message = f"{type(exc).__name__}: {message}"
+                    failed[case.case_id] = message.replace(str(case.path), "INPUT") if not id_map else message
+                    report(f"{case.case_id}: failed ({message})")
+                write_tables()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    write_tables()
+    return BatchResult(done, skipped, failed)

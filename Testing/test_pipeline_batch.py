@@ -1,0 +1,89 @@
+"""`covidct batch` (pipeline/batch.py, issue 21): Dask workers, one folder per case, resumable after an interruption,
+failures recorded without stopping the others, a cohort table without patient paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from CovidCTAnalysis.pipeline.batch import cohort_row, is_done, make_cases  # noqa: E402
+
+SEMISEG = Path("covid-semiseg/TrainingSet/LungInfection-Train/Doctor-label/Imgs")
+
+
+def _batch(*args, **kw) -> list[str]:
+    return [sys.executable, "-m", "CovidCTAnalysis", "batch", *map(str, args)]
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_case_ids_are_running_numbers_and_carry_no_path(tmp_path):
+    cases = make_cases([tmp_path / "Doe_Jane" / "ct.nii.gz", tmp_path / "b.png", tmp_path / "Doe_Jane" / "ct.nii.gz"])
+    assert [c.case_id for c in cases] == ["case-0001", "case-0002"]
+    row = cohort_row("case-0001", {"lungs": {"right_ml": 1.0, "left_ml": 2.0, "total_ml": 3.0}, "lesions": None,
+                                   "classifiers": {"decovnet": {"probability": 0.25}}, "warnings": []})
+    assert row["lung_ml"] == 3.0 and row["p_covid_decovnet"] == 0.25 and "Doe" not in json.dumps(row)
+
+
+def test_a_case_is_done_only_with_every_file_its_report_lists(tmp_path):
+    assert not is_done(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({"files": ["report.json", "lungs.seg.nrrd"]}))
+    assert not is_done(tmp_path)
+    (tmp_path / "lungs.seg.nrrd").write_text("x")
+    assert is_done(tmp_path)
+
+
+@pytest.mark.realdata
+def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(shared_data, tmp_path):
+    """Two workers over 8 labelled SemiSeg slices and one broken file; Ctrl-C after two cases, then a rerun."""
+    images = sorted((shared_data / SEMISEG).glob("*.jpg"))[:8]
+    assert len(images) == 8
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    out = tmp_path / "cohort"
+    args = _batch(*images, broken, "-o", out, "--workers", "2", "--device", "cpu", "--models", "slice-resnet")
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    done_lines = 0
+    deadline = time.monotonic() + 300
+    while done_lines < 2 and time.monotonic() < deadline:
+        line = first.stderr.readline()
+        if not line:
+            break
+        done_lines += ": done (" in line
+    os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    first.communicate(timeout=120)
+    assert first.returncode != 0
+    finished_first = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("case-*/report.json")}
+    assert 2 <= len(finished_first) < 8, "the interruption must fall in the middle of the batch"
+    for folder in out.glob("case-*"):  # no half-written case: a folder is a finished case or will be redone
+        assert is_done(folder) or not (folder / "report.json").exists()
+
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    folders = sorted(p.name for p in out.glob("case-*"))
+    assert folders == [f"case-{k:04d}" for k in range(1, 9)], folders
+    assert all(is_done(out / name) for name in folders)
+    assert not [p for p in out.glob("case-*/.covidct*")], "no staging or lock left"
+    for name, mtime in finished_first.items():  # done exactly once
+        assert (out / name / "report.json").stat().st_mtime_ns == mtime
+    assert second.stderr.count("done before, skipped") == len(finished_first)
+    failures = _csv(out / "failures.csv")
+    assert [f["case_id"] for f in failures] == ["case-0009"] and "INPUT" in failures[0]["error"]
+    cohort = _csv(out / "cohort.csv")
+    assert [r["case_id"] for r in cohort] == folders
+    assert all(0.0 <= float(r["p_covid_slice-resnet"]) <= 1.0 and float(r["lung_ml"]) > 0 for r in cohort)
+    text = (out / "cohort.csv").read_text() + (out / "failures.csv").read_text()
+    assert str(shared_data) not in text and "broken" not in text, "no input path in the cohort outputs"
