@@ -87,3 +87,15 @@ def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(sha
     assert all(0.0 <= float(r["p_covid_slice-resnet"]) <= 1.0 and float(r["lung_ml"]) > 0 for r in cohort)
     text = (out / "cohort.csv").read_text() + (out / "failures.csv").read_text()
     assert str(shared_data) not in text and "broken" not in text, "no input path in the cohort outputs"
+
+
+def test_a_rerun_with_other_inputs_is_refused(tmp_path):
+    """case-0001 of the first list must not be taken as done for another CT."""
+    from CovidCTAnalysis.errors import InputError
+    from CovidCTAnalysis.pipeline.batch import INPUTS_FILE, check_same_inputs
+
+    check_same_inputs(tmp_path, make_cases([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"]))
+    check_same_inputs(tmp_path, make_cases([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", tmp_path / "c.nii.gz"]))
+    with pytest.raises(InputError, match="case-0001 was another file"):
+        check_same_inputs(tmp_path, make_cases([tmp_path / "b.nii.gz", tmp_path / "a.nii.gz"]))
+    assert "a.nii.gz" not in (tmp_path / INPUTS_FILE).read_text()

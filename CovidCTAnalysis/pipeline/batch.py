@@ -10,7 +10,8 @@ them (every system caches what it loads).
   rerun. A case interrupted midway has no report.json: it runs again (its killed run's staging goes, outfolder.py).
 - Failures: a case that fails (bad input, exit-2 problems, internal errors) is written to ``failures.csv`` with its
   error and never stops the others; it leaves no case folder.
-- Case ids carry no patient name or ID: ``case-0001``... in the order given. ``--id-map`` writes ``ids.csv``
+- Case ids carry no patient name or ID: ``case-0001``... in the order given; ``batch-inputs.json`` keeps a hash of
+  each case's input path, and a rerun whose ids would stand for other inputs is refused (never mixed). ``--id-map`` writes ``ids.csv``
   (case id -> input path) on request; without it the paths are not written anywhere in OUTDIR.
 - Cohort table: ``cohort.csv``, one row per done case (lung and lesion volumes, % involvement, severity band, each
   classifier's P(COVID-19)), rewritten atomically after every finished case.
@@ -19,6 +20,7 @@ them (every system caches what it loads).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -31,6 +33,8 @@ from ..io.writers import atomic_path
 from .analyze import AnalyzeOptions
 
 FAILURES = "failures.csv"
+#: case id -> a sha256 of the input's resolved path: a rerun with other inputs must not take their results as done
+INPUTS_FILE = "batch-inputs.json"
 COHORT = "cohort.csv"
 ID_MAP = "ids.csv"
 
@@ -60,6 +64,29 @@ def make_cases(inputs: list[Path]) -> list[Case]:
     for p in inputs:
         seen.setdefault(Path(p), None)
     return [Case(f"case-{k + 1:04d}", p) for k, p in enumerate(seen)]
+
+
+def _fingerprint(path: Path) -> str:
+    return hashlib.sha256(str(Path(path).resolve()).encode("utf-8")).hexdigest()
+
+
+def check_same_inputs(outdir: Path, cases: list[Case]) -> None:
+    """Record which input each case id stands for (hashed: no path in OUTDIR); refuse a rerun whose case ids would
+    stand for other inputs, so that one CT's results are never taken for another's."""
+    recorded_file = outdir / INPUTS_FILE
+    current = {c.case_id: _fingerprint(c.path) for c in cases}
+    recorded: dict = {}
+    if recorded_file.is_file():
+        try:
+            recorded = json.loads(recorded_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError(recorded_file, "is not readable; it records which input each case folder holds") from None
+    changed = sorted(k for k in current if k in recorded and recorded[k] != current[k])
+    if changed:
+        raise InputError(outdir, f"holds a batch of other inputs ({changed[0]} was another file); give the same "
+                                 "inputs in the same order to resume, or use a new output folder")
+    with atomic_path(recorded_file) as tmp:
+        tmp.write_text(json.dumps({**recorded, **current}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def is_done(folder: Path) -> bool:
@@ -124,6 +151,7 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
     from dask.distributed import Client, LocalCluster, as_completed
 
     outdir.mkdir(parents=True, exist_ok=True)
+    check_same_inputs(outdir, cases)
     if id_map:
         _write_csv(outdir / ID_MAP, [{"case_id": c.case_id, "path": str(c.path)} for c in cases])
     skipped = [c.case_id for c in cases if is_done(outdir / c.case_id)]
