@@ -243,6 +243,7 @@ def _cmd_classify(args) -> int:
     from .io import check_output_path, load_ct
     from .models import select_device
     from .models.registry import load_registry
+    from .io.writers import write_csv
     from .pipeline.classifiers import csv_row, needs_lungs, run_classifier
 
     registry = load_registry()
@@ -271,26 +272,8 @@ def _cmd_classify(args) -> int:
         rows.append(csv_row(str(path), run))
         if emit:
             emit("classify", n / len(args.input), f"{path}: P(COVID-19) {run.probability:.3f}")
-    _write_csv(args.output, rows)
+    write_csv(args.output, rows)  # columns: path, probability, label, then the model's own
     return 0
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    """Rows to CSV atomically; columns: path, probability, label, then every other key in first-seen order."""
-    import csv
-    import io
-
-    from .io.writers import atomic_path
-
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text.getvalue(), encoding="utf-8")
 
 
 def _cmd_batch(args) -> int:

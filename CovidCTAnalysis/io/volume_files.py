@@ -150,24 +150,8 @@ def _check_nifti_data(path: Path, offset: int, voxels: int, bitpix: int, float_t
         validate.raise_non_finite(path, bad)
 
 
-def check_nrrd_header(path: Path) -> None:
-    """NRRD text header: no NaN/inf in spacings, space directions or origin (ITK would replace them by 1)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
-    except OSError as e:
-        raise InputError(path, f"cannot be read: {e.strerror or e}") from None
-    if not head.startswith(b"NRRD"):
-        raise InputError(path, "is not a NRRD file (no NRRD signature)")
-    text = head.split(b"\n\n", 1)[0].decode("latin-1").lower()
-    for line in text.splitlines():
-        key = line.split(":", 1)[0].strip()
-        value = line.split(":", 1)[1] if ":" in line else ""
-        if key in ("spacings", "space directions", "space origin") and ("nan" in value or "inf" in value):
-            raise InputError(path, f"has an invalid voxel spacing or origin in its header ({line.strip()})")
-
-
 def _text_head(path: Path) -> str:
+    """The first 64 KiB of a text header (NRRD, MetaImage), as latin-1."""
     try:
         with open(path, "rb") as f:
             return f.read(65536).decode("latin-1")
@@ -175,16 +159,26 @@ def _text_head(path: Path) -> str:
         raise InputError(path, f"cannot be read: {e.strerror or e}") from None
 
 
-def detached_data_file(path: Path, kind: str) -> str | None:
+def check_nrrd_header(path: Path, head: str) -> None:
+    """NRRD text header: no NaN/inf in spacings, space directions or origin (ITK would replace them by 1)."""
+    if not head.startswith("NRRD"):
+        raise InputError(path, "is not a NRRD file (no NRRD signature)")
+    for line in head.split("\n\n", 1)[0].lower().splitlines():
+        key = line.split(":", 1)[0].strip()
+        value = line.split(":", 1)[1] if ":" in line else ""
+        if key in ("spacings", "space directions", "space origin") and ("nan" in value or "inf" in value):
+            raise InputError(path, f"has an invalid voxel spacing or origin in its header ({line.strip()})")
+
+
+def detached_data_file(head: str, kind: str) -> str | None:
     """The data file a NRRD or MetaImage header names (None when the data follow the header)."""
-    text = _text_head(path)
     if kind == "nrrd":
-        for line in text.split("\n\n", 1)[0].splitlines():
+        for line in head.split("\n\n", 1)[0].splitlines():
             key, _, value = line.partition(":")
             if key.strip().lower() in ("data file", "datafile"):
                 return value.strip()
         return None
-    for line in text.splitlines():
+    for line in head.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "ElementDataFile":
             value = value.strip()
@@ -192,10 +186,10 @@ def detached_data_file(path: Path, kind: str) -> str | None:
     return None
 
 
-def check_detached_data(path: Path, kind: str) -> None:
+def check_detached_data(path: Path, kind: str, head: str) -> None:
     """A header may name its data file: only one regular file in the header's folder (or below it) is read, never a
     FIFO (the run would hang), a device (/dev/urandom) or a file elsewhere on the machine (issue 24)."""
-    name = detached_data_file(path, kind)
+    name = detached_data_file(head, kind)
     if name is None:
         return
     if not name or name.upper().startswith("LIST") or "%" in name or len(name.split()) > 1:
@@ -219,10 +213,11 @@ def read(path: Path, kind: str) -> sitk.Image:
     label = LABEL[kind]
     if kind == "nifti":
         check_nifti_header(path)
-    else:
+    else:  # one read of the text header for both checks
+        head = _text_head(path)
         if kind == "nrrd":
-            check_nrrd_header(path)
-        check_detached_data(path, kind)
+            check_nrrd_header(path, head)
+        check_detached_data(path, kind, head)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO(IMAGE_IO[kind])

@@ -46,6 +46,21 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
+    """Rows to a CSV file atomically; columns as given, else every key in first-seen order (missing or None: empty)."""
+    import csv
+    import io
+
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(columns), restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text.getvalue(), encoding="utf-8")
+
+
 def _clean_copy(image: sitk.Image) -> sitk.Image:
     return strip_metadata(sitk.Image(image))
 

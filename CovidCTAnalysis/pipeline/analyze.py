@@ -4,9 +4,9 @@ Stages, in order: ``load`` (or ``demo`` then ``load``), ``lungs``, ``lesions``, 
 emits progress events and is timed. A stage whose model this version does not ship is recorded in the report's
 ``unavailable`` section instead of pretending. Every output is written into a staging folder inside OUTDIR and moved
 into place only when the whole run has succeeded, so a failed run leaves no partial output; one run owns OUTDIR at a
-time, and a new analysis replaces an earlier one in it as a whole (outfolder.py). report.json lists the files. A 2-D image in which
-the lung finder finds no lung is not refused: it goes on without a lung mask, and the report's ``warnings`` say what
-that leaves out (lungs.py).
+time, and a new analysis replaces an earlier one in it as a whole (outfolder.py); report.json lists the files. A 2-D
+image in which the lung finder finds no lung is not refused: it goes on without a lung mask, and the report's
+``warnings`` say what that leaves out (lungs.py).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def analyze(
     classifiers = selected_classifiers(options.models, registry)
     progress = Progress(emit)
 
-    with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder:  # one run per folder; a failed run leaves only what was there (outfolder.py)
+    # one run per folder; a failed run leaves only what was there; the input is never removed (outfolder.py)
+    with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder:
         report = _run(source, folder.staging, outdir, options, registry, classifiers, progress)
         folder.commit()
     return report

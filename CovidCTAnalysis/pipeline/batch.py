@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from ..io.writers import atomic_path
+from ..io.writers import atomic_path, write_csv
 from .analyze import AnalyzeOptions
+from .outfolder import listed_files
 
 FAILURES = "failures.csv"
 #: case id -> a sha256 of the input's resolved path: a rerun with other inputs must not take their results as done
@@ -91,12 +91,8 @@ def check_same_inputs(outdir: Path, cases: list[Case]) -> None:
 
 def is_done(folder: Path) -> bool:
     """A finished case: report.json and every file it lists are there."""
-    try:
-        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    files = report.get("files") if isinstance(report, dict) else None
-    return isinstance(files, list) and all((folder / str(n)).is_file() for n in files)
+    listed = listed_files(folder)
+    return listed is not None and all((folder / n).is_file() for n in listed)
 
 
 def run_case(path: str, outdir: str, options: AnalyzeOptions, threads: int) -> dict:
@@ -126,17 +122,6 @@ def cohort_row(case_id: str, report: dict) -> dict:
     return row
 
 
-def _write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
-    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
-    with atomic_path(path) as tmp:
-        tmp.write_text(text.getvalue(), encoding="utf-8")
-
-
 @dataclass
 class BatchResult:
     done: list[str]
@@ -153,7 +138,7 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
     outdir.mkdir(parents=True, exist_ok=True)
     check_same_inputs(outdir, cases)
     if id_map:
-        _write_csv(outdir / ID_MAP, [{"case_id": c.case_id, "path": str(c.path)} for c in cases])
+        write_csv(outdir / ID_MAP, [{"case_id": c.case_id, "path": str(c.path)} for c in cases])
     skipped = [c.case_id for c in cases if is_done(outdir / c.case_id)]
     todo = [c for c in cases if c.case_id not in skipped]
     for case_id in skipped:
@@ -168,8 +153,8 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
     def write_tables() -> None:
         ordered = [rows[c.case_id] for c in cases if c.case_id in rows]
         if ordered:
-            _write_csv(outdir / COHORT, ordered)
-        _write_csv(outdir / FAILURES, [{"case_id": k, "error": v} for k, v in sorted(failed.items())],
+            write_csv(outdir / COHORT, ordered)
+        write_csv(outdir / FAILURES, [{"case_id": k, "error": v} for k, v in sorted(failed.items())],
                    ["case_id", "error"])
 
     if todo:

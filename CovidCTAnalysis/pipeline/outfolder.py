@@ -51,6 +51,17 @@ def _lock_owner(lock: Path) -> int | None:
         return None
 
 
+def listed_files(folder: Path) -> list[str] | None:
+    """The file names ``folder/report.json`` lists under ``files``; None without a readable report or list."""
+    try:
+        listed = json.loads((folder / "report.json").read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(listed, list) and all(isinstance(n, str) and n for n in listed):
+        return listed
+    return None
+
+
 class OutputFolder:
     """``with OutputFolder(outdir) as folder:`` claims ``outdir``; ``folder.staging`` is where the run writes;
     ``folder.commit()`` moves the outputs into place once the whole run has succeeded."""
@@ -119,15 +130,11 @@ class OutputFolder:
     # -- replacing an earlier analysis -----------------------------------------------------------------------------
     def earlier_outputs(self) -> list[Path]:
         """The files of an earlier analysis in this folder (empty when there is none)."""
-        report = self.path / "report.json"
-        if not report.is_file():
+        if not (self.path / "report.json").is_file():
             return []
-        try:
-            listed = json.loads(report.read_text(encoding="utf-8")).get("files")
-        except (OSError, ValueError, AttributeError):
-            listed = None
-        if isinstance(listed, list) and all(isinstance(n, str) for n in listed):
-            names = {n for n in listed if n and "/" not in n and "\\" not in n and not n.startswith(".")}
+        listed = listed_files(self.path)
+        if listed is not None:
+            names = {n for n in listed if "/" not in n and "\\" not in n and not n.startswith(".")}
         else:
             names = {p.name for p in self.path.iterdir()
                      if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in EARLIER_OUTPUTS)}
