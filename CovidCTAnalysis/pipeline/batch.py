@@ -11,8 +11,8 @@ them (every system caches what it loads).
 - Failures: a case that fails (bad input, exit-2 problems, internal errors) is written to ``failures.csv`` with its
   error and never stops the others; it leaves no case folder.
 - Case ids carry no patient name or ID: ``case-0001``... in the order given; ``batch-inputs.json`` keeps a hash of
-  each case's input path, and a rerun whose ids would stand for other inputs is refused (never mixed). ``--id-map`` writes ``ids.csv``
-  (case id -> input path) on request; without it the paths are not written anywhere in OUTDIR.
+  each case's input path, and a rerun whose ids would stand for other inputs is refused (never mixed).
+  ``--id-map`` writes ``ids.csv`` (case id -> input path) on request; without it no path is written in OUTDIR.
 - Cohort table: ``cohort.csv``, one row per done case (lung and lesion volumes, % involvement, severity band, each
   classifier's P(COVID-19)), rewritten atomically after every finished case.
 """
