@@ -48,12 +48,12 @@ def test_runnable_classifiers_say_what_they_are_and_accept():
 def test_registered_name_without_a_subpackage_is_not_runnable(tmp_path):
     data = json.loads((REPO / "Resources" / "Models" / "registry.json").read_text(encoding="utf-8"))
     data["models"] = [m for m in data["models"] if m["task"] != "classification"] + [
-        {"name": "da-cmil", "version": "0.0.1", "task": "classification", "weights": None, "sha256": None}]
+        {"name": "lobe-patch", "version": "0.0.1", "task": "classification", "weights": None, "sha256": None}]
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     assert classifier_names(path) == []
     ct = SimpleNamespace(is_2d=False)
-    assert refusal("da-cmil", ct) == "model da-cmil is not available in this version"
+    assert refusal("lobe-patch", ct) == "model lobe-patch is not available in this version"
 
 
 def test_refusals_follow_the_accepted_inputs():

@@ -60,7 +60,7 @@ def test_report_json_contract(demo_run):
         assert report["lesions"] is None and "lesions" in report["unavailable"]
     shipped = registry.available("classification")
     assert set(report["classifiers"]) == set(shipped)
-    for name in ("da-cmil", "lobe-patch", "cvae-netvlad"):
+    for name in ("lobe-patch", "cvae-netvlad"):
         assert "not available" in report["unavailable"][name]
 
 
@@ -152,7 +152,7 @@ def test_version_and_models():
     assert listing.returncode == 0
     lines = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
     assert "no weights needed" in lines["lungs-classic"]
-    assert "not available in this version" in lines["da-cmil"]
+    assert "not available in this version" in lines["lobe-patch"]
     assert len(lines) == 8
 
 

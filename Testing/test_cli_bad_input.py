@@ -330,7 +330,7 @@ def test_output_with_unknown_extension(tmp_path):
     (["analyze", "--demo", "-o", "X", "--window", "1e308,0"], "outside the HU scale"),
     (["analyze", "--demo", "-o", "loop"], "symbolic link loop"),
     (["analyze", "-o", "X"], "INPUT or --demo"),
-    (["analyze", "--demo", "-o", "X", "--models", "da-cmil"], "not available in this version"),
+    (["analyze", "--demo", "-o", "X", "--models", "lobe-patch"], "not available in this version"),
     (["analyze", "--demo", "-o", "X", "--models", "resnet-1000"], "unknown model"),
     (["classify", "--model", "cvae-netvlad", "a.png", "-o", "X.csv"], "not available in this version"),
     (["classify", "--model", "lesions-unet", "a.png", "-o", "X.csv"], "not a classifier"),

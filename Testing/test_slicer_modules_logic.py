@@ -438,3 +438,25 @@ def test_after_analyze_the_views_show_the_results(headless, demo, tmp_path):
     logic.start(parameters)  # a new analysis replaces the old one's nodes and folder
     _wait(logic)
     assert hierarchy.GetItemName(folder) == "" and logic.view_request.folder_item != folder
+
+
+def test_classifier_logic_adds_the_attention_per_slice_as_a_bar_chart(headless, demo, tmp_path):
+    from CovidCTAnalysis.mrml.plots import chart_series
+
+    files = _analysis_files(demo, tmp_path, {"decovnet": 0.7})
+    report = json.loads(files["report.json"].read_text(encoding="utf-8"))
+    report["classifiers"]["decovnet"].update({"slice_attention": {"2": 0.25, "5": 0.75}, "top_slices": [5, 2]})
+    files["report.json"].write_text(json.dumps(report))
+    parameters = ClassifierParameters.of(headless.scene)
+    parameters.inputVolume = load_volume(headless.scene, demo[0])
+    logic = ClassifierLogic(headless.scene, "decovnet", process_factory=FakeProcess(files))
+    logic.start(parameters)
+    _wait(logic)
+    assert logic.state is ProcessState.SUCCEEDED, logic.error_message
+    chart = logic.attention_chart()
+    table = logic.attention[0].GetTable()
+    assert [table.GetValue(i, 0).ToDouble() for i in range(2)] == [3, 6]  # slice numbers from 1
+    (series,) = chart_series(chart)
+    logic.clear()
+    assert logic.attention_chart() is None
+    assert series.GetScene() is None and chart.GetScene() is None  # removed with the result

@@ -9,6 +9,7 @@ For an output folder OUT (docs/CONTRACTS.md 'Command line'):
 | lesions.seg.nrrd (when present) | segmentation "lesions": GGO / consolidation / crazy paving, closed surfaces in 3-D, and a point list of the localized lesions |
 | localization-MODEL.seg.nrrd (each the report names) | segmentation "MODEL localized lesion" and a point at its centre (DeCoVNet, seed 002 §II-E) |
 | heatmap-MODEL.nrrd (each present) | scalar volume "MODEL heatmap", jet colours 0..1, threshold; the first is composited over the CT |
+| a classifier's ``slice_attention`` in report.json | table "MODEL attention per slice" and a bar chart of it (``plots``) |
 
 The CT is the volume node the user analyzed (``reference_volume``) and is never modified; without one, the CT file
 the report names is loaded (the demo CT of a ``--demo`` run lies in OUT). Every segmentation and heatmap is checked
@@ -25,6 +26,7 @@ from ..errors import InputError
 from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
 from .heatmaps import DEFAULT_OPACITY, DEFAULT_THRESHOLD, load_heatmap
 from .markups import add_lesion_markups, lesion_points
+from .plots import attention_plot, chart_series
 from .segmentations import label_array, load_segmentation
 from .tables import report_table
 from .views import ViewRequest, remove_folder, show_analysis
@@ -44,6 +46,7 @@ class AnalysisNodes:
     lesions: object | None = None
     heatmaps: dict[str, object] = field(default_factory=dict)
     localizations: dict[str, tuple[object, object]] = field(default_factory=dict)  # model -> (segmentation, points)
+    attention: dict[str, tuple[object, object]] = field(default_factory=dict)  # model -> (table, plot chart)
     table: object | None = None
     markups: object | None = None
     view: ViewRequest | None = None  # how the views were set up (``show=True``)
@@ -51,13 +54,15 @@ class AnalysisNodes:
     def nodes(self) -> list:
         """Every node created for this analysis (not the user's CT), e.g. to remove them again."""
         located = [node for pair in self.localizations.values() for node in pair]
-        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values(), *located]
+        plotted = [node for table, chart in self.attention.values() for node in (table, chart, *chart_series(chart))]
+        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values(), *located, *plotted]
         return [n for n in created if n is not None]
 
     def mark_unsaved(self) -> None:
         """Flag the created nodes as changed since read, so Slicer's Save writes them (their files were temporary)."""
         for node in self.nodes():
-            node.StorableModified()
+            if hasattr(node, "StorableModified"):  # plot charts and series are not storable
+                node.StorableModified()
 
 
 def read_report(outdir: str | Path) -> dict:
@@ -148,6 +153,9 @@ def _populate(scene, result: AnalysisNodes, closed_surfaces, threshold, opacity,
         if name:
             result.localizations[model] = load_localization(scene, outdir / name, volume, f"{prefix}{model}",
                                                             closed_surfaces=closed_surfaces)
+        if classifier.get("slice_attention"):
+            result.attention[model] = attention_plot(scene, model, classifier["slice_attention"],
+                                                     name=f"{prefix}{model} attention per slice")
     for model, path in heatmap_files(outdir, result.report).items():
         result.heatmaps[model] = load_heatmap(scene, path, model, reference_volume=volume,
                                               threshold=threshold, opacity=opacity)

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from ..io import CTVolume
 from ..io.writers import atomic_path
-from .report_images import heatmap_images, key_images
+from .report_images import attention_charts, heatmap_images, key_images
 
 
 def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
@@ -121,7 +121,8 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         sections += ["<h2>Classifiers</h2>", _table([(name, _classifier_line(r)) for name, r in classifiers.items()])]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
-    images = key_images(ct.image, lungs=lungs, lesions=lesions) + heatmap_images(ct.image, heatmaps or {})
+    images = (key_images(ct.image, lungs=lungs, lesions=lesions) + heatmap_images(ct.image, heatmaps or {})
+              + attention_charts(classifiers or {}))
     figures = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -157,4 +158,6 @@ def _classifier_line(result: dict) -> str:
     if isinstance(loc, dict) and loc.get("centre_mm"):
         centre = ", ".join(f"{v:.0f}" for v in loc["centre_mm"])
         parts.append(f"localized lesion {loc['volume_ml']:.1f} mL at ({centre}) mm LPS")
+    if result.get("top_slices"):
+        parts.append("most attended axial slices " + ", ".join(str(int(z) + 1) for z in result["top_slices"]))
     return "; ".join(parts)

@@ -106,3 +106,33 @@ def heatmap_images(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]]
                 out.append((f"{name} {method}, axial slice {z + 1} of {hu.shape[0]} (strongest {name} map)",
                             _png(overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD), (sy, sx))))
     return out
+
+
+def attention_charts(classifiers: dict[str, dict]) -> list[tuple[str, str]]:
+    """[(caption, base64 PNG)]: a bar chart of the attention per slice of every classifier whose result has
+    ``slice_attention`` ({canonical z: weight}; multiple-instance classifiers, e.g. DA-CMIL's Fig. 8 scores)."""
+    from matplotlib.figure import Figure
+
+    out = []
+    for name, result in classifiers.items():
+        weights = result.get("slice_attention") if isinstance(result, dict) else None
+        if not weights:
+            continue
+        rows = sorted((int(z) + 1, float(w)) for z, w in weights.items())
+        fig = Figure(figsize=(6.4, 2.4), dpi=100)
+        ax = fig.add_subplot()
+        ax.bar([r[0] for r in rows], [r[1] for r in rows], width=max(1.0, 0.8 * _step([r[0] for r in rows])),
+               color="#c0392b")
+        ax.set_xlabel("axial slice")
+        ax.set_ylabel("attention weight")
+        ax.set_title(f"{name}: attention per slice")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        out.append((f"{name} attention per axial slice (the slices its decision weighs most)",
+                    base64.b64encode(buffer.getvalue()).decode("ascii")))
+    return out
+
+
+def _step(numbers: list[int]) -> float:
+    return float(np.median(np.diff(numbers))) if len(numbers) > 1 else 1.0

@@ -78,6 +78,9 @@ class CovidCTClassifiersWidget(CovidCTModuleWidget):
 
     def showOutcome(self):
         self.parametersEdited()
+        chart = self.current().attention_chart()
+        if chart is not None:  # a multiple-instance classifier's attention per slice, in a plot view
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
 
     def parametersEdited(self):
         """Show the selected classifier's result and its heatmap as the parameters say."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from CovidCTAnalysis.mrml import heatmaps
+from CovidCTAnalysis.mrml.plots import attention_plot, chart_series
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, analyze_command
 from CovidCTAnalysis.mrml.results import heatmap_files, load_localization, read_report, remove_with_helpers
@@ -51,6 +52,7 @@ class ClassifierLogic(RunningLogic):
         self.heatmap = None
         self.extra_heatmaps: dict = {}  # method -> volume node, the model's other explanation maps
         self.localization: tuple = ()  # (segmentation, point list) of a localized lesion, when the model makes one
+        self.attention: tuple = ()  # (table, plot chart) of the attention per slice, when the model gives one
 
     def info(self):
         """The classifier's ClassifierInfo (title, paper, explanation, inputs), or None when it is not shipped."""
@@ -109,13 +111,21 @@ class ClassifierLogic(RunningLogic):
             self.localization = load_localization(self.scene, outdir / located, parameters.inputVolume, self.model)
             for node in self.localization:
                 node.StorableModified()
+        if result.get("slice_attention"):
+            self.attention = attention_plot(self.scene, self.model, result["slice_attention"])
+
+    def attention_chart(self):
+        """The plot chart of the attention per slice (None when the model gives none), for a plot view."""
+        return self.attention[1] if self.attention else None
 
     def clear(self) -> None:
-        for node in (self.heatmap, *self.extra_heatmaps.values(), *self.localization):
+        plotted = (*self.attention, *chart_series(self.attention[1])) if self.attention else ()
+        for node in (self.heatmap, *self.extra_heatmaps.values(), *self.localization, *plotted):
             remove_with_helpers(self.scene, node)
         self.heatmap = None
         self.extra_heatmaps = {}
         self.localization = ()
+        self.attention = ()
         self.result = None
 
     def result_rows(self) -> list[tuple[str, str]]:

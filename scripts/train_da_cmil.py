@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Train DA-CMIL (Chikontwe et al., seed 004) on patch bags, or cross-validate it and its MIL baselines; see
+CovidCTAnalysis/classifiers/da_cmil/train.py.
+
+The shipped weights and their numbers (Resources/Models/cards/da-cmil.md):
+    python scripts/train_da_cmil.py --cv --out cv-da-cmil.json                          # 5-fold CV, DA-CMIL
+    python scripts/train_da_cmil.py --cv --method max --out cv-max.json                 # baseline: max-instance MIL
+    python scripts/train_da_cmil.py --cv --method attention --out cv-attention.json     # baseline: attention MIL
+    python scripts/train_da_cmil.py --on train+val --out Resources/Models/da-cmil/da-cmil.pt
+A user's cohort of 2-D images (CSV with columns path,label; label 1 = COVID-19, 0 = non-COVID):
+    python scripts/train_da_cmil.py --cohort cases.csv --out my-da-cmil.pt
+The paper's recipe on a GPU machine: add --paper-recipe (30 epochs, k = 32, encoder lr 1e-4, 256 px patches) and
+--device cuda.
+Without --cv: writes OUT (fp16 state dict) and OUT with suffix .json (config, per-epoch log, val metrics when the val
+split was not trained on). ImageNet starts need `pip install -e '.[train]'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from CovidCTAnalysis.classifiers.da_cmil.model import BACKBONES, METHODS  # noqa: E402
+from CovidCTAnalysis.classifiers.da_cmil.train import (  # noqa: E402
+    FOLDS, TrainConfig, cross_validate, paper_recipe, train)
+from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "da-cmil")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cv", action="store_true", help=f"{FOLDS}-fold patient-disjoint CV on COVID-CT train+val")
+    p.add_argument("--on", default="train+val", choices=("train", "train+val"), help="COVID-CT split to train on")
+    p.add_argument("--cohort", type=Path, help="train on this CSV of 2-D images (columns path,label) instead")
+    p.add_argument("--method", default="da-cmil", choices=METHODS)
+    p.add_argument("--backbone", default="efficientnet-lite0", choices=BACKBONES)
+    p.add_argument("--pretrained", default="imagenet",
+                   help="'imagenet' (the Lite0 wheel), 'none', or an ImageNet state dict file (resnet34)")
+    p.add_argument("--paper-recipe", action="store_true", help="§4.2 as written: 30 epochs, k 32, 256 px patches")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--k", type=int, help="instances drawn per bag in training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    a = p.parse_args(argv)
+    try:
+        from CovidCTAnalysis.models.device import select_device
+
+        device = str(select_device(a.device))
+    except InputError as exc:
+        print(f"train_da_cmil: {exc}", file=sys.stderr)
+        return 2
+    chosen = {"method": a.method, "backbone": a.backbone, "pretrained": a.pretrained, "seed": a.seed,
+              "threads": a.threads, "device": device}
+    chosen.update({k: v for k, v in (("epochs", a.epochs), ("k", a.k)) if v is not None})
+    cfg = paper_recipe(**chosen) if a.paper_recipe else TrainConfig(**chosen)
+    command = "python scripts/train_da_cmil.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    say = lambda s: print(s, flush=True)  # noqa: E731
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if a.cv:
+            result = cross_validate(a.data, a.cache, cfg, say=say)
+            result["command"] = command
+            with atomic_path(a.out) as tmp:
+                Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
+            auc = result["pooled"]["metrics"]["roc_auc"]
+            print(f"{a.method}: CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd']:.4f} (per fold "
+                  f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
+                  f"{auc['value']:.4f} {auc['ci95']}")
+            return 0
+        import torch
+
+        state, summary = train(a.data, a.cache, cfg, on=a.on, cohort=a.cohort, say=say)
+    except InputError as exc:
+        print(f"train_da_cmil: {exc}", file=sys.stderr)
+        return 2
+    summary["command"] = command
+    with atomic_path(a.out) as tmp:
+        torch.save(state, tmp)
+    with atomic_path(a.out.with_suffix(".json")) as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    if "val" in summary:
+        m = summary["val"]["metrics"]["roc_auc"]
+        print(f"val ROC AUC after the last epoch {m['value']:.4f} {m['ci95']}")
+    print(f"{summary['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
