@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "da-cmil")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--cv", action="store_true", help=f"{FOLDS}-fold patient-disjoint CV on COVID-CT train+val")
+    p.add_argument("--folds", help="with --cv: run only these folds (e.g. 1,2), the same folds for every method")
     p.add_argument("--on", default="train+val", choices=("train", "train+val"), help="COVID-CT split to train on")
     p.add_argument("--cohort", type=Path, help="train on this CSV of 2-D images (columns path,label) instead")
     p.add_argument("--method", default="da-cmil", choices=METHODS)
@@ -67,12 +68,14 @@ def main(argv=None) -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     try:
         if a.cv:
-            result = cross_validate(a.data, a.cache, cfg, say=say)
+            only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
+            result = cross_validate(a.data, a.cache, cfg, say=say, only=only)
             result["command"] = command
             with atomic_path(a.out) as tmp:
                 Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
             auc = result["pooled"]["metrics"]["roc_auc"]
-            print(f"{a.method}: CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd']:.4f} (per fold "
+            sd = f" +- {result['auc_sd']:.4f}" if result["auc_sd"] is not None else ""
+            print(f"{a.method}: CV ROC AUC {result['auc_mean']:.4f}{sd} (per fold "
                   f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
                   f"{auc['value']:.4f} {auc['ci95']}")
             return 0

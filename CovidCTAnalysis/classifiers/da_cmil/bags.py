@@ -37,12 +37,14 @@ OFFSETS = tuple(range(0, FRAME - PATCH + 1, STRIDE))
 @dataclass
 class SliceBag:
     """One slice's bag: ``patches`` (N, PATCH, PATCH) unit intensities, their top-left ``corners`` (N, 2) in the
-    frame, the ``lung_fraction`` of each, and the crop ``box`` (rows, columns) of the slice that the frame shows."""
+    frame, the ``lung_fraction`` of each, the crop ``box`` (rows, columns) of the slice that the frame shows, and
+    the framed ``lung`` mask (FRAME, FRAME) when the bag was cut by its lungs."""
 
     patches: np.ndarray
     corners: np.ndarray
     lung_fraction: np.ndarray
     box: tuple[slice, slice]
+    lung: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.patches)
@@ -90,7 +92,7 @@ def framed_bag(unit: np.ndarray, lung: np.ndarray, box: tuple[slice, slice],
         keep = np.array([int(np.argmax(fractions))])
     patches = np.stack([unit[y:y + PATCH, x:x + PATCH] for y, x in grid[keep]]) if keep.size else \
         np.zeros((0, PATCH, PATCH), np.float32)
-    return SliceBag(patches.astype(np.float32), grid[keep], fractions[keep], box)
+    return SliceBag(patches.astype(np.float32), grid[keep], fractions[keep], box, lung)
 
 
 def slice_bag(hu: np.ndarray, lungs: np.ndarray, box: tuple[slice, slice] | None = None,

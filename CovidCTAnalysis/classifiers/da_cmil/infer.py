@@ -16,7 +16,9 @@ Explanations. The model's own (§5.4, Fig. 8): the instance attention a_n (per p
 ``slice_attention``, ``top_slices``) and the spatial attention of each patch (softmax over its 4 x 4 feature
 positions) weighted by a_n, upsampled onto its window, summed where windows overlap, and mapped back onto the CT grid:
 ``heatmap-da-cmil.nrrd``, scaled to [0, 1] over the case. The second view is Grad-CAM of the bag's logit on every
-patch's feature map, from the same forward pass, placed the same way (``heatmap-da-cmil-gradcam.nrrd``).
+patch's feature map, from the same forward pass, placed the same way (``heatmap-da-cmil-gradcam.nrrd``). Both are
+kept inside the lungs and a 1 cm margin, as the paper shows its maps (Fig. 8: "normalized to focus on the lung
+regions only"); the model card gives the share of the raw maps that fell outside.
 
 Weights come from the registry (sha256 checked) and are loaded once per (registry, device).
 """
@@ -45,6 +47,9 @@ METHODS = (ATTENTION, GRADCAM)
 #: Instances through the encoder at once.
 BATCH = 64
 TOP_SLICES = 5
+#: The maps are kept inside the lungs grown by this many frame pixels (about 1 cm; holes filled): dense
+#: consolidation at the pleura, which a lung mask may leave out, stays in view.
+LUNG_MARGIN_PX = 10
 
 
 @dataclass(frozen=True)
@@ -126,10 +131,15 @@ def _label(p: float) -> str:
 
 def _on_slices(instance_maps: np.ndarray, slice_bags: list, box, shape) -> np.ndarray:
     """Per-instance maps of consecutive slice bags -> (K, y, x) maps of the K slices (``shape``): windows placed in
-    the frame and the frames mapped back onto the slices together, scaled so that the case's peak is 1."""
+    the frame, kept inside the lungs grown by ``LUNG_MARGIN_PX`` (Fig. 8's maps "normalized to focus on the lung
+    regions only"), the frames mapped back onto the slices together, scaled so that the case's peak is 1."""
+    from ..slice_resnet.inputs import lung_focus
+
     framed, start = np.zeros((len(slice_bags), bags.FRAME, bags.FRAME), np.float32), 0
     for k, bag in enumerate(slice_bags):
         framed[k] = bags.place(instance_maps[start:start + len(bag)], bag.corners)
+        if bag.lung is not None and len(bag):
+            framed[k] *= lung_focus(bag.lung, LUNG_MARGIN_PX)
         start += len(bag)
     peak = float(framed.max(initial=0.0))
     if peak <= 0:
