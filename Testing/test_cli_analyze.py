@@ -35,6 +35,7 @@ def test_outputs_written(demo_run):
     names = {p.name for p in out.iterdir()}
     assert {"report.json", "report.html", "lungs.seg.nrrd", "demo-ct.nrrd"} <= names
     assert not [n for n in names if n.startswith(".")], "no staging leftovers or lock"
+    assert not [n for n in names if n.endswith(".dcm")], "DICOM outputs only for a DICOM input"
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["files"] == sorted(names)
     modes = {oct((out / n).stat().st_mode & 0o777) for n in names}
     assert len(modes) == 1, f"every output gets the same permissions (report.json was 0600): {modes}"

@@ -23,6 +23,7 @@ from ..models import select_device
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .classifiers import run_classifier, write_outputs
+from .dicom_outputs import DicomOutputs
 from .lungs import find_lungs
 from .outfolder import OutputFolder
 from .progress import Emit, Progress
@@ -40,6 +41,7 @@ class AnalyzeOptions:
     window: tuple[float, float] | None = None
     demo_size: tuple[int, int, int] = (256, 256, 96)
     demo_seed: int = 0
+    keep_identifiers: bool = False  # patient name, ID and birth date in DICOM outputs and reports (issue 22)
 
 
 def selected_classifiers(models: str, registry: Registry) -> list[str]:
@@ -94,13 +96,17 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
     warnings: list[str] = list(ct.warnings)  # e.g. a DICOM series without slice positions
+    dicom = DicomOutputs(ct, warnings, options.keep_identifiers)  # .seg.dcm files when the input is DICOM
 
     with progress.stage("lungs", "segmenting the lungs") as report:
         from ..lungs import lung_volumes_ml
 
         found = find_lungs(ct, LUNG_MODEL, device, report)  # a 2-D image without lungs goes on (lungs.py)
-        write_label_map(to_input_grid(found.labels, ct), staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
+        lung_labels = to_input_grid(found.labels, ct)
+        write_label_map(lung_labels, staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
+        dicom.segmentation(lung_labels, staging / "lungs.seg.dcm", LUNG_SEGMENTS, (LUNG_MODEL, versions[LUNG_MODEL]),
+                           "lungs")
         if found.found:
             lungs, pleural, lung_ml = found.labels, found.pleural, lung_volumes_ml(found.labels)
         else:
@@ -115,7 +121,11 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
             lesions = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
                                       progress=report, pleural=pleural, whole_image=lungs is None)
-            write_label_map(to_input_grid(lesions, ct), staging / "lesions.seg.nrrd", LESION_SEGMENTS)
+            lesion_labels = to_input_grid(lesions, ct)
+            write_label_map(lesion_labels, staging / "lesions.seg.nrrd", LESION_SEGMENTS)
+            version = registry.get(LESION_MODEL).version
+            dicom.segmentation(lesion_labels, staging / "lesions.seg.dcm", LESION_SEGMENTS, (LESION_MODEL, version),
+                               "lesions")
             lesion_numbers = quantify(lesions, found.labels)
             if lungs is None:  # no lung mask: volumes only
                 lesion_numbers = without_lung_numbers(lesion_numbers)
