@@ -95,8 +95,12 @@ def identifiers(files: Iterable[Path]) -> tuple[str, ...]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret (case-insensitive) replaced by "[removed]"."""
+    """``text`` with every occurrence of each secret (case-insensitive) replaced by "[removed]". A secret made of
+    letters only (a part of a name) is replaced as a whole word ("Doe" but not "does"); IDs and dates anywhere."""
     for secret in secrets:
         if secret:
-            text = re.sub(re.escape(secret), REMOVED, text, flags=re.IGNORECASE)
+            pattern = re.escape(secret)
+            if secret.isalpha():
+                pattern = rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])"
+            text = re.sub(pattern, REMOVED, text, flags=re.IGNORECASE)
     return text

@@ -11,7 +11,7 @@ image in which the lung finder finds no lung is not refused: it goes on without 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
@@ -26,6 +26,7 @@ from .classifiers import run_classifier, write_outputs
 from .dicom_outputs import DicomOutputs
 from .lungs import find_lungs
 from .outfolder import OutputFolder
+from .privacy import Privacy, patient_section
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
 
@@ -67,16 +68,18 @@ def analyze(
     """Analyze the CT at ``source`` (or a generated demo CT when ``source`` is None) into ``outdir``; returns the report."""
     registry = load_registry()
     classifiers = selected_classifiers(options.models, registry)
-    progress = Progress(emit)
+    privacy = Privacy(source, options.keep_identifiers)  # no patient identifiers in texts by default (privacy.py)
+    progress = Progress(privacy.emit(emit))
 
     # one run per folder; a failed run leaves only what was there; the input is never removed (outfolder.py)
     with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder:
-        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress)
+        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress, privacy)
         folder.commit()
     return report
 
 
-def _run(source, staging: Path, outdir: Path, options, registry: Registry, classifiers, progress: Progress) -> dict:
+def _run(source, staging: Path, outdir: Path, options, registry: Registry, classifiers, progress: Progress,
+         privacy: Privacy) -> dict:
     demo = None
     if source is None:
         with progress.stage("demo", "generating the demo chest CT") as report:
@@ -88,6 +91,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
     with progress.stage("load", f"reading {source}") as report:
         ct: CTVolume = load_ct(source, spacing=options.spacing, window=options.window)
+        privacy.add(ct.input_files)
         report(1.0, f"{ct.kind}, size {list(ct.image.GetSize())}")
     # the demo CT lives in staging until the run succeeds; name it where it will be
     input_path = outdir / source.name if demo is not None else Path(source)
@@ -163,10 +167,15 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version
 
+    patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
     with progress.stage("report", "rendering report.html"):
-        write_html(staging / "report.html", ct=ct, input_path=input_path, lungs=lungs, lesions=lesions, lung_ml=lung_ml,
-                   lesion_numbers=lesion_numbers, classifiers=classifier_results, heatmaps=heatmaps,
-                   unavailable=unavailable, timings_s=progress.timings_s, version=__version__, warnings=warnings)
+        # every text derived from the input, without the patient's identifiers (privacy.py)
+        shown = replace(ct, notes=tuple(privacy.text(n) for n in ct.notes))
+        write_html(staging / "report.html", patient=patient, ct=shown, input_path=Path(privacy.text(str(input_path))),
+                   lungs=lungs, lesions=lesions, lung_ml=lung_ml, lesion_numbers=lesion_numbers,
+                   classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
+                   unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
+                   warnings=privacy.data(warnings))
     result = build_report(
         ct=ct,
         input_path=input_path,
@@ -179,6 +188,9 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         timings_s=progress.timings_s,
         warnings=warnings,
     )
+    result = privacy.data(result)
+    if patient is not None:
+        result["patient"] = patient
     result["files"] = sorted({p.name for p in staging.iterdir()} | {"report.json"})
     write_json(staging / "report.json", result)
     return result

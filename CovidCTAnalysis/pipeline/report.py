@@ -83,11 +83,14 @@ def _ml(value: float) -> str:
 
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
-               unavailable, timings_s, heatmaps=None, version: str, warnings=()) -> None:
-    """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings."""
+               unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None) -> None:
+    """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
+    ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers."""
     size = " × ".join(str(s) for s in ct.image.GetSize())
     spacing = " × ".join(f"{s:.3g}" for s in ct.image.GetSpacing())
-    sections = [
+    sections = [] if not patient else ["<h2>Patient</h2>", _table([(k.replace("_", " "), str(v))
+                                                                      for k, v in patient.items()])]
+    sections += [
         "<h2>Input</h2>",
         _table(
             [("file", str(input_path)), ("kind", ct.kind), ("size (voxels)", size), ("spacing (mm)", spacing)]
