@@ -29,6 +29,8 @@ from .outfolder import OutputFolder
 from .privacy import Privacy, patient_section
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
+from .report_images import heatmap_figures, key_figures
+from .report_pdf import write_pdf
 
 LUNG_MODEL = DEFAULT_LUNG_MODEL
 LESION_MODEL = "lesions-unet"
@@ -168,7 +170,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             versions[name] = run.version
 
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
-    with progress.stage("report", "rendering report.html"):
+    with progress.stage("report", "rendering report.html and report.pdf"):
         # every text derived from the input, without the patient's identifiers (privacy.py)
         shown = replace(ct, notes=tuple(privacy.text(n) for n in ct.notes))
         write_html(staging / "report.html", patient=patient, ct=shown, input_path=Path(privacy.text(str(input_path))),
@@ -176,21 +178,15 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
                    warnings=privacy.data(warnings))
-    result = build_report(
-        ct=ct,
-        input_path=input_path,
-        demo=demo,
-        lung_ml=lung_ml,
-        lesion_numbers=lesion_numbers,
-        classifiers=classifier_results,
-        versions=versions,
-        unavailable=unavailable,
-        timings_s=progress.timings_s,
-        warnings=warnings,
-    )
-    result = privacy.data(result)
-    if patient is not None:
-        result["patient"] = patient
+        result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
+                                           lesion_numbers=lesion_numbers, classifiers=classifier_results,
+                                           versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
+                                           warnings=warnings))
+        if patient is not None:
+            result["patient"] = patient
+        write_pdf(staging / "report.pdf", result, key_figures(ct.image, lungs, lesions),
+                  heatmap_figures(ct.image, heatmaps))
+    result["timings_s"] = dict(progress.timings_s)  # the report stage included
     result["files"] = sorted({p.name for p in staging.iterdir()} | {"report.json"})
     write_json(staging / "report.json", result)
     return result
