@@ -164,7 +164,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             except InputError as exc:  # this input is not for this classifier (a thin stack without lungs ...)
                 unavailable[name] = exc.problem
                 continue
-            classifier_results[name] = write_outputs(name, run, ct, staging)
+            classifier_results[name] = write_outputs(name, run, ct, staging, dicom)
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version

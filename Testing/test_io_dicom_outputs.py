@@ -1,6 +1,7 @@
-"""DICOM Segmentation outputs (issue 22): lungs.seg.dcm and lesions.seg.dcm beside the .seg.nrrd files when the
-input is DICOM; same masks voxel for voxel, referencing the source series, coded with the project terminology,
-valid for dciodvfy (dicom3tools), read back by highdicom and pydicom."""
+"""DICOM outputs (issue 22) when the input is DICOM: lungs.seg.dcm and lesions.seg.dcm (Segmentation) beside the
+.seg.nrrd files, the same masks voxel for voxel, coded with the project terminology; heatmap-MODEL[-METHOD].dcm
+(Parametric Map) beside each heatmap .nrrd, the same values. All reference the source series, are valid for dciodvfy
+(dicom3tools), and are read back by highdicom and pydicom."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from conftest import covidct
 hd = pytest.importorskip("highdicom", reason="highdicom (Python 3.10 or newer) writes the DICOM outputs")
 
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+PM_STORAGE = "1.2.840.10008.5.1.4.1.1.30"
 SEGS = ("lungs", "lesions")
 # real DICOM inputs of ../shared/data: a 2-slice series without patient/study module or frame of reference, and
 # single NY-SBU slices (axial and coronal)
@@ -48,13 +50,39 @@ def assert_seg_equals_nrrd(seg_path: Path, nrrd_path: Path, source: Path) -> Non
     assert seen == set(range(labels.shape[0])), "every mask slice has a source slice"
 
 
-def assert_valid(path: Path) -> list[str]:
-    """dciodvfy's lines for ``path``: none may be an error."""
+def assert_pm_equals_nrrd(pm_path: Path, nrrd_path: Path) -> None:
+    """Every frame of the Parametric Map equals the NRRD heatmap's slice at the frame's Image Position (Patient)."""
+    ds = pydicom.dcmread(str(pm_path))
+    pm = hd.pm.ParametricMap.from_dataset(ds)
+    assert pm.SOPClassUID == PM_STORAGE
+    nrrd = sitk.ReadImage(str(nrrd_path))
+    heat = sitk.GetArrayFromImage(nrrd)
+    frames = ds.pixel_array.reshape(-1, *heat.shape[1:])
+    seen = set()
+    for frame, item in zip(frames, ds.PerFrameFunctionalGroupsSequence):
+        position = [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
+        i, j, k = nrrd.TransformPhysicalPointToIndex(position)
+        assert (i, j) == (0, 0)
+        np.testing.assert_array_equal(frame, heat[k].astype(np.float32), err_msg=f"{pm_path.name} slice {k}")
+        seen.add(k)
+    assert seen == set(range(heat.shape[0])), "every heatmap slice is a frame"
+
+
+def heatmap_pairs(out: Path) -> list[tuple[Path, Path]]:
+    """(Parametric Map, NRRD) of every heatmap report.json lists under heatmaps_dicom."""
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return [(out / report["classifiers"][name]["heatmaps_dicom"][method], out / nrrd)
+            for name, entry in report["classifiers"].items()
+            for method, nrrd in entry.get("heatmaps", {}).items()]
+
+
+def assert_valid(path: Path, iod: str = "Segmentation") -> list[str]:
+    """dciodvfy's lines for ``path``: it recognises the IOD, and none of its lines is an error."""
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy is not installed (Debian package dicom3tools: apt-get install dicom3tools)")
     proc = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=120)
     lines = (proc.stdout + proc.stderr).splitlines()
-    assert any(l.strip() == "Segmentation" for l in lines), lines
+    assert any(l.strip() == iod for l in lines), lines
     assert not [l for l in lines if l.startswith("Error")], "\n".join(lines)
     return lines
 
@@ -122,9 +150,40 @@ def test_seg_is_valid_for_dciodvfy(dicom_analysis, name):
     assert_valid(out / f"{name}.seg.dcm")
 
 
+def test_heatmaps_written_as_parametric_maps_and_listed(dicom_analysis):
+    out, _ = dicom_analysis
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    entry = report["classifiers"]["slice-resnet"]
+    assert set(entry["heatmaps_dicom"]) == set(entry["heatmaps"])
+    assert entry["heatmaps_dicom"][next(iter(entry["heatmaps"]))] in ("heatmap-slice-resnet.dcm",
+                                                                       "heatmap-slice-resnet-lrp.dcm")
+    assert "heatmap-slice-resnet.dcm" in report["files"]
+    assert set(entry["heatmaps_dicom"].values()) <= set(report["files"])
+
+
+def test_parametric_maps_equal_the_nrrd_heatmaps(dicom_analysis):
+    out, _ = dicom_analysis
+    pairs = heatmap_pairs(out)
+    assert len(pairs) == 2  # slice-resnet: Grad-CAM and LRP
+    for pm, nrrd in pairs:
+        assert_pm_equals_nrrd(pm, nrrd)
+
+
+def test_parametric_maps_reference_the_source_and_are_valid(dicom_analysis, dicom_demo_series):
+    out, _ = dicom_analysis
+    source = pydicom.dcmread(str(source_files(dicom_demo_series)[0]), stop_before_pixels=True)
+    for pm, _ in heatmap_pairs(out):
+        ds = pydicom.dcmread(str(pm), stop_before_pixels=True)
+        assert ds.FrameOfReferenceUID == source.FrameOfReferenceUID
+        assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+        mapping = ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+        assert mapping.LUTExplanation.startswith("slice-resnet")
+        assert_valid(pm, "ParametricMap")
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("relative", REAL_INPUTS)
-def test_real_dicom_inputs_give_valid_segs_equal_to_nrrd(shared_data, tmp_path, relative):
+def test_real_dicom_inputs_give_valid_outputs_equal_to_nrrd(shared_data, tmp_path, relative):
     source = shared_data / relative
     if not source.exists():
         pytest.skip(f"{source} is absent")
@@ -134,3 +193,8 @@ def test_real_dicom_inputs_give_valid_segs_equal_to_nrrd(shared_data, tmp_path, 
     for name in SEGS:
         assert_seg_equals_nrrd(out / f"{name}.seg.dcm", out / f"{name}.seg.nrrd", source)
         assert_valid(out / f"{name}.seg.dcm")
+    pairs = heatmap_pairs(out)
+    assert pairs, "slice-resnet wrote heatmaps"
+    for pm, nrrd in pairs:
+        assert_pm_equals_nrrd(pm, nrrd)
+        assert_valid(pm, "ParametricMap")
