@@ -65,6 +65,20 @@ def test_report_json_contract(demo_run):
         assert "not available" in report["unavailable"][name]
 
 
+def test_report_has_calibrated_probabilities_and_consensus(demo_run):
+    """Issue 22: calibrated where the registry has a calibration (raw beside it); the consensus is their mean."""
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    registry = load_registry()
+    for name, result in report["classifiers"].items():
+        assert ("probability_raw" in result) == bool(registry.get(name).calibration), name
+    consensus = report["consensus"]
+    assert consensus["models"] == sorted(report["classifiers"])
+    mean = np.mean([r["probability"] for r in report["classifiers"].values()])
+    assert consensus["probability"] == pytest.approx(mean)
+    assert consensus["disagreement"] == (consensus["spread"] > registry.disagreement_threshold)
+
+
 def test_classifier_heatmaps_on_input_grid(demo_run):
     out, _ = demo_run
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from ..io import CTVolume, load_ct, to_input_grid, write_label_map
 from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 from ..lungs.select import DEFAULT_LUNG_MODEL
 from ..models import select_device
+from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .classifiers import run_classifier, write_outputs
@@ -164,12 +165,16 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             except InputError as exc:  # this input is not for this classifier (a thin stack without lungs ...)
                 unavailable[name] = exc.problem
                 continue
-            classifier_results[name] = write_outputs(name, run, ct, staging, dicom)
+            # calibrated where the model ships a calibration, the raw probability beside it (models/calibration.py)
+            classifier_results[name] = calibrated_entry(write_outputs(name, run, ct, staging, dicom),
+                                                        registry.get(name).calibration)
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version
 
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
+    agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},
+                          registry.disagreement_threshold)
     with progress.stage("report", "rendering report.html and report.pdf"):
         # every text derived from the input, without the patient's identifiers (privacy.py)
         shown = replace(ct, notes=tuple(privacy.text(n) for n in ct.notes))
@@ -177,11 +182,12 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    lungs=lungs, lesions=lesions, lung_ml=lung_ml, lesion_numbers=lesion_numbers,
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
-                   warnings=privacy.data(warnings))
+                   warnings=privacy.data(warnings), consensus=agreement)
         result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
                                            warnings=warnings))
+        result["consensus"] = agreement
         if patient is not None:
             result["patient"] = patient
         write_pdf(staging / "report.pdf", result, key_figures(ct.image, lungs, lesions),

@@ -26,6 +26,7 @@ A4 = (8.27, 11.69)  # inches
 #: image above, caption below. The page test checks that these regions are not blank.
 IMAGE_SLOTS = ((0.08, 0.53, 0.84, 0.38), (0.08, 0.07, 0.84, 0.38))
 DISCLAIMER = "Research use only. Not a medical device; not for diagnosis."
+STYLES = {"h": (12, "black", "bold"), "w": (9, "#a33", "normal"), "t": (9, "black", "normal")}  # size, colour, weight
 
 Figure = tuple[str, np.ndarray, tuple[float, float]]  # caption, RGB uint8, (row mm, column mm)
 
@@ -39,7 +40,8 @@ def summary_lines(report: dict) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = [("w", DISCLAIMER)]
     patient = report.get("patient")
     if patient:
-        lines += [("h", "Patient"), ("t", f"name {patient['name']}   ID {patient['id']}   born {patient['birth_date']}")]
+        lines += [("h", "Patient"),
+                  ("t", f"name {patient['name']}   ID {patient['id']}   born {patient['birth_date']}")]
     inp = report["input"]
     lines += [("h", "Input"), ("t", f"file {inp['path']}"),
               ("t", f"kind {inp.get('kind', '-')}, size {' x '.join(map(str, inp['size']))} voxels, spacing "
@@ -89,7 +91,7 @@ def _text_page(lines: Sequence[tuple[str, str]]):
     fig.text(0.08, 0.95, "CovidCTAnalysis report", fontsize=18, weight="bold")
     y = 0.91
     for style, text in lines:
-        size, colour, weight = {"h": (12, "black", "bold"), "w": (9, "#a33", "normal")}.get(style, (9, "black", "normal"))
+        size, colour, weight = STYLES.get(style, STYLES["t"])
         if style == "h":
             y -= 0.012
         for part in textwrap.wrap(text, 100) or [""]:
