@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -142,6 +143,23 @@ def test_seg_segments_carry_the_project_terminology(dicom_analysis):
                                                                          "Crazy paving pattern")
     assert _codes(by_number[2].AnatomicRegionSequence[0]) == ("SCT", "39607008", "Lung")
     assert [s.CodingSchemeDesignator for s in lesions.CodingSchemeIdentificationSequence] == ["99COVIDCT"]
+
+
+def test_empty_mask_keeps_its_frames_without_a_warning(dicom_demo_series, caplog):
+    """A CT without lungs found still gets a SEG (every frame empty), and no library warning reaches the log."""
+    from CovidCTAnalysis.io import load_ct
+    from CovidCTAnalysis.io.dicom_source import source_datasets
+    from CovidCTAnalysis.io.dicomseg import build_segmentation
+    from CovidCTAnalysis.labels import LUNG_SEGMENTS
+
+    ct = load_ct(dicom_demo_series)
+    empty = sitk.Image([int(n) for n in ct.input_size], sitk.sitkUInt8)
+    with caplog.at_level(logging.WARNING):
+        seg = build_segmentation(empty, source_datasets(ct), LUNG_SEGMENTS, algorithm=("lungs-classic", "1"),
+                                 series_number=1, label="LUNGS", description="lungs")
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    assert seg.NumberOfFrames == len(LUNG_SEGMENTS) * ct.input_size[2]
+    assert not seg.pixel_array.any()
 
 
 @pytest.mark.parametrize("name", SEGS)

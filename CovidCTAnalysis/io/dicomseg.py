@@ -5,7 +5,7 @@ A SEG written here:
   source headers and lists their SOP instances; frame k of the mask (on the input's own grid, ``to_input_grid``) is
   derived from input slice k (``CTVolume.input_files``), so the SEG lies exactly where the .seg.nrrd does;
 - is a BINARY segmentation, one segment per label value (segment number = label value, as in the .seg.nrrd), every
-  segment of the contract listed even when empty, empty frames omitted;
+  segment of the contract listed even when empty, empty frames omitted (all kept for an empty mask);
 - codes each segment with the project terminology (Resources/Terminology, via ``segnrrd.terminology_codes``):
   category, type and modifier (right/left lung), lesions with the anatomic region lung; crazy paving has no
   standard code, so it carries the private code ``99COVIDCT CRAZYPAVING`` "Crazy paving pattern", declared in the
@@ -113,7 +113,7 @@ def build_segmentation(labels: sitk.Image, sources: Sequence, segments: Sequence
         device_serial_number="none",
         content_label=label,
         content_description=f"{description}; research use only"[:64],
-        omit_empty_frames=True,
+        omit_empty_frames=bool(frames.any()),  # an empty mask (no lungs found) keeps its frames, without a warning
     )
     seg.SeriesDescription = f"{description} (research use only)"[:64]
     if _uses_private_codes(descriptions):
