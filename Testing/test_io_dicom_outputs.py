@@ -162,6 +162,24 @@ def test_empty_mask_keeps_its_frames_without_a_warning(dicom_demo_series, caplog
     assert not seg.pixel_array.any()
 
 
+def test_without_highdicom_the_dcm_files_are_left_out_with_a_warning(dicom_demo_series, monkeypatch, tmp_path):
+    """Python 3.9 (Slicer 5.8) or an install without the dicom extra: the analysis goes on, the report says why."""
+    from CovidCTAnalysis.io import load_ct
+    from CovidCTAnalysis.labels import LUNG_SEGMENTS
+    from CovidCTAnalysis.pipeline.dicom_outputs import DicomOutputs
+
+    monkeypatch.setitem(__import__("sys").modules, "highdicom", None)  # import highdicom -> ImportError
+    ct = load_ct(dicom_demo_series)
+    warnings: list[str] = []
+    outputs = DicomOutputs(ct, warnings)
+    empty = sitk.Image([int(n) for n in ct.input_size], sitk.sitkUInt8)
+    assert outputs.segmentation(empty, tmp_path / "lungs.seg.dcm", LUNG_SEGMENTS, ("lungs-classic", "1"), "lungs") \
+        is False
+    assert outputs.parametric_map(sitk.Cast(empty, sitk.sitkFloat32), tmp_path / "h.dcm", "m", "cam") is False
+    assert not list(tmp_path.iterdir())
+    assert len(warnings) == 1 and "highdicom" in warnings[0] and "[dicom]" in warnings[0]
+
+
 @pytest.mark.parametrize("name", SEGS)
 def test_seg_is_valid_for_dciodvfy(dicom_analysis, name):
     out, _ = dicom_analysis

@@ -73,6 +73,9 @@ def remove_identifiers(dataset) -> None:
 def identifiers(files: Iterable[Path]) -> tuple[str, ...]:
     """Patient name (whole and each part of 3+ characters), ID and birth date (as stored and as YYYY-MM-DD) found
     in the headers of ``files``; unreadable files give nothing (reading errors are load_ct's to report)."""
+    files = list(files)
+    if not files:  # not a DICOM input: pydicom is not even imported
+        return ()
     import pydicom
 
     found: set[str] = set()

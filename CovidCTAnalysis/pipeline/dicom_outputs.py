@@ -2,8 +2,8 @@
 (DICOM Segmentation), beside the .seg.nrrd files, holding the same masks voxel for voxel, and each classifier heatmap
 as a DICOM Parametric Map beside its .nrrd (``heatmap-MODEL.dcm``, ``heatmap-MODEL-METHOD.dcm``).
 
-They are extras for a hospital's archive, never a reason to lose the analysis: without highdicom (it needs Python
-3.10 or newer) or with source headers a derived object cannot be built from, the .dcm file is left out, the run goes
+They are extras for a hospital's archive, never a reason to lose the analysis: without highdicom (the ``dicom``
+extra; it needs Python 3.10 or newer) or with source headers a derived object cannot be built from, the .dcm file is left out, the run goes
 on and the report's ``warnings`` say which file is missing and why. The source headers are read once per run.
 """
 
@@ -41,8 +41,8 @@ class DicomOutputs:
             import highdicom  # noqa: F401
         except ImportError:
             self.enabled = False
-            self._warnings.append("DICOM outputs (.dcm) not written: they need the highdicom package (Python 3.10 "
-                                  "or newer)")
+            self._warnings.append("DICOM outputs (.dcm) not written: they need the highdicom package (pip install "
+                                  "'CovidCTAnalysis[dicom]', Python 3.10 or newer)")
             return False
         if self._sources is None:
             try:
