@@ -3,8 +3,9 @@
 as a DICOM Parametric Map beside its .nrrd (``heatmap-MODEL.dcm``, ``heatmap-MODEL-METHOD.dcm``).
 
 They are extras for a hospital's archive, never a reason to lose the analysis: without highdicom (the ``dicom``
-extra; it needs Python 3.10 or newer) or with source headers a derived object cannot be built from, the .dcm file is left out, the run goes
-on and the report's ``warnings`` say which file is missing and why. The source headers are read once per run.
+extra; it needs Python 3.10 or newer) or with source headers a derived object cannot be built from, the .dcm file
+is left out, the run goes on and the report's ``warnings`` say which file is missing and why. The source headers
+are read once per run.
 """
 
 from __future__ import annotations
