@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     a.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")
     a.add_argument("--progress", choices=("jsonl",), help="print progress events as JSON lines on stdout")
+    a.add_argument("--keep-identifiers", action="store_true",
+                   help="keep the patient's name, ID and birth date of a DICOM input in the reports and DICOM outputs "
+                        "(default: left out)")
     _add_input_options(a)
 
     for name, what in (("segment-lungs", "lung"), ("segment-lesions", "lesion")):
@@ -157,7 +160,8 @@ def _cmd_analyze(args) -> int:
         raise InputError(None, "analyze needs either an INPUT or --demo (not both)")
     check_output_path(args.output, [args.input] if args.input else [], expect="dir")
     options = AnalyzeOptions(device=args.device, models=args.models, spacing=args.spacing, window=args.window,
-                             demo_size=args.demo_size, demo_seed=args.demo_seed)
+                             demo_size=args.demo_size, demo_seed=args.demo_seed,
+                             keep_identifiers=args.keep_identifiers)
     report = analyze(args.input, args.output, options, emit=_progress_printer(args.progress == "jsonl"))
     for warning in report.get("warnings", []):
         print(f"covidct: warning: {warning}", file=sys.stderr)

@@ -35,6 +35,7 @@ def test_outputs_written(demo_run):
     names = {p.name for p in out.iterdir()}
     assert {"report.json", "report.html", "lungs.seg.nrrd", "demo-ct.nrrd"} <= names
     assert not [n for n in names if n.startswith(".")], "no staging leftovers or lock"
+    assert not [n for n in names if n.endswith(".dcm")], "DICOM outputs only for a DICOM input"
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["files"] == sorted(names)
     modes = {oct((out / n).stat().st_mode & 0o777) for n in names}
     assert len(modes) == 1, f"every output gets the same permissions (report.json was 0600): {modes}"
@@ -62,6 +63,20 @@ def test_report_json_contract(demo_run):
     assert set(report["classifiers"]) == set(shipped)
     for name in ("lobe-patch", "cvae-netvlad"):
         assert "not available" in report["unavailable"][name]
+
+
+def test_report_has_calibrated_probabilities_and_consensus(demo_run):
+    """Issue 22: calibrated where the registry has a calibration (raw beside it); the consensus is their mean."""
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    registry = load_registry()
+    for name, result in report["classifiers"].items():
+        assert ("probability_raw" in result) == bool(registry.get(name).calibration), name
+    consensus = report["consensus"]
+    assert consensus["models"] == sorted(report["classifiers"])
+    mean = np.mean([r["probability"] for r in report["classifiers"].values()])
+    assert consensus["probability"] == pytest.approx(mean)
+    assert consensus["disagreement"] == (consensus["spread"] > registry.disagreement_threshold)
 
 
 def test_classifier_heatmaps_on_input_grid(demo_run):

@@ -194,7 +194,8 @@ def _finish(path: Path, kind: str, image: sitk.Image, *, notes: list[str], modal
         input_direction=input_direction, input_orientation=orientation_code(image3.GetDirection()),
         oriented_direction=oriented_direction, notes=tuple(n for n in notes if n), slice_files=slice_files,
         modality=modality,
-        value_range=(lo, hi), warnings=tuple(warnings))
+        value_range=(lo, hi), warnings=tuple(warnings),
+        input_files=tuple(Path(f) for f in files) if kind.startswith("dicom") else ())
 
 
 # ---------------------------------------------------------------------------------------------- masks

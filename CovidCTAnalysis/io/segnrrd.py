@@ -67,6 +67,25 @@ def terminology_tags(path: Path = TERMINOLOGY_FILE) -> dict[str, str]:
     return tags
 
 
+@lru_cache(maxsize=None)
+def terminology_codes(path: Path = TERMINOLOGY_FILE) -> dict[str, dict]:
+    """{segment name: {"category", "type", "modifier" (or None): (scheme, value, meaning), "anatomy": bool}} from the
+    project terminology file, for writers that store the codes themselves (DICOM SEG); empty without the file."""
+    try:
+        categories = json.loads(Path(path).read_text(encoding="utf-8"))["SegmentationCodes"]["Category"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    triple = lambda item: (item["CodingSchemeDesignator"], item["CodeValue"], item["CodeMeaning"])  # noqa: E731
+    codes: dict[str, dict] = {}
+    for category in categories:
+        for type_ in category.get("Type", []):
+            base = {"category": triple(category), "type": triple(type_), "anatomy": bool(category.get("showAnatomy"))}
+            codes[type_["3dSlicerLabel"]] = dict(base, modifier=None)
+            for modifier in type_.get("Modifier", []):
+                codes[modifier["3dSlicerLabel"]] = dict(base, modifier=triple(modifier))
+    return codes
+
+
 def segment_id(segment: Segment) -> str:
     """Stable segment ID from the name: "right lung" -> "right_lung"."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", segment.name.strip()).strip("_") or f"label_{segment.label}"

@@ -47,6 +47,8 @@ class CTVolume:
         positions stacked at its stated spacing); analyze copies them into the report's ``warnings``.
     slice_files: for slice stacks and axial DICOM series, the file that became each canonical z slice
         (``slice_files[z]``); empty otherwise.
+    input_files: for DICOM inputs, the file(s) behind the input's own third axis (``input_files[k]`` holds input
+        slice k; one file for a single or multi-frame file), so DICOM outputs can reference their source images.
     modality: the DICOM modality (or None for non-DICOM inputs).
     """
 
@@ -68,6 +70,7 @@ class CTVolume:
     value_range: tuple[float, float] = field(default=(math.nan, math.nan))
     picture_plane: str | None = None
     warnings: tuple[str, ...] = ()
+    input_files: tuple[Path, ...] = ()
 
     @property
     def size(self) -> tuple[int, int, int]:

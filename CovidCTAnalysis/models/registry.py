@@ -63,6 +63,8 @@ class ModelEntry:
     title: str | None = None
     paper: str | None = None
     explanation: str | None = None
+    #: Platt or temperature scaling fitted on validation predictions (models/calibration.py); None: uncalibrated
+    calibration: dict[str, Any] | None = None
 
     def check(self) -> str:
         """'ok', 'no weights needed', 'missing' or 'checksum mismatch' (does not raise)."""
@@ -92,10 +94,21 @@ class ModelEntry:
         return torch.load(self.verified_weights(), map_location=device, weights_only=True)
 
 
+#: The consensus's disagreement threshold when the registry states none (see Registry.consensus).
+DEFAULT_DISAGREEMENT = 0.5
+
+
 @dataclass(frozen=True)
 class Registry:
     path: Path
     entries: dict[str, ModelEntry]
+    #: {"disagreement_threshold": float, "chosen_on": str}: the spread of the classifiers' calibrated probabilities
+    #: above which the consensus flags a disagreement, and the data it was chosen on
+    consensus: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def disagreement_threshold(self) -> float:
+        return float(self.consensus.get("disagreement_threshold", DEFAULT_DISAGREEMENT))
 
     def get(self, name: str) -> ModelEntry:
         """The registered model; ModelUnavailableError (exit 2) for a name this version does not ship."""
@@ -133,9 +146,11 @@ def load_registry(path: str | Path | None = None) -> Registry:
                 title=raw.get("title"),
                 paper=raw.get("paper"),
                 explanation=raw.get("explanation"),
+                calibration=raw.get("calibration"),
             )
+        consensus = data.get("consensus", {})
     except FileNotFoundError:
         raise InputError(path, "model registry not found") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(path, f"model registry is malformed ({exc})") from None
-    return Registry(path=path, entries=entries)
+    return Registry(path=path, entries=entries, consensus=consensus)

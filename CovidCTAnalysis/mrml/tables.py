@@ -40,9 +40,16 @@ def report_rows(report: dict) -> list[Row]:
             rows.append(Row("Severity band", math.nan, "", " ".join(filter(None, (severity.get("band"),
                                                                                   severity.get("description"))))))
     for model, result in (report.get("classifiers") or {}).items():
-        rows.append(Row(f"P(COVID-19), {model}", result["probability"], "", str(result.get("label", ""))))
+        raw = result.get("probability_raw")
+        note = str(result.get("label", "")) + (f" (calibrated; uncalibrated {raw:.3f})" if raw is not None else "")
+        rows.append(Row(f"P(COVID-19), {model}", result["probability"], "", note))
         if "corona_score_cm3" in result:
             rows.append(Row(f"Corona score, {model}", result["corona_score_cm3"], "cm3"))
+    consensus = report.get("consensus") or {}
+    if consensus.get("probability") is not None:
+        flag = (f"the classifiers disagree (spread {consensus['spread']:.2f} > {consensus['threshold']:.2f})"
+                if consensus.get("disagreement") else "")
+        rows.append(Row(f"P(COVID-19), consensus of {len(consensus['models'])}", consensus["probability"], "", flag))
     for stage, why in (report.get("unavailable") or {}).items():
         rows.append(Row(f"{stage.capitalize()}", math.nan, "", why))
     return rows

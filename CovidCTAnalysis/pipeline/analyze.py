@@ -11,7 +11,7 @@ image in which the lung finder finds no lung is not refused: it goes on without 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
@@ -20,13 +20,18 @@ from ..io import CTVolume, load_ct, to_input_grid, write_label_map
 from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 from ..lungs.select import DEFAULT_LUNG_MODEL
 from ..models import select_device
+from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .classifiers import run_classifier, write_outputs
+from .dicom_outputs import DicomOutputs
 from .lungs import find_lungs
 from .outfolder import OutputFolder
+from .privacy import Privacy, patient_section
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
+from .report_images import heatmap_figures, key_figures
+from .report_pdf import write_pdf
 
 LUNG_MODEL = DEFAULT_LUNG_MODEL
 LESION_MODEL = "lesions-unet"
@@ -40,6 +45,7 @@ class AnalyzeOptions:
     window: tuple[float, float] | None = None
     demo_size: tuple[int, int, int] = (256, 256, 96)
     demo_seed: int = 0
+    keep_identifiers: bool = False  # patient name, ID and birth date in DICOM outputs and reports (issue 22)
 
 
 def selected_classifiers(models: str, registry: Registry) -> list[str]:
@@ -65,16 +71,18 @@ def analyze(
     """Analyze the CT at ``source`` (or a generated demo CT when ``source`` is None) into ``outdir``; returns the report."""
     registry = load_registry()
     classifiers = selected_classifiers(options.models, registry)
-    progress = Progress(emit)
+    privacy = Privacy(source, options.keep_identifiers)  # no patient identifiers in texts by default (privacy.py)
+    progress = Progress(privacy.emit(emit))
 
     # one run per folder; a failed run leaves only what was there; the input is never removed (outfolder.py)
     with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder:
-        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress)
+        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress, privacy)
         folder.commit()
     return report
 
 
-def _run(source, staging: Path, outdir: Path, options, registry: Registry, classifiers, progress: Progress) -> dict:
+def _run(source, staging: Path, outdir: Path, options, registry: Registry, classifiers, progress: Progress,
+         privacy: Privacy) -> dict:
     demo = None
     if source is None:
         with progress.stage("demo", "generating the demo chest CT") as report:
@@ -86,6 +94,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
     with progress.stage("load", f"reading {source}") as report:
         ct: CTVolume = load_ct(source, spacing=options.spacing, window=options.window)
+        privacy.add(ct.input_files)
         report(1.0, f"{ct.kind}, size {list(ct.image.GetSize())}")
     # the demo CT lives in staging until the run succeeds; name it where it will be
     input_path = outdir / source.name if demo is not None else Path(source)
@@ -94,13 +103,17 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
     warnings: list[str] = list(ct.warnings)  # e.g. a DICOM series without slice positions
+    dicom = DicomOutputs(ct, warnings, options.keep_identifiers)  # .seg.dcm files when the input is DICOM
 
     with progress.stage("lungs", "segmenting the lungs") as report:
         from ..lungs import lung_volumes_ml
 
         found = find_lungs(ct, LUNG_MODEL, device, report)  # a 2-D image without lungs goes on (lungs.py)
-        write_label_map(to_input_grid(found.labels, ct), staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
+        lung_labels = to_input_grid(found.labels, ct)
+        write_label_map(lung_labels, staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
+        dicom.segmentation(lung_labels, staging / "lungs.seg.dcm", LUNG_SEGMENTS, (LUNG_MODEL, versions[LUNG_MODEL]),
+                           "lungs")
         if found.found:
             lungs, pleural, lung_ml = found.labels, found.pleural, lung_volumes_ml(found.labels)
         else:
@@ -115,7 +128,11 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
             lesions = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
                                       progress=report, pleural=pleural, whole_image=lungs is None)
-            write_label_map(to_input_grid(lesions, ct), staging / "lesions.seg.nrrd", LESION_SEGMENTS)
+            lesion_labels = to_input_grid(lesions, ct)
+            write_label_map(lesion_labels, staging / "lesions.seg.nrrd", LESION_SEGMENTS)
+            version = registry.get(LESION_MODEL).version
+            dicom.segmentation(lesion_labels, staging / "lesions.seg.dcm", LESION_SEGMENTS, (LESION_MODEL, version),
+                               "lesions")
             lesion_numbers = quantify(lesions, found.labels)
             if lungs is None:  # no lung mask: volumes only
                 lesion_numbers = without_lung_numbers(lesion_numbers)
@@ -148,27 +165,34 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             except InputError as exc:  # this input is not for this classifier (a thin stack without lungs ...)
                 unavailable[name] = exc.problem
                 continue
-            classifier_results[name] = write_outputs(name, run, ct, staging)
+            # calibrated where the model ships a calibration, the raw probability beside it (models/calibration.py)
+            classifier_results[name] = calibrated_entry(write_outputs(name, run, ct, staging, dicom),
+                                                        registry.get(name).calibration)
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version
 
-    with progress.stage("report", "rendering report.html"):
-        write_html(staging / "report.html", ct=ct, input_path=input_path, lungs=lungs, lesions=lesions, lung_ml=lung_ml,
-                   lesion_numbers=lesion_numbers, classifiers=classifier_results, heatmaps=heatmaps,
-                   unavailable=unavailable, timings_s=progress.timings_s, version=__version__, warnings=warnings)
-    result = build_report(
-        ct=ct,
-        input_path=input_path,
-        demo=demo,
-        lung_ml=lung_ml,
-        lesion_numbers=lesion_numbers,
-        classifiers=classifier_results,
-        versions=versions,
-        unavailable=unavailable,
-        timings_s=progress.timings_s,
-        warnings=warnings,
-    )
+    patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
+    agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},
+                          registry.disagreement_threshold)
+    with progress.stage("report", "rendering report.html and report.pdf"):
+        # every text derived from the input, without the patient's identifiers (privacy.py)
+        shown = replace(ct, notes=tuple(privacy.text(n) for n in ct.notes))
+        write_html(staging / "report.html", patient=patient, ct=shown, input_path=Path(privacy.text(str(input_path))),
+                   lungs=lungs, lesions=lesions, lung_ml=lung_ml, lesion_numbers=lesion_numbers,
+                   classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
+                   unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
+                   warnings=privacy.data(warnings), consensus=agreement)
+        result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
+                                           lesion_numbers=lesion_numbers, classifiers=classifier_results,
+                                           versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
+                                           warnings=warnings))
+        result["consensus"] = agreement
+        if patient is not None:
+            result["patient"] = patient
+        write_pdf(staging / "report.pdf", result, key_figures(ct.image, lungs, lesions),
+                  heatmap_figures(ct.image, heatmaps))
+    result["timings_s"] = dict(progress.timings_s)  # the report stage included
     result["files"] = sorted({p.name for p in staging.iterdir()} | {"report.json"})
     write_json(staging / "report.json", result)
     return result

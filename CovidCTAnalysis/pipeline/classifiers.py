@@ -2,7 +2,8 @@
 
 Every classifier is reached through ``classifiers.table`` and answers with one ``ClassifierResult``; nothing here
 names a system. Outputs (docs/CONTRACTS.md): the default map as ``heatmap-MODEL.nrrd``, every other map as
-``heatmap-MODEL-METHOD.nrrd`` and all of them under ``heatmaps: {METHOD: file}``; a segment NAME as
+``heatmap-MODEL-METHOD.nrrd`` and all of them under ``heatmaps: {METHOD: file}`` (for a DICOM input each also as a
+Parametric Map ``.dcm``, under ``heatmaps_dicom``); a segment NAME as
 ``NAME-MODEL.seg.nrrd`` listed as ``NAME_segmentation`` (DeCoVNet's ``localization_segmentation``).
 """
 
@@ -39,16 +40,24 @@ def heatmap_file(name: str, method: str, default: bool) -> str:
     return f"heatmap-{name}.nrrd" if default else f"heatmap-{name}-{method}.nrrd"
 
 
-def write_outputs(name: str, run: ClassifierResult, ct: CTVolume, folder: Path) -> dict:
-    """Write the run's maps and segments on the input's grid into ``folder``; its report.json entry."""
+def write_outputs(name: str, run: ClassifierResult, ct: CTVolume, folder: Path, dicom=None) -> dict:
+    """Write the run's maps and segments on the input's grid into ``folder``; its report.json entry. ``dicom``
+    (pipeline.dicom_outputs.DicomOutputs, for a DICOM input): each map also as a Parametric Map, listed under
+    ``heatmaps_dicom: {METHOD: file}``."""
     entry = run.summary()
-    files = {}
+    files, dicom_files = {}, {}
     for method, image in run.heatmaps.items():
         files[method] = heatmap_file(name, method, method == run.default_heatmap)
-        write_volume(to_input_grid(image, ct), folder / files[method])
+        on_input = to_input_grid(image, ct)
+        write_volume(on_input, folder / files[method])
+        dcm = files[method][:-len(".nrrd")] + ".dcm"
+        if dicom is not None and dicom.parametric_map(on_input, folder / dcm, name, method):
+            dicom_files[method] = dcm
     if files:
         entry["heatmap"] = files[run.default_heatmap]
         entry["heatmaps"] = files
+    if dicom_files:
+        entry["heatmaps_dicom"] = dicom_files
     for segment, (mask, description) in run.segments.items():
         entry[f"{segment}_segmentation"] = f"{segment}-{name}.seg.nrrd"
         write_label_map(to_input_grid(mask, ct), folder / entry[f"{segment}_segmentation"], (description,))

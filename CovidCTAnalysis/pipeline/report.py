@@ -83,11 +83,14 @@ def _ml(value: float) -> str:
 
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
-               unavailable, timings_s, heatmaps=None, version: str, warnings=()) -> None:
-    """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings."""
+               unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None) -> None:
+    """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
+    ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers."""
     size = " × ".join(str(s) for s in ct.image.GetSize())
     spacing = " × ".join(f"{s:.3g}" for s in ct.image.GetSpacing())
-    sections = [
+    sections = [] if not patient else ["<h2>Patient</h2>", _table([(k.replace("_", " "), str(v))
+                                                                      for k, v in patient.items()])]
+    sections += [
         "<h2>Input</h2>",
         _table(
             [("file", str(input_path)), ("kind", ct.kind), ("size (voxels)", size), ("spacing (mm)", spacing)]
@@ -118,7 +121,13 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         band = f"{sev['band']}: " if sev.get("band") else ""
         sections += [_table([("severity band", f"{band}{sev['description']} ({sev['scale']})")])]
     if classifiers:
-        sections += ["<h2>Classifiers</h2>", _table([(name, _classifier_line(r)) for name, r in classifiers.items()])]
+        rows = [(name, _classifier_line(r)) for name, r in classifiers.items()]
+        if consensus and consensus.get("probability") is not None:
+            flag = (f"; the classifiers disagree (spread {consensus['spread']:.2f} > {consensus['threshold']:.2f})"
+                    if consensus["disagreement"] else f"; spread {consensus['spread']:.2f}")
+            rows.append((f"consensus of {len(consensus['models'])}", f"P(COVID-19) = {consensus['probability']:.3f}"
+                         f" (mean of the calibrated probabilities){flag}"))
+        sections += ["<h2>Classifiers</h2>", _table(rows)]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
     images = (key_images(ct.image, lungs=lungs, lesions=lesions) + heatmap_images(ct.image, heatmaps or {})
@@ -151,6 +160,8 @@ figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; backgroun
 def _classifier_line(result: dict) -> str:
     """One readable line per classifier: probability, label and the numbers its paper reports."""
     parts = [f"P(COVID-19) = {result['probability']:.3f} → {result['label']}"]
+    if result.get("probability_raw") is not None:
+        parts[0] += f" (calibrated, {result['calibration']}; uncalibrated {result['probability_raw']:.3f})"
     if "corona_score_cm3" in result:
         parts.append(f"Corona score {result['corona_score_cm3']:.1f} cm³ "
                      f"({result['positive_slices']}/{result['lung_slices']} lung slices positive)")

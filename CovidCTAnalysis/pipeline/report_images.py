@@ -63,9 +63,10 @@ def _best_index(mask: np.ndarray | None, axis: int, fallback: int) -> int:
     return int(np.argmax((mask > 0).sum(axis=other)))
 
 
-def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
-               lesions: sitk.Image | None = None) -> list[tuple[str, str]]:
-    """[(caption, base64 PNG)]: the axial and coronal slices through the most lesion (else the most lung)."""
+def key_figures(image: sitk.Image, lungs: sitk.Image | None = None,
+                lesions: sitk.Image | None = None) -> list[tuple[str, np.ndarray, tuple[float, float]]]:
+    """[(caption, RGB uint8 image, (row mm, column mm))]: the axial and coronal slices through the most lesion (else
+    the most lung), for report.html (``key_images``) and report.pdf."""
     hu = sitk.GetArrayViewFromImage(image)  # z, y, x in canonical LPS
     lung = sitk.GetArrayViewFromImage(lungs) if lungs is not None else None
     lesion = sitk.GetArrayViewFromImage(lesions) if lesions is not None else None
@@ -78,18 +79,25 @@ def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
     z = _best_index(focus, 0, nz // 2)
     axial = np.s_[z]
     out = [(f"axial slice {z + 1} of {nz} (most {what})",
-            _png(overlay(hu[axial], cut(lung, axial), cut(lesion, axial)), (sy, sx)))]
+            overlay(hu[axial], cut(lung, axial), cut(lesion, axial)), (sy, sx))]
     if nz > 1:
         y = _best_index(focus, 1, ny // 2)
         coronal = np.s_[::-1, y]  # superior at the top
         out.append((f"coronal slice {y + 1} of {ny} (most {what})",
-                    _png(overlay(hu[coronal], cut(lung, coronal), cut(lesion, coronal)), (sz, sx))))
+                    overlay(hu[coronal], cut(lung, coronal), cut(lesion, coronal)), (sz, sx)))
     return out
 
 
-def heatmap_images(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]]) -> list[tuple[str, str]]:
-    """[(caption, base64 PNG)]: per model, the axial slice where its default map (the first of {method: map}, on the
-    canonical grid) is strongest, with every map of that model on the same slice, side by side."""
+def key_images(image: sitk.Image, lungs: sitk.Image | None = None,
+               lesions: sitk.Image | None = None) -> list[tuple[str, str]]:
+    """[(caption, base64 PNG)]: ``key_figures`` for report.html."""
+    return [(caption, _png(rgb, mm)) for caption, rgb, mm in key_figures(image, lungs, lesions)]
+
+
+def heatmap_figures(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]]
+                    ) -> list[tuple[str, np.ndarray, tuple[float, float]]]:
+    """[(caption, RGB uint8 image, (row mm, column mm))]: per model, the axial slice where its default map (the first
+    of {method: map}, on the canonical grid) is strongest, with every map of that model on the same slice."""
     from ..explain.overlay import overlay_rgb  # not at import: the explain package loads torch
 
     hu = sitk.GetArrayViewFromImage(image)
@@ -103,9 +111,15 @@ def heatmap_images(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]]
         z = int(np.argmax(default.reshape(default.shape[0], -1).sum(axis=1)))
         for method, heat in arrays.items():
             if heat.shape == hu.shape:
+                rgb = overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD)
                 out.append((f"{name} {method}, axial slice {z + 1} of {hu.shape[0]} (strongest {name} map)",
-                            _png(overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD), (sy, sx))))
+                            np.asarray(rgb), (sy, sx)))
     return out
+
+
+def heatmap_images(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]]) -> list[tuple[str, str]]:
+    """[(caption, base64 PNG)]: ``heatmap_figures`` for report.html, side by side per model."""
+    return [(caption, _png(rgb, mm)) for caption, rgb, mm in heatmap_figures(image, heatmaps)]
 
 
 def attention_charts(classifiers: dict[str, dict]) -> list[tuple[str, str]]:

@@ -1,0 +1,94 @@
+"""Calibration of the classifiers and their consensus (issue 22): the run-time arithmetic, the fitting, the shipped
+calibrations (re-fitted from the predictions they name, ECE after calibration <= 0.05), and the table row."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from CovidCTAnalysis.evaluation.calibration import apply, fit_and_report, fit_platt, fit_temperature
+from CovidCTAnalysis.evaluation.metrics import calibration as reliability
+from CovidCTAnalysis.models import load_registry
+from CovidCTAnalysis.models.calibration import calibrate, calibrated_entry, consensus
+
+MAX_ECE = 0.05  # issue 22: ECE after calibration on validation data
+
+
+def test_platt_and_temperature_formulas():
+    assert calibrate(None, 0.8) == 0.8
+    assert calibrate({"method": "platt", "a": 1.0, "b": 0.0}, 0.8) == pytest.approx(0.8)
+    assert calibrate({"method": "platt", "a": 1.0, "b": math.log(1 / 4)}, 0.8) == pytest.approx(0.5)
+    assert calibrate({"method": "temperature", "temperature": 2.0}, 0.9) == pytest.approx(0.75)
+    assert calibrate({"method": "platt", "a": 1.0, "b": 0.0}, 1.0) < 1.0, "a probability of 1 stays finite"
+    with pytest.raises(ValueError):
+        calibrate({"method": "isotonic"}, 0.5)
+
+
+def test_calibrated_entry_keeps_the_raw_result():
+    entry = {"probability": 0.9, "label": "COVID-19", "heatmap": "heatmap-x.nrrd"}
+    assert calibrated_entry(entry, None) is entry
+    out = calibrated_entry(entry, {"method": "platt", "a": 1.0, "b": -3.0})
+    assert out["probability_raw"] == 0.9 and out["label_raw"] == "COVID-19" and out["calibration"] == "platt"
+    assert out["probability"] == pytest.approx(1 / (1 + math.exp(-(math.log(9) - 3))))
+    assert out["label"] == "non-COVID" and out["heatmap"] == "heatmap-x.nrrd"
+
+
+def test_consensus_mean_and_disagreement():
+    agree = consensus({"b": 0.7, "a": 0.9}, 0.5)
+    assert agree == {"probability": pytest.approx(0.8), "spread": pytest.approx(0.2), "disagreement": False,
+                     "threshold": 0.5, "models": ["a", "b"]}
+    assert consensus({"a": 0.95, "b": 0.2}, 0.5)["disagreement"] is True
+    assert consensus({}, 0.5)["probability"] is None
+
+
+def test_fits_repair_a_biased_overconfident_classifier():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    true_logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.5, y.size)
+    p = 1 / (1 + np.exp(-(3 * true_logit + 2)))  # too sharp and shifted towards COVID-19, like slice-resnet
+    before = reliability(y, p)["ece"]
+    platt = fit_platt(y, p)
+    assert before > 0.15
+    assert reliability(y, apply(platt, p))["ece"] < 0.03
+    assert platt["a"] == pytest.approx(1 / 3, rel=0.2)
+    assert fit_temperature(y, p)["temperature"] > 1.5, "an overconfident model gets softened"
+    report, oof = fit_and_report(y, p, groups=None, method="platt")
+    assert report["ece_after_cv"] < 0.03 and oof.shape == p.shape
+
+
+def test_shipped_calibrations_are_reproducible_and_meet_the_ece_target():
+    registry = load_registry()
+    root = registry.path.parents[2]
+    calibrated = {n: e for n, e in registry.entries.items() if e.calibration}
+    assert "slice-resnet" in calibrated
+    for name, entry in calibrated.items():
+        cal = entry.calibration
+        data = json.loads((root / cal["fitted_on"]).read_text(encoding="utf-8"))
+        y, p = data["labels"], data.get("probabilities", data.get("oof"))
+        report, _ = fit_and_report(y, p, data.get("groups"), cal["method"])
+        for key in ("a", "b", "temperature", "ece_before", "ece_after_cv"):
+            if key in cal:
+                assert report[key] == pytest.approx(cal[key], rel=1e-4), f"{name}: {key} is stale"
+        assert report["ece_after_cv"] <= MAX_ECE, f"{name}: cross-validated ECE {report['ece_after_cv']:.3f}"
+        assert report["ece_after_cv"] < report["ece_before"]
+
+
+def test_registry_states_the_disagreement_threshold():
+    registry = load_registry()
+    assert 0 < registry.disagreement_threshold < 1
+    assert registry.consensus["chosen_on"]
+
+
+def test_slicer_table_shows_calibration_and_consensus():
+    pytest.importorskip("vtk", reason="the Slicer table adapter needs vtk (slicer-core)")
+    from CovidCTAnalysis.mrml.tables import report_rows
+
+    report = {"classifiers": {"a": {"probability": 0.7, "probability_raw": 0.99, "label": "COVID-19"}},
+              "consensus": consensus({"a": 0.7, "b": 0.1}, 0.5)}
+    rows = {r.measurement: r for r in report_rows(report)}
+    assert "uncalibrated 0.990" in rows["P(COVID-19), a"].note
+    assert rows["P(COVID-19), consensus of 2"].value == pytest.approx(0.4)
+    assert "disagree" in rows["P(COVID-19), consensus of 2"].note
