@@ -14,7 +14,10 @@ them (every system caches what it loads).
   each case's input path, and a rerun whose ids would stand for other inputs is refused (never mixed).
   ``--id-map`` writes ``ids.csv`` (case id -> input path) on request; without it no path is written in OUTDIR.
 - Cohort table: ``cohort.csv``, one row per done case (lung and lesion volumes, % involvement, severity band, each
-  classifier's P(COVID-19)), rewritten atomically after every finished case.
+  classifier's P(COVID-19); with ``--labels`` a ``label`` column, 1/0), rewritten atomically after every finished
+  case. ``cohort.html`` (cohort_html.py): distributions and, with ``--labels`` (cohort_labels.py), ROC curves with
+  bootstrap CIs and the threshold table per classifier; written atomically at the end of every run (a rerun with
+  labels after a finished batch only rewrites the tables and the page).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from typing import Callable
 from ..errors import InputError
 from ..io.writers import atomic_path, write_csv
 from .analyze import AnalyzeOptions
+from .cohort_html import write_cohort_html
 from .outfolder import listed_files
 
 FAILURES = "failures.csv"
 #: case id -> a sha256 of the input's resolved path: a rerun with other inputs must not take their results as done
 INPUTS_FILE = "batch-inputs.json"
 COHORT = "cohort.csv"
+COHORT_PAGE = "cohort.html"
 ID_MAP = "ids.csv"
 
 
@@ -130,9 +135,10 @@ class BatchResult:
 
 
 def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, workers: int = 1,
-              scheduler: str | None = None, id_map: bool = False,
+              scheduler: str | None = None, id_map: bool = False, labels: dict[str, int] | None = None,
               report: Callable[[str], None] = lambda line: None) -> BatchResult:
-    """Analyze every case not yet done into ``outdir/<case-id>/``; writes cohort.csv and failures.csv."""
+    """Analyze every case not yet done into ``outdir/<case-id>/``; writes cohort.csv, failures.csv and, at the end,
+    cohort.html. ``labels``: case id -> 1 (COVID-19) / 0 (``cohort_labels.read_labels``), for the ROC section."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +158,8 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
 
     def write_tables() -> None:
         ordered = [rows[c.case_id] for c in cases if c.case_id in rows]
+        if labels is not None:
+            ordered = [{**row, "label": labels.get(row["case_id"])} for row in ordered]
         if ordered:
             write_csv(outdir / COHORT, ordered)
         write_csv(outdir / FAILURES, [{"case_id": k, "error": v} for k, v in sorted(failed.items())],
@@ -187,4 +195,6 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
             if cluster is not None:
                 cluster.close()
     write_tables()
+    write_cohort_html(outdir / COHORT_PAGE, [rows[c.case_id] for c in cases if c.case_id in rows], labels,
+                      failed=len(failed))
     return BatchResult(done, skipped, failed)
