@@ -110,3 +110,19 @@ def test_a_rerun_with_other_inputs_is_refused(tmp_path):
     with pytest.raises(InputError, match="case-0001 was another file"):
         check_same_inputs(tmp_path, make_cases([tmp_path / "b.nii.gz", tmp_path / "a.nii.gz"]))
     assert "a.nii.gz" not in (tmp_path / INPUTS_FILE).read_text()
+
+
+def test_largest_inputs_are_submitted_first(tmp_path):
+    """Longest-processing-time-first: a big case started last would run alone while the other workers idle."""
+    from CovidCTAnalysis.pipeline.batch import largest_first
+
+    (tmp_path / "stack").mkdir()
+    for k in range(3):
+        (tmp_path / "stack" / f"{k}.jpg").write_bytes(b"x" * 400)
+    (tmp_path / "small.png").write_bytes(b"x" * 100)
+    (tmp_path / "big.nii.gz").write_bytes(b"x" * 1000)
+    (tmp_path / "same.png").write_bytes(b"x" * 100)
+    cases = make_cases([tmp_path / "small.png", tmp_path / "stack", tmp_path / "big.nii.gz", tmp_path / "same.png",
+                        tmp_path / "missing.png"])
+    assert [c.case_id for c in largest_first(cases)] == ["case-0002", "case-0003", "case-0001", "case-0004",
+                                                         "case-0005"]

@@ -100,6 +100,23 @@ def is_done(folder: Path) -> bool:
     return listed is not None and all((folder / n).is_file() for n in listed)
 
 
+def input_bytes(path: Path) -> int:
+    """Bytes of an input (a file, or every file below a folder): a cheap stand-in for its analysis time."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def largest_first(cases: list[Case]) -> list[Case]:
+    """Cases in the order to submit them: largest input first (longest-processing-time-first scheduling), so the
+    last cases running while other workers idle are short ones; ties keep the given order."""
+    return sorted(cases, key=lambda c: -input_bytes(c.path))
+
+
 def run_case(path: str, outdir: str, options: AnalyzeOptions, threads: int) -> dict:
     """One case on a worker: analyze into ``outdir``; returns the report (raises on failure)."""
     import SimpleITK as sitk
@@ -176,7 +193,8 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
             client = Client(cluster)
         try:
             futures = {client.submit(run_case, str(c.path), str(outdir / c.case_id), options, threads,
-                                     key=f"covidct-{c.case_id}-{os.getpid()}", pure=False): c for c in todo}
+                                     key=f"covidct-{c.case_id}-{os.getpid()}", pure=False, priority=-k): c
+                       for k, c in enumerate(largest_first(todo))}
             for future in as_completed(futures):
                 case = futures[future]
                 try:
