@@ -118,15 +118,17 @@ def largest_first(cases: list[Case]) -> list[Case]:
 
 
 def run_case(path: str, outdir: str, options: AnalyzeOptions, threads: int) -> dict:
-    """One case on a worker: analyze into ``outdir``; returns the report (raises on failure)."""
+    """One case on a worker: analyze into ``outdir``; returns the report (raises on failure). ``threads``: torch and
+    ITK threads of this worker (0: the worker's own defaults, for a cluster's workers, whose cores we do not know)."""
     import SimpleITK as sitk
     import torch
 
     from .analyze import analyze
 
-    if torch.get_num_threads() != threads:
+    if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    if threads:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     return analyze(Path(path), Path(outdir), options)
 
 
@@ -183,7 +185,8 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
                    ["case_id", "error"])
 
     if todo:
-        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+        # a LocalCluster shares this machine's cores; a cluster's workers keep their own settings
+        threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // max(workers, 1))
         cluster = None
         if scheduler:
             client = Client(scheduler)
