@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     b.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")
     b.add_argument("--id-map", action="store_true", help="also write ids.csv: case id -> input path")
+    b.add_argument("--labels", type=Path, metavar="LABELS.csv",
+                   help="truth for cohort.html's ROC curves and threshold table: a CSV with a header, a 'path' "
+                        "column (the input as given; relative to the CSV's folder) or a 'case_id' column "
+                        "(case-0001...), and a 'label' column: 1 or COVID-19, 0 or non-COVID")
 
     sub.add_parser("models", help="list registered models, their versions and whether their weights are intact")
     return parser
@@ -285,7 +289,8 @@ def _cmd_batch(args) -> int:
     from .models.registry import load_registry
     from .pipeline import AnalyzeOptions
     from .pipeline.analyze import selected_classifiers
-    from .pipeline.batch import make_cases, read_case_list, run_batch
+    from .pipeline.batch import COHORT_PAGE, make_cases, read_case_list, run_batch
+    from .pipeline.cohort_labels import read_labels
 
     inputs = list(args.input) + (read_case_list(args.list) if args.list else [])
     if not inputs:
@@ -296,10 +301,16 @@ def _cmd_batch(args) -> int:
     check_output_path(args.output, inputs, expect="dir")
     selected_classifiers(args.models, load_registry())  # unknown models stop here, before any worker starts
     options = AnalyzeOptions(device=args.device, models=args.models)
-    result = run_batch(make_cases(inputs), args.output, options, workers=args.workers, scheduler=args.scheduler,
-                       id_map=args.id_map, report=lambda line: print(f"covidct: {line}", file=sys.stderr, flush=True))
+    cases = make_cases(inputs)
+    labels = read_labels(args.labels, cases) if args.labels else None  # a bad file stops here, nothing written
+    if labels is not None and labels.ignored:
+        print(f"covidct: {args.labels}: {labels.ignored} rows name no input of this batch (ignored)", file=sys.stderr)
+    result = run_batch(cases, args.output, options, workers=args.workers, scheduler=args.scheduler,
+                       id_map=args.id_map, labels=None if labels is None else labels.by_case,
+                       report=lambda line: print(f"covidct: {line}", file=sys.stderr, flush=True))
     print(f"{len(result.done)} analyzed, {len(result.skipped)} done before, {len(result.failed)} failed "
-          f"(see {args.output / 'failures.csv'}); cohort table {args.output / 'cohort.csv'}")
+          f"(see {args.output / 'failures.csv'}); cohort table {args.output / 'cohort.csv'}, page "
+          f"{args.output / COHORT_PAGE}")
     return 0
 
 

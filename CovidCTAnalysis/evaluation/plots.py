@@ -1,4 +1,5 @@
-"""ROC, precision-recall and reliability plots (matplotlib, Agg backend: no display needed)."""
+"""ROC, precision-recall and reliability plots (matplotlib's object API on the Agg canvas: no display and no pyplot
+global state, so plots can be drawn in worker threads and processes)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,45 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def figure(width: float = 4.2, height: float = 4.2, dpi: int = 110):
+    """(Figure, Axes) on an Agg canvas, without pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
 
-    return plt
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (for embedding in HTML)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def roc_plot(y, p, path: Path, title: str, auc: float, ci: list[float] | None, fpr95: float | None = None) -> Path:
     from sklearn.metrics import roc_curve
 
-    plt = _pyplot()
     fpr, tpr, _ = roc_curve(y, p)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=110)
+    fig, ax = figure()
+    draw_roc(ax, fpr, tpr, title, auc, ci, fpr95)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def draw_roc(ax, fpr, tpr, title: str, auc: float, ci: list[float] | None, fpr95: float | None = None,
+             band: dict | None = None) -> None:
+    """An ROC curve on ``ax``, its AUC (and CI) in the legend; ``band``: ``metrics.roc_band``'s pointwise 95 % band
+    drawn around it."""
     label = f"AUC {auc:.3f}" + (f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else "")
+    if band is not None:
+        ax.fill_between(band["grid"], band["low"], band["high"], step="post", alpha=0.25, lw=0,
+                        label="bootstrap 95% band")
     ax.plot(fpr, tpr, lw=2, label=label)
     ax.plot([0, 1], [0, 1], ls=":", c="gray", lw=1)
     if fpr95 is not None:
@@ -31,18 +55,13 @@ def roc_plot(y, p, path: Path, title: str, auc: float, ci: list[float] | None, f
     ax.set(xlabel="false-positive rate (1 - specificity)", ylabel="true-positive rate (sensitivity)",
            title=title, xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def pr_plot(y, p, path: Path, title: str, ap: float, ci: list[float] | None) -> Path:
     from sklearn.metrics import precision_recall_curve
 
-    plt = _pyplot()
     precision, recall, _ = precision_recall_curve(y, p)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=110)
+    fig, ax = figure()
     label = f"AP {ap:.3f}" + (f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else "")
     ax.step(recall, precision, where="post", lw=2, label=label)
     ax.axhline(float(np.mean(y)), ls=":", c="gray", lw=1, label=f"prevalence {np.mean(y):.2f}")
@@ -51,14 +70,12 @@ def pr_plot(y, p, path: Path, title: str, ap: float, ci: list[float] | None) -> 
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def reliability_plot(calibration: dict, path: Path, title: str) -> Path:
-    plt = _pyplot()
     bins = [b for b in calibration["bins"] if b["count"]]
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=110)
+    fig, ax = figure()
     ax.plot([0, 1], [0, 1], ls=":", c="gray", lw=1, label="perfect calibration")
     centres = [(b["low"] + b["high"]) / 2 for b in bins]
     ax.bar(centres, [b["fraction_positive"] for b in bins], width=0.09, alpha=0.6, label="fraction COVID-19")
@@ -71,5 +88,4 @@ def reliability_plot(calibration: dict, path: Path, title: str) -> Path:
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path

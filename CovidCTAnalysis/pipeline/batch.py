@@ -14,7 +14,10 @@ them (every system caches what it loads).
   each case's input path, and a rerun whose ids would stand for other inputs is refused (never mixed).
   ``--id-map`` writes ``ids.csv`` (case id -> input path) on request; without it no path is written in OUTDIR.
 - Cohort table: ``cohort.csv``, one row per done case (lung and lesion volumes, % involvement, severity band, each
-  classifier's P(COVID-19)), rewritten atomically after every finished case.
+  classifier's P(COVID-19); with ``--labels`` a ``label`` column, 1/0), rewritten atomically after every finished
+  case. ``cohort.html`` (cohort_html.py): distributions and, with ``--labels`` (cohort_labels.py), ROC curves with
+  bootstrap CIs and the threshold table per classifier; written atomically at the end of every run (a rerun with
+  labels after a finished batch only rewrites the tables and the page).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from typing import Callable
 from ..errors import InputError
 from ..io.writers import atomic_path, write_csv
 from .analyze import AnalyzeOptions
+from .cohort_html import write_cohort_html
 from .outfolder import listed_files
 
 FAILURES = "failures.csv"
 #: case id -> a sha256 of the input's resolved path: a rerun with other inputs must not take their results as done
 INPUTS_FILE = "batch-inputs.json"
 COHORT = "cohort.csv"
+COHORT_PAGE = "cohort.html"
 ID_MAP = "ids.csv"
 
 
@@ -95,16 +100,35 @@ def is_done(folder: Path) -> bool:
     return listed is not None and all((folder / n).is_file() for n in listed)
 
 
+def input_bytes(path: Path) -> int:
+    """Bytes of an input (a file, or every file below a folder): a cheap stand-in for its analysis time."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def largest_first(cases: list[Case]) -> list[Case]:
+    """Cases in the order to submit them: largest input first (longest-processing-time-first scheduling), so the
+    last cases running while other workers idle are short ones; ties keep the given order."""
+    return sorted(cases, key=lambda c: -input_bytes(c.path))
+
+
 def run_case(path: str, outdir: str, options: AnalyzeOptions, threads: int) -> dict:
-    """One case on a worker: analyze into ``outdir``; returns the report (raises on failure)."""
+    """One case on a worker: analyze into ``outdir``; returns the report (raises on failure). ``threads``: torch and
+    ITK threads of this worker (0: the worker's own defaults, for a cluster's workers, whose cores we do not know)."""
     import SimpleITK as sitk
     import torch
 
     from .analyze import analyze
 
-    if torch.get_num_threads() != threads:
+    if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    if threads:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     return analyze(Path(path), Path(outdir), options)
 
 
@@ -130,9 +154,10 @@ class BatchResult:
 
 
 def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, workers: int = 1,
-              scheduler: str | None = None, id_map: bool = False,
+              scheduler: str | None = None, id_map: bool = False, labels: dict[str, int] | None = None,
               report: Callable[[str], None] = lambda line: None) -> BatchResult:
-    """Analyze every case not yet done into ``outdir/<case-id>/``; writes cohort.csv and failures.csv."""
+    """Analyze every case not yet done into ``outdir/<case-id>/``; writes cohort.csv, failures.csv and, at the end,
+    cohort.html. ``labels``: case id -> 1 (COVID-19) / 0 (``cohort_labels.read_labels``), for the ROC section."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -152,13 +177,16 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
 
     def write_tables() -> None:
         ordered = [rows[c.case_id] for c in cases if c.case_id in rows]
+        if labels is not None:
+            ordered = [{**row, "label": labels.get(row["case_id"])} for row in ordered]
         if ordered:
             write_csv(outdir / COHORT, ordered)
         write_csv(outdir / FAILURES, [{"case_id": k, "error": v} for k, v in sorted(failed.items())],
                    ["case_id", "error"])
 
     if todo:
-        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+        # a LocalCluster shares this machine's cores; a cluster's workers keep their own settings
+        threads = 0 if scheduler else max(1, (os.cpu_count() or 1) // max(workers, 1))
         cluster = None
         if scheduler:
             client = Client(scheduler)
@@ -168,7 +196,8 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
             client = Client(cluster)
         try:
             futures = {client.submit(run_case, str(c.path), str(outdir / c.case_id), options, threads,
-                                     key=f"covidct-{c.case_id}-{os.getpid()}", pure=False): c for c in todo}
+                                     key=f"covidct-{c.case_id}-{os.getpid()}", pure=False, priority=-k): c
+                       for k, c in enumerate(largest_first(todo))}
             for future in as_completed(futures):
                 case = futures[future]
                 try:
@@ -187,4 +216,6 @@ def run_batch(cases: list[Case], outdir: Path, options: AnalyzeOptions, *, worke
             if cluster is not None:
                 cluster.close()
     write_tables()
+    write_cohort_html(outdir / COHORT_PAGE, [rows[c.case_id] for c in cases if c.case_id in rows], labels,
+                      failed=len(failed))
     return BatchResult(done, skipped, failed)

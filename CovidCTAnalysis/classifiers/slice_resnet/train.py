@@ -21,6 +21,11 @@ when the val split is not in training, scores it after the last epoch.
 
 All randomness flows from one seed; the data cache is rebuilt identically from ../shared/data and named by a hash of
 ``inputs.py``.
+
+Several processes (``torchrun``, models/distributed.py): ``fit`` takes a ``Distributed`` and then trains the network
+in DistributedDataParallel, every process drawing the same global batch of ``batch`` images and training on its
+share, so the recipe per global batch (size, steps per epoch, schedule) is the one above; each process draws its own
+augmentations. One process (rank 0) logs and writes.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class TrainConfig:
     augment: str = "paper"  # augment.PROFILES
     lung_focus: bool = False  # train on lung-focused squares (inputs.py); the registry entry must then say so
     threads: int = 2
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
 
 
@@ -80,6 +86,8 @@ def covid_ct_cache(data_root: Path, cache_dir: Path, lung_focus: bool = False) -
     """COVID-CT train/val squares, labels and file names, cached in ``cache_dir`` (an .npz outside the repository)."""
     from ...evaluation.datasets import covid_ct_split
 
+    from ...io.writers import atomic_path
+
     cache = cache_dir / f"covid-ct-{preprocessing_tag()}{'-focus' if lung_focus else ''}.npz"
     if cache.is_file():
         return dict(np.load(cache))
@@ -90,7 +98,9 @@ def covid_ct_cache(data_root: Path, cache_dir: Path, lung_focus: bool = False) -
         out[f"{split}_y"] = np.array([y for _, y in items], dtype=np.float32)
         out[f"{split}_names"] = np.array([p.name for p, _ in items])
     cache_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **out)
+    with atomic_path(cache) as tmp:  # a reader never sees half a cache (e.g. another training process)
+        with open(tmp, "wb") as f:
+            np.savez(f, **out)
     return out
 
 
@@ -177,30 +187,43 @@ def predict(net, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable[[str], None] = print,
-        tag: str = "") -> object:
-    """The fixed recipe on (x, y): the network after its last epoch (eval mode)."""
+        tag: str = "", dist=None) -> object:
+    """The fixed recipe on (x, y): the network after its last epoch (eval mode, on the CPU).
+
+    ``dist`` (models.distributed.Distributed, under torchrun): DDP, each global batch shared out over the processes;
+    only rank 0 calls ``say``.
+    """
     import torch
     import torch.nn.functional as F
 
+    from ...models.device import select_device
+
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = initial_network(cfg).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(seed)  # the order of the images: the same in every process
+    aug_rng = rng if dist is None else np.random.default_rng([seed, dist.rank])  # augmentations: each its own
+    device = dist.device if dist is not None else torch.device("cpu") if cfg.device == "cpu" else select_device(
+        cfg.device)
+    net = initial_network(cfg).to(device, memory_format=torch.channels_last)
+    model = net if dist is None else dist.wrap(net)
+    world = 1 if dist is None else dist.world_size
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch)
     total = steps_per_epoch * cfg.epochs
     step = 0
     for epoch in range(cfg.epochs):
-        net.train()
+        model.train()
         order = rng.permutation(len(x))
         t0, losses = time.time(), []
         for b in range(steps_per_epoch):
             idx = np.sort(order[b * cfg.batch:(b + 1) * cfg.batch])
-            if len(idx) < 2:  # BatchNorm needs two images
+            if len(idx) < 2 * world:  # BatchNorm needs two images (in every process: all step together)
                 continue
-            imgs, _ = augment(_batch(x[idx]), rng, profile=cfg.augment)
-            batch = _random_crops(inputs.to_tensor(imgs[:, 0]), cfg.crop, rng)
-            logits = net(batch.contiguous(memory_format=torch.channels_last))[:, 0]
-            loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y[idx]))
+            if dist is not None:
+                idx = dist.shard(idx)
+            imgs, _ = augment(_batch(x[idx]), aug_rng, profile=cfg.augment)
+            batch = _random_crops(inputs.to_tensor(imgs[:, 0]), cfg.crop, aug_rng)
+            logits = model(batch.to(device).contiguous(memory_format=torch.channels_last))[:, 0]
+            loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y[idx]).to(device))
             for g in opt.param_groups:
                 g["lr"] = _cosine(step, total, cfg.lr, warmup=steps_per_epoch)
             opt.zero_grad(set_to_none=True)
@@ -208,11 +231,14 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
             opt.step()
             losses.append(float(loss.detach()))
             step += 1
-        entry = {"run": tag, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
-                 "seconds": round(time.time() - t0, 1)}
+        mean_loss = float(np.mean(losses)) if dist is None else dist.mean(float(np.mean(losses)))
+        entry = {"run": tag, "epoch": epoch + 1, "loss": round(mean_loss, 4), "seconds": round(time.time() - t0, 1)}
+        if dist is not None:
+            entry["processes"] = dist.world_size
         cfg.log.append(entry)
-        say(json.dumps(entry))
-    return net.eval()
+        if dist is None or dist.is_main:
+            say(json.dumps(entry))
+    return net.cpu().eval()
 
 
 def _half(net) -> dict:
@@ -222,8 +248,15 @@ def _half(net) -> dict:
             for k, v in net.to(memory_format=torch.contiguous_format).state_dict().items()}
 
 
+def _cache(data_root: Path, cache_dir: Path, cfg: TrainConfig, dist) -> dict:
+    if dist is None:
+        return covid_ct_cache(data_root, cache_dir, cfg.lung_focus)
+    with dist.main_first():  # rank 0 builds a missing cache, the others then read it
+        return covid_ct_cache(data_root, cache_dir, cfg.lung_focus)
+
+
 def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = FOLDS,
-                   say: Callable[[str], None] = print) -> dict:
+                   say: Callable[[str], None] = print, dist=None) -> dict:
     """5-fold patient-disjoint CV of the fixed recipe on COVID-CT train+val: out-of-fold P(COVID-19) per figure and
     the ROC AUC of each fold (scored once, after the last epoch)."""
     import torch
@@ -232,14 +265,14 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    x, y, names, groups = pooled(covid_ct_cache(data_root, cache_dir, cfg.lung_focus),
-                                 patient_ids(data_root / "covid-ct"))
+    x, y, names, groups = pooled(_cache(data_root, cache_dir, cfg, dist), patient_ids(data_root / "covid-ct"))
     oof = np.full(len(y), np.nan, np.float32)
     fold_of = np.full(len(y), -1, int)
     per_fold = []
     for i, test in enumerate(folds(y, groups, k, cfg.seed)):
         train_idx = np.setdiff1d(np.arange(len(y)), test)
-        net = fit(x[train_idx], y[train_idx], cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}")
+        net = fit(x[train_idx], y[train_idx], cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}",
+                  dist=dist)
         oof[test] = predict(net, x[test])
         fold_of[test] = i
         auc = metrics.roc_auc(y[test], oof[test])
@@ -254,7 +287,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
 
 
 def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, on: str = "train",
-          say: Callable[[str], None] = print) -> tuple[dict, dict]:
+          say: Callable[[str], None] = print, dist=None) -> tuple[dict, dict]:
     """The fixed recipe on the official ``on`` split ("train" or "train+val"): (fp16 state dict, summary).
 
     With ``on == "train"`` the val split is scored once, after the last epoch (its numbers chose nothing).
@@ -267,13 +300,15 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, on: str = "train",
         raise ValueError(f"on must be 'train' or 'train+val', not {on!r}")
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    data = covid_ct_cache(data_root, cache_dir, cfg.lung_focus)
+    data = _cache(data_root, cache_dir, cfg, dist)
     x, y = data["train_x"], data["train_y"]
     if on == "train+val":
         x, y = np.concatenate([x, data["val_x"]]), np.concatenate([y, data["val_y"]])
-    net = fit(x, y, cfg, seed=cfg.seed, say=say, tag=on)
+    net = fit(x, y, cfg, seed=cfg.seed, say=say, tag=on, dist=dist)
     summary = {"trained_on": on, "config": {k: v for k, v in asdict(cfg).items() if k != "log"}, "log": cfg.log}
-    if on == "train":
+    if dist is not None:
+        summary["distributed"] = {"processes": dist.world_size, "backend": dist.backend}
+    if on == "train" and (dist is None or dist.is_main):  # scored once, by the process that writes
         p = predict(net, data["val_x"])
         summary["val"] = metrics.summary(data["val_y"], p)
         summary["val_scores"] = {str(n): round(float(v), 5) for n, v in zip(data["val_names"], p)}
