@@ -59,7 +59,10 @@ def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(sha
     broken.write_text("not an image")
     out = tmp_path / "cohort"
     args = _batch(*images, broken, "-o", out, "--workers", "2", "--device", "cpu", "--models", "slice-resnet")
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # the child starts with Ctrl-C's default action: a disposition "ignored" that something earlier in this pytest
+    # process may have set would be inherited across exec, and the interruption would never land
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     done_lines = 0
     deadline = time.monotonic() + 300
     while done_lines < 2 and time.monotonic() < deadline:
@@ -68,8 +71,9 @@ def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(sha
             break
         done_lines += ": done (" in line
     os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
-    first.communicate(timeout=120)
-    assert first.returncode != 0
+    _, first_err = first.communicate(timeout=120)
+    assert first.returncode != 0, (f"the batch was not interrupted (SIGINT here: {signal.getsignal(signal.SIGINT)}); "
+                                   f"stderr: {first_err[-500:]}")
     finished_first = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("case-*/report.json")}
     assert 2 <= len(finished_first) < 8, "the interruption must fall in the middle of the batch"
     for folder in out.glob("case-*"):  # no half-written case: a folder is a finished case or will be redone
