@@ -1,8 +1,8 @@
 """da-cmil behind the classifier interface (``classifiers.interface``): a 2-D slice or a volume (seed 004).
 
 Both are bags of lung patches (``infer``); the lung mask comes from the pipeline (a display-windowed figure's from
-``lungs-unet``). The default heatmap is the model's own attention (§5.4): the spatial attention of each patch weighted by its
-instance attention; Grad-CAM of the bag logit on the same feature maps is the second view
+``lungs-unet``). The default heatmap is the model's own attention (§5.4): the spatial attention of each patch
+weighted by its instance attention; Grad-CAM of the bag logit on the same feature maps is the second view
 (``heatmap-da-cmil-gradcam.nrrd``).
 """
 
