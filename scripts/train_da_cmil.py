@@ -30,6 +30,7 @@ from CovidCTAnalysis.classifiers.da_cmil.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, paper_recipe, train)
 from CovidCTAnalysis.errors import InputError  # noqa: E402
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.models.training import save_training_run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -79,21 +80,12 @@ def main(argv=None) -> int:
                   f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
                   f"{auc['value']:.4f} {auc['ci95']}")
             return 0
-        import torch
-
         state, summary = train(a.data, a.cache, cfg, on=a.on, cohort=a.cohort, say=say)
     except InputError as exc:
         print(f"train_da_cmil: {exc}", file=sys.stderr)
         return 2
     summary["command"] = command
-    with atomic_path(a.out) as tmp:
-        torch.save(state, tmp)
-    with atomic_path(a.out.with_suffix(".json")) as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    if "val" in summary:
-        m = summary["val"]["metrics"]["roc_auc"]
-        print(f"val ROC AUC after the last epoch {m['value']:.4f} {m['ci95']}")
-    print(f"{summary['wall_s']:.0f} s")
+    save_training_run(a.out, state, summary)
     return 0
 
 

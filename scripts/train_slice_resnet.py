@@ -32,6 +32,7 @@ from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BA
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.models.training import save_training_run  # noqa: E402
 from CovidCTAnalysis.models.distributed import from_environment  # noqa: E402
 
 
@@ -87,21 +88,11 @@ def run(a, cfg: TrainConfig, command: str, dist) -> int:
               f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
               f"{result['pooled']['metrics']['roc_auc']['value']:.4f} {result['pooled']['metrics']['roc_auc']['ci95']}")
         return 0
-    import torch
-
     state, summary = train(a.data, a.cache, cfg, on=a.on, say=say, dist=dist)
     if not main_process:
         return 0
     summary["command"] = command
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(a.out) as tmp:
-        torch.save(state, tmp)
-    with atomic_path(a.out.with_suffix(".json")) as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    if "val" in summary:
-        m = summary["val"]["metrics"]["roc_auc"]
-        print(f"val ROC AUC after the last epoch {m['value']:.4f} {m['ci95']}")
-    print(f"{summary['wall_s']:.0f} s")
+    save_training_run(a.out, state, summary)
     return 0
 
 

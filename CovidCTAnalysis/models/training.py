@@ -64,3 +64,26 @@ def optimize_step(net, opt, sched, x, y, loss_fn, bf16: bool) -> float:
     opt.step()
     sched.step()
     return loss.item()
+
+
+def save_training_run(out, state: dict, summary: dict) -> None:
+    """Write a trainer's fp16 state dict to ``out`` and its summary to ``out`` with suffix .json (both atomically),
+    then print the val ROC AUC (when the val split was held out) and the wall time: the end of every slice trainer
+    script."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from ..io.writers import atomic_path
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        torch.save(state, tmp)
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    if "val" in summary:
+        m = summary["val"]["metrics"]["roc_auc"]
+        print(f"val ROC AUC after the last epoch {m['value']:.4f} {m['ci95']}")
+    print(f"{summary['wall_s']:.0f} s")

@@ -184,19 +184,11 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
     z -> summed attention of the slice's patches, sampled slices only), "top_slices" (the ``TOP_SLICES`` z with the
     most attention), "model_version"}.
     """
-    from ..slice_resnet import inputs as framing
-    from ..slice_resnet.infer import lung_slices, sampled_slices
+    from ..slice_resnet.infer import sampled_slices, volume_lung_slices
 
     report = progress or (lambda fraction, message: None)
-    hu = sitk.GetArrayFromImage(ct_image)
-    labels = sitk.GetArrayFromImage(lungs)
-    if labels.shape != hu.shape:
-        raise ValueError(f"lung labels {labels.shape} and CT {hu.shape} are not on the same grid")
-    zs = lung_slices(labels)
-    if zs.size == 0:
-        raise InputError(None, "the lung mask is empty; da-cmil needs lung slices to classify")
+    hu, labels, zs, box = volume_lung_slices(ct_image, lungs, MODEL_NAME)
     model = model or load_model(device)
-    box = framing.lung_roi(labels[zs])
     picked, owner = sampled_slices(len(zs), float(ct_image.GetSpacing()[2]), SLICE_SPACING_MM)
     slice_bags = [bags.framed_bag(unit, lung, box) for unit, lung in zip(*bags.frames(hu[zs[picked]],
                                                                                          labels[zs[picked]], box))]

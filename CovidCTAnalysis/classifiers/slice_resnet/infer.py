@@ -280,6 +280,20 @@ def explain_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None, 
     return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}, images
 
 
+def volume_lung_slices(ct_image: sitk.Image, lungs: sitk.Image, model_name: str
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[slice, slice]]:
+    """(HU, lung labels, lung slice indices, lung ROI box) of a canonical CT and its lung label map: what a slice
+    network's volume path starts from (§2.1 lung ROI). A lung mask without lung slices is the caller's InputError."""
+    hu = sitk.GetArrayFromImage(ct_image)
+    labels = sitk.GetArrayFromImage(lungs)
+    if labels.shape != hu.shape:
+        raise ValueError(f"lung labels {labels.shape} and CT {hu.shape} are not on the same grid")
+    zs = lung_slices(labels)
+    if zs.size == 0:
+        raise InputError(None, f"the lung mask is empty; {model_name} needs lung slices to classify")
+    return hu, labels, zs, inputs.lung_roi(labels[zs])
+
+
 def lung_slices(lung_labels: np.ndarray, min_fraction: float = MIN_LUNG_SLICE_FRACTION) -> np.ndarray:
     """Indices z of slices whose lung area is >= ``min_fraction`` of the largest slice's lung area."""
     area = (np.asarray(lung_labels) > 0).reshape(lung_labels.shape[0], -1).sum(axis=1)
@@ -350,14 +364,7 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     if GRADCAM not in methods:
         raise ValueError("explain_volume needs Grad-CAM among its methods (the Corona score sums it)")
     report = progress or (lambda fraction, message: None)
-    hu = sitk.GetArrayFromImage(ct_image)
-    labels = sitk.GetArrayFromImage(lungs)
-    if labels.shape != hu.shape:
-        raise ValueError(f"lung labels {labels.shape} and CT {hu.shape} are not on the same grid")
-    zs = lung_slices(labels)
-    if zs.size == 0:
-        raise InputError(None, "the lung mask is empty; slice-resnet needs lung slices to classify")
-    box = inputs.lung_roi(labels[zs])
+    hu, labels, zs, box = volume_lung_slices(ct_image, lungs, MODEL_NAME)
     model = model or load_model(device)
 
     picked, owner = sampled_slices(len(zs), float(ct_image.GetSpacing()[2]))
