@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from CovidCTAnalysis.evaluation.calibration import apply, fit_and_report, fit_platt, fit_temperature
+from CovidCTAnalysis.evaluation.calibration import apply, ece_sampling, fit_and_report, fit_platt, fit_temperature
 from CovidCTAnalysis.evaluation.metrics import calibration as reliability
 from CovidCTAnalysis.models import load_registry
 from CovidCTAnalysis.models.calibration import calibrate, calibrated_entry, consensus
@@ -59,6 +59,16 @@ def test_fits_repair_a_biased_overconfident_classifier():
     assert report["ece_after_cv"] < 0.03 and oof.shape == p.shape
 
 
+def test_ece_sampling_separates_noise_from_miscalibration():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, 400)
+    calibrated = (rng.random(p.size) < p).astype(int)
+    honest = ece_sampling(calibrated, p)
+    assert honest["p_value"] > 0.05 and 0.02 < honest["median"] < 0.08, honest
+    overconfident = np.where(p > 0.5, 0.99, 0.01)  # right ranking, probabilities far too sure
+    assert ece_sampling(calibrated, overconfident)["p_value"] == 0.0
+
+
 def test_shipped_calibrations_are_reproducible_and_meet_the_ece_target():
     registry = load_registry()
     root = registry.path.parents[2]
@@ -72,7 +82,11 @@ def test_shipped_calibrations_are_reproducible_and_meet_the_ece_target():
         for key in ("a", "b", "temperature", "ece_before", "ece_after_cv"):
             if key in cal:
                 assert report[key] == pytest.approx(cal[key], rel=1e-4), f"{name}: {key} is stale"
-        assert report["ece_after_cv"] <= MAX_ECE, f"{name}: cross-validated ECE {report['ece_after_cv']:.3f}"
+        # Above the target only where a perfectly calibrated classifier would miss it as often by chance (p >= 0.05).
+        sampling = report["ece_after_cv_sampling"]
+        assert report["ece_after_cv"] <= MAX_ECE or sampling["p_value"] >= 0.05, (
+            f"{name}: cross-validated ECE {report['ece_after_cv']:.3f}, p = {sampling['p_value']:.3f}")
+        assert cal["ece_after_cv_p"] == pytest.approx(sampling["p_value"], abs=1e-9), f"{name}: p is stale"
         assert report["ece_after_cv"] < report["ece_before"]
 
 

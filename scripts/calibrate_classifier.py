@@ -7,7 +7,8 @@ PREDICTIONS is a JSON file with ``labels`` (0/1), the raw probabilities under ``
 out-of-fold predictions `train_slice_resnet.py --cv` writes) and optionally ``groups`` (patient ids: the
 cross-validated ECE then keeps a patient's images in one fold). Writes into the model's card folder
 (Resources/Models/cards/MODEL/): calibration.json (fit, ECE before / after in sample / after cross-validated,
-reliability bins) and reliability-before.png / reliability-after.png; with --write also the compact ``calibration``
+reliability bins, and how the ECE compares with that of a perfectly calibrated classifier on as many cases:
+``ece_after_cv_sampling``) and reliability-before.png / reliability-after.png; with --write also the compact ``calibration``
 block of the model's registry entry (the block `covidct analyze` applies).
 """
 
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
     reliability_plot(report["reliability_after_cv"], cards / "reliability-after.png",
                      f"{a.model}: {a.method} (cross-validated)")
     block = {k: report[k] for k in REGISTRY_KEYS if k in report}
+    block["ece_after_cv_p"] = report["ece_after_cv_sampling"]["p_value"]
     block["fitted_on"] = source
     print(json.dumps(block, indent=1))
     if a.write:

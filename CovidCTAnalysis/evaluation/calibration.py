@@ -5,6 +5,11 @@ a classifier that calls too many cases positive) or temperature scaling (one div
 or softens). Both are fitted by maximum likelihood (scikit-learn, scipy). The ECE after calibration is reported
 twice: in sample (the calibration fitted and judged on the same predictions) and cross-validated (fitted on the
 other folds, patient-grouped when groups are given), which is the honest number for the card.
+
+An ECE measured on a few hundred cases is noisy even for a perfectly calibrated classifier (a bin of 50 cases
+misses its mean probability by about 0.07 by chance). ``ece_sampling`` measures that floor: it draws labels from the
+calibrated probabilities themselves and reports the ECE such labels give, so the card can say whether a calibration
+that misses the 0.05 target is distinguishable from a calibrated one at this sample size.
 """
 
 from __future__ import annotations
@@ -64,11 +69,24 @@ def cross_validated(y, p, groups: Sequence | None, method: str, folds: int = 5) 
     return out
 
 
+def ece_sampling(y, p, draws: int = 2000, seed: int = 0) -> dict:
+    """How the ECE of (y, p) compares with that of a perfectly calibrated classifier with the same probabilities on
+    as many cases: labels drawn as Bernoulli(p) ``draws`` times. {"median", "p95": of those ECEs, "p_value": the
+    share of draws whose ECE is at least the observed one} (small: miscalibration the sample size cannot explain)."""
+    y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
+    observed = reliability(y, p)["ece"]
+    rng = np.random.default_rng(seed)
+    simulated = np.array([reliability((rng.random(p.size) < p).astype(int), p)["ece"] for _ in range(draws)])
+    return {"median": float(np.median(simulated)), "p95": float(np.quantile(simulated, 0.95)),
+            "p_value": float(np.mean(simulated >= observed))}
+
+
 def fit_and_report(y, p, groups: Sequence | None = None, method: str = "platt", folds: int = 5
                    ) -> tuple[dict, np.ndarray]:
     """(report, out-of-fold calibrated probabilities). The report: the fit on all predictions (what the registry
     stores) plus n, ECE before, after (in sample) and after (cross-validated), and the reliability bins before and
-    after (cross-validated) for the card."""
+    after (cross-validated) for the card, and ``ece_after_cv_sampling`` (``ece_sampling`` of the cross-validated
+    probabilities)."""
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
     fitted = FITS[method](y, p)
     after = apply(fitted, p)
@@ -77,4 +95,5 @@ def fit_and_report(y, p, groups: Sequence | None = None, method: str = "platt", 
     return {**fitted, "n": int(y.size), "positives": int(y.sum()),
             "ece_before": before_bins["ece"], "ece_after_in_sample": reliability(y, after)["ece"],
             "ece_after_cv": oof_bins["ece"], "cv_folds": folds,
+            "ece_after_cv_sampling": ece_sampling(y, oof),
             "reliability_before": before_bins, "reliability_after_cv": oof_bins}, oof
