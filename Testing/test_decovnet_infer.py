@@ -112,3 +112,41 @@ def test_system_returns_cam_and_the_localized_lesion(model, demo_pair):
         mask, segment = run.segments["localization"]
         assert np.array_equal(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(loc["mask"]))
         assert run.points["lesion_centre"] == tuple(loc["centre_mm"]) and segment.label == 1
+
+
+def test_backbone_map_is_gradcam_of_the_covid_evidence(model, demo_pair):
+    """§III-D reads the map on "the deep feature before the progressive classifier": the ResBlocks' output, weighted
+    by the mean gradient of the COVID-19 evidence (Grad-CAM). Equal to captum's LayerGradCam of the same score."""
+    import torch
+    from captum.attr import LayerGradCam
+
+    from CovidCTAnalysis.classifiers.decovnet import inputs
+    from CovidCTAnalysis.classifiers.decovnet.infer import COVID_EVIDENCE
+
+    sick, _ = demo_pair
+    x_in = inputs.prepare(sick.image, sick.lungs, model.spec)
+    p_classifier, cam = model.run(x_in.array, cam_layer="classifier")
+    p_backbone, grad_map = model.run(x_in.array, cam_layer="backbone")
+    assert p_classifier == p_backbone and grad_map.shape == cam.shape == x_in.array.shape[1:]
+    assert 0.0 <= grad_map.min() and grad_map.max() <= 1.0
+
+    x = torch.as_tensor(inputs.encode(x_in.array, model.spec))[None].contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad():
+        backbone = model.net.backbone(x)
+    ours = model._backbone_gradcam(backbone)
+
+    class Evidence(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, inp):
+            return (self.net(inp) * torch.tensor(COVID_EVIDENCE)).sum(dim=1, keepdim=True)
+
+    wrapped = Evidence(model.net)
+    reference = LayerGradCam(wrapped, model.net.backbone).attribute(x, target=0, relu_attributions=True)
+    reference = reference[0, 0].detach().numpy()
+    reference = reference / reference.max() if reference.max() > 0 else reference
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+    with pytest.raises(ValueError):
+        model.run(x_in.array, cam_layer="normgrad")

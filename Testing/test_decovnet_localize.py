@@ -47,12 +47,36 @@ def test_3dcc_activation_high_in_mixed_texture_low_in_clean_lung_and_at_the_lung
 
 def test_3dcc_activation_stays_below_threshold_along_a_thin_vessel():
     # §II-E: the unsupervised 3DCC activation is meant for lesions, not for the vessels every lung has: a 1-voxel
-    # dense line fills 1/7 of a 7x7 window (2 x sqrt(1/7 x 6/7) = 0.70 < ACTIVATION_THRESHOLD)
+    # dense line fills 1/7 of a 7x7 window (2 x sqrt(1/7 x 6/7) = 0.70 < the threshold of "std"); with the
+    # component count a single vessel is one component, so "std-cc" is lower still
     ct, lungs = _lung_volume()
     ct[:, 30, 10:80] = DENSE_HU
-    act = L.activation_3dcc(normalize_hu(ct), lungs)
-    assert 0.6 < act[5, 30, 45] < L.ACTIVATION_THRESHOLD
-    assert not L.largest_region(act >= L.ACTIVATION_THRESHOLD).any()
+    std = L.activation_3dcc(normalize_hu(ct), lungs, kind="std")
+    assert 0.6 < std[5, 30, 45] < L.ACTIVATION_THRESHOLDS["std"]
+    assert not L.largest_region(std >= L.ACTIVATION_THRESHOLDS["std"]).any()
+    counted = L.activation_3dcc(normalize_hu(ct), lungs, kind="std-cc")
+    assert counted[5, 30, 45] == pytest.approx(std[5, 30, 45] / L.CC_FULL, rel=1e-5)
+    assert not L.largest_region(counted >= L.ACTIVATION_THRESHOLDS["std-cc"]).any()
+
+
+def test_component_count_matches_labelling_of_each_window():
+    from skimage.measure import euler_number, label
+
+    rng = np.random.default_rng(0)
+    binary = rng.random((2, 30, 30)) < 0.25
+    counts = L.component_count(binary, window=7)
+    for z, y, x in [(0, 3, 3), (0, 15, 15), (1, 10, 22), (1, 0, 0), (0, 29, 12)]:
+        crop = binary[z, max(y - 3, 0):y + 4, max(x - 3, 0):x + 4]
+        # components minus holes of the cropped window, 4-connected
+        assert counts[z, y, x] == euler_number(crop, connectivity=1), (z, y, x)
+        assert counts[z, y, x] <= label(crop, connectivity=1).max()
+
+
+def test_mottled_texture_counts_many_components():
+    ct, lungs = _lung_volume()
+    _mottled(ct, (slice(4, 8), slice(20, 34), slice(30, 46)))
+    act = L.activation_3dcc(normalize_hu(ct), lungs, kind="std-cc")
+    assert act[5, 27, 38] > 0.9 and act[5, 45, 75] == 0.0
 
 
 def test_largest_3dcc_region_and_cam_overlap_pick_the_known_lesion():
@@ -74,14 +98,31 @@ def test_largest_3dcc_region_and_cam_overlap_pick_the_known_lesion():
     assert not (loc.mask & ~lungs).any()
 
 
-def test_without_overlap_the_cam_maximum_wins():
+def test_without_overlap_nothing_is_localized_unless_the_fallback_is_asked_for():
     ct, lungs = _lung_volume()  # no texture at all: no 3DCC region
     cam = np.zeros(ct.shape, np.float32)
     cam[2:5, 10:20, 10:20] = 0.6
     cam[6:9, 30:40, 50:60] = 0.9
-    loc = L.localize(normalize_hu(ct), lungs, cam)
-    assert not loc.r3dcc.any() and loc.source == "cam-max"
+    paper = L.localize(normalize_hu(ct), lungs, cam)  # §II-E: the CAM region overlapping R_3dcc, and there is none
+    assert not paper.r3dcc.any() and paper.empty and paper.source == "none"
+    loc = L.localize(normalize_hu(ct), lungs, cam, variant="cam+3dcc+fallback")
+    assert loc.source == "cam-max"
     assert loc.mask[7, 35, 55] and not loc.mask[3, 15, 15]
+    alone = L.localize(normalize_hu(ct), lungs, cam, variant="cam")  # Table V's "CAM" row
+    assert alone.source == "cam" and np.array_equal(alone.mask, loc.mask)
+    assert L.localize(normalize_hu(ct), lungs, cam, variant="3dcc").empty
+    with pytest.raises(ValueError):
+        L.localize(normalize_hu(ct), lungs, cam, variant="normgrad")
+
+
+def test_3dcc_alone_returns_the_largest_activation_region():
+    ct, lungs = _lung_volume()
+    _mottled(ct, (slice(3, 9), slice(15, 35), slice(15, 40)))
+    _mottled(ct, (slice(4, 6), slice(40, 46), slice(65, 71)))
+    cam = np.zeros(ct.shape, np.float32)
+    cam[3:7, 38:50, 60:76] = 1.0  # CAM on the small one
+    loc = L.localize(normalize_hu(ct), lungs, cam, variant="3dcc")
+    assert loc.source == "3dcc" and loc.mask[6, 25, 27] and not loc.mask[5, 43, 68]
 
 
 def test_cam_without_evidence_in_the_lungs_gives_no_region():
@@ -100,7 +141,7 @@ def test_cam_peak_outside_the_lungs_is_not_the_lesion():
     cam[:, -4:, :] = 1.0  # outside the lung mask (rows 55..59)
     cam[3:7, 20:30, 40:55] = 0.3  # weaker, but the strongest inside the lungs
     cam[3:7, 40:44, 10:14] = 0.1  # below half of the in-lung maximum
-    loc = L.localize(normalize_hu(ct), lungs, cam)
+    loc = L.localize(normalize_hu(ct), lungs, cam, variant="cam")
     assert loc.mask[5, 25, 47] and not loc.mask[5, 42, 12]
     assert not (loc.mask & ~lungs).any() and loc.n_cam_regions == 1
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.decovnet import cohort, inputs, localize  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet import train as T  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet.infer import model_from_state_dict  # noqa: E402
-from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build  # noqa: E402
+from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build, parameter_count  # noqa: E402
 
 RADIOPAEDIA = ("74560", "74576", "74867", "74880", "74887", "75329", "75329_2", "75330", "75349")
 IMLAB = ("id001-128x128x64.nii.gz", "id002-128x128x64.nii.gz")
@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     p.add_argument("--labels", type=Path, help="labels CSV of --cohort: path,label[,split]")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--evaluate", type=Path, help="evaluate these weights instead of training")
+    p.add_argument("--init", type=Path, help="start training from these weights (e.g. to continue the shipped ones "
+                   "with augmentation from the first epoch: --warmup-epochs 0)")
     p.add_argument("--arch", default="decovnet", choices=ARCHITECTURES)
     p.add_argument("--in-plane", default="224,336", help="model grid height,width (Table I: 224,336)")
     p.add_argument("--z-mm", type=float, default=None, help="resample slices to this spacing (default: keep all)")
@@ -130,14 +132,16 @@ def main(argv=None) -> int:
         test_samples = by_split["test"]
     report["prepare_s"] = round(time.time() - start, 1)
     log(f"prepared {len(train_samples)} training and {len(test_samples)} test volumes in {report['prepare_s']} s")
+    init = torch.load(a.init, map_location="cpu", weights_only=True) if a.init else None
     config = T.TrainConfig(arch=a.arch, epochs=a.epochs, lr=a.lr, seed=a.seed, threads=a.threads,
                            time_limit_s=a.time_limit, spec=spec, warmup_epochs=a.warmup_epochs,
-                           frozen_bn=a.frozen_bn)
+                           frozen_bn=a.frozen_bn, init=init)
     if a.evaluate:
         state = torch.load(a.evaluate, map_location="cpu", weights_only=True)
     else:
         state, history = T.train(train_samples, config, log, validation=val_samples)
-        report["config"] = {k: (v.to_dict() if k == "spec" else v) for k, v in vars(config).items()}
+        report["config"] = {k: (v.to_dict() if k == "spec" else v) for k, v in vars(config).items() if k != "init"}
+        report["config"]["init"] = str(a.init) if a.init else None
         report["history"] = history
         # shipped as float16 (half the size; inference computes in float32); everything below evaluates these
         # rounded weights, not the float32 ones
@@ -145,6 +149,12 @@ def main(argv=None) -> int:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(state, a.out)
         report["weights_sha256"] = hashlib.sha256(a.out.read_bytes()).hexdigest()
+    net = build(a.arch)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    report["parameters"] = parameter_count(net)
+    report["seconds_per_ct"] = T.network_seconds(net.to(memory_format=torch.channels_last_3d), test_samples, spec)
+    log(f"{a.arch}: {report['parameters']} parameters, {report['seconds_per_ct']:.2f} s per test volume "
+        f"({a.threads} thread(s))")
     if a.arch == "decovnet":
         model = model_from_state_dict(state, torch.device("cpu"), spec)
         if test_samples:
@@ -158,8 +168,6 @@ def main(argv=None) -> int:
             report["real"] = {"metrics": metrics(rows), "cases": rows}
             harness(rows, a.eval_dir, "real", "DeCoVNet, Radiopaedia (COVID-19) vs imlab (normal)")
     else:
-        net = build(a.arch)
-        net.load_state_dict(state)
         _, probs = T.evaluate_loss(net, test_samples, spec)
         rows = [{"name": s.name, "label": s.label, "probability": float(q)} for s, q in zip(test_samples, probs)]
         report["test"] = {"metrics": metrics(rows), "cases": rows}

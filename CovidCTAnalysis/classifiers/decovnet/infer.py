@@ -31,6 +31,13 @@ THRESHOLD = 0.5
 LABELS = ("non-COVID", "COVID-19")
 #: The score CAM explains: the COVID-19 logit minus the non-COVID one (localize.py, step 1).
 COVID_EVIDENCE = (-1.0, 1.0)
+#: Where the map is read (localize.py, step 1). "backbone": the ResBlocks' output (128 x T/2 x 28 x 42 at 224 x 336),
+#: "the deep feature before the progressive classifier" of §III-D; the FC weights do not apply to it (the progressive
+#: classifier lies between), so its channels are weighted by the mean gradient of the COVID-19 evidence (Grad-CAM,
+#: CAM's generalization to such a layer). "classifier": the last convolution of the progressive classifier
+#: (32 x 4 x 14 x 21) weighted by the FC weights: CAM as Zhou et al. define it, 4 slices deep.
+CAM_LAYERS = ("backbone", "classifier")
+CAM_LAYER = "classifier"
 
 
 @dataclass(frozen=True)
@@ -42,19 +49,46 @@ class LoadedDeCoVNet:
     spec: inputs.InputSpec
     version: str
 
-    def run(self, array: np.ndarray) -> tuple[float, np.ndarray]:
-        """(P(COVID-19), CAM on the input grid 0..1) of one (2, T, H, W) input."""
+    def run(self, array: np.ndarray, cam_layer: str = CAM_LAYER) -> tuple[float, np.ndarray]:
+        """(P(COVID-19), the map of ``cam_layer`` on the input grid 0..1) of one (2, T, H, W) input."""
         import torch
 
+        if cam_layer not in CAM_LAYERS:
+            raise ValueError(f"unknown CAM layer {cam_layer!r}; choose one of {', '.join(CAM_LAYERS)}")
         x = torch.as_tensor(np.ascontiguousarray(inputs.encode(array, self.spec), np.float32))[None]
         x = x.to(self.device)
         x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.inference_mode():
-            logits, features = self.net.forward_with_features(x)
-            p = float(torch.softmax(logits.float(), dim=1)[0, 1])
-            weights = class_weights(self.net.fc.weight.float().cpu().numpy(), COVID_EVIDENCE)
+            backbone = self.net.backbone(x)
+            logits, features = self.net.forward_head(backbone)
+        p = float(torch.softmax(logits.float(), dim=1)[0, 1])
+        if cam_layer == "classifier":
+            weights = class_weights(self.net.fc.weight.detach().float().cpu().numpy(), COVID_EVIDENCE)
             cam = cam_map(features[0].float().cpu().numpy(), weights)
+        else:
+            cam = self._backbone_gradcam(backbone)
         return p, localize.upsample(cam, array.shape[1:])
+
+    def _backbone_gradcam(self, backbone) -> np.ndarray:
+        """Grad-CAM of the COVID-19 evidence on the ResBlocks' output: only the progressive classifier is
+        differentiated, with respect to its input (no weight gradients)."""
+        import torch
+
+        features = backbone.clone().detach().requires_grad_(True)
+        params = list(self.net.parameters())
+        flags = [q.requires_grad for q in params]
+        try:
+            for q in params:
+                q.requires_grad_(False)
+            with torch.enable_grad():
+                logits, _ = self.net.forward_head(features)
+                score = (torch.as_tensor(COVID_EVIDENCE, dtype=logits.dtype, device=logits.device) * logits[0]).sum()
+                (gradient,) = torch.autograd.grad(score, features)
+        finally:
+            for q, flag in zip(params, flags):
+                q.requires_grad_(flag)
+        weights = gradient[0].float().mean(dim=(1, 2, 3)).cpu().numpy()
+        return cam_map(features[0].detach().float().cpu().numpy(), weights)
 
 
 def _loaded(net, device, spec: inputs.InputSpec, version: str) -> LoadedDeCoVNet:

@@ -46,7 +46,6 @@ from .inputs import WINDOW_HU
 CAM_THRESHOLD = 0.5
 AIR_HU = -600.0
 WINDOW = 7
-ACTIVATION_THRESHOLD = 0.8
 MIN_LUNG_FRACTION = 0.25  # a window must hold this much lung for its standard deviation to count
 
 _CONNECT_26 = np.ones((3, 3, 3), bool)
@@ -76,11 +75,61 @@ def largest_region(binary: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def activation_3dcc(ct01: np.ndarray, lungs: np.ndarray, window: int = WINDOW) -> np.ndarray:
-    """3DCC activation (step 3): 2 x std of the air/dense map in a window x window in-plane window, lung voxels only.
+def _box_sum(values: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """Per slice, the sum of ``values`` (t, h, w) over rows i + rows[0] .. i + rows[1] and columns j + cols[0] ..
+    j + cols[1] (values outside the array count 0); output (t, h, w)."""
+    t, h, w = values.shape
+    (r0, r1), (c0, c1) = rows, cols
+    padded = np.zeros((t, h + r1 - r0 + 1, w + c1 - c0 + 1), np.float64)
+    padded[:, -r0:-r0 + h, -c0:-c0 + w] = values  # padded row i - r0 holds row i
+    c = np.pad(padded.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
+    hr, hc = r1 - r0 + 1, c1 - c0 + 1
+    return (c[:, hr:hr + h, hc:hc + w] - c[:, :h, hc:hc + w] - c[:, hr:hr + h, :w] + c[:, :h, :w])
+
+
+def component_count(binary: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """Number of 4-connected components of ``binary`` (t, h, w) in each pixel's window x window crop, per slice.
+
+    Counted as the crop's Euler number (components minus holes; a 7 x 7 window rarely holds a hole): pixels minus
+    adjacent pairs (horizontal and vertical) plus 2 x 2 blocks, each counted when it lies wholly inside the crop, so
+    every term is a box sum and the count is exact for the cropped window.
+    """
+    b = np.asarray(binary, bool)
+    half = window // 2
+    pixels = b.astype(np.float64)
+    across = (b[:, :, :-1] & b[:, :, 1:]).astype(np.float64)  # pair (r, c)-(r, c+1), stored at (r, c)
+    down = (b[:, :-1, :] & b[:, 1:, :]).astype(np.float64)  # pair (r, c)-(r+1, c)
+    blocks = (b[:, :-1, :-1] & b[:, :-1, 1:] & b[:, 1:, :-1] & b[:, 1:, 1:]).astype(np.float64)
+    t, h, w = b.shape
+    full = (-half, half)
+    inner = (-half, half - 1)  # a pair or block starting here still ends inside the window
+    euler = (_box_sum(pixels, full, full)
+             - _box_sum(np.pad(across, ((0, 0), (0, 0), (0, 1))), full, inner)
+             - _box_sum(np.pad(down, ((0, 0), (0, 1), (0, 0))), inner, full)
+             + _box_sum(np.pad(blocks, ((0, 0), (0, 1), (0, 1))), inner, inner))
+    return np.round(euler).astype(np.float32)
+
+
+#: 3DCC activations (step 3): "std" the standard deviation of the air / dense map alone; "std-cc" its product with
+#: the count of dense components in the window (scaled by ``CC_FULL``, at most 1), the paper's "standard deviation
+#: and the number of connected components" (§II-E). Which is the default, and the threshold of each, was chosen on
+#: the training split of the semi-synthetic set (scripts/decovnet_localization.py; the card's Table V).
+ACTIVATIONS = ("std", "std-cc")
+ACTIVATION = "std"
+#: Components in a 7 x 7 window at which the count term saturates: a window crossed by one vessel holds 1, the
+#: fragmented dense texture of ground glass several.
+CC_FULL = 3.0
+
+
+def activation_3dcc(ct01: np.ndarray, lungs: np.ndarray, window: int = WINDOW, kind: str = ACTIVATION
+                    ) -> np.ndarray:
+    """3DCC activation (step 3), 0..1: 2 x std of the air/dense map in a window x window in-plane window, lung voxels
+    only; for ``kind`` "std-cc" times the window's dense-component count / ``CC_FULL`` (at most 1).
 
     ct01: CT normalized by ``inputs.normalize_hu`` (t, h, w); lungs: boolean (t, h, w).
     """
+    if kind not in ACTIVATIONS:
+        raise ValueError(f"unknown 3DCC activation {kind!r}; choose one of {', '.join(ACTIVATIONS)}")
     lo, hi = WINDOW_HU
     air_level = (AIR_HU - lo) / (hi - lo)
     lung = np.asarray(lungs, bool)
@@ -92,6 +141,9 @@ def activation_3dcc(ct01: np.ndarray, lungs: np.ndarray, window: int = WINDOW) -
     p = np.where(enough, air_f / np.maximum(lung_f, 1e-6), 1.0)
     p = np.clip(p, 0.0, 1.0)
     act = 2.0 * np.sqrt(p * (1.0 - p))
+    if kind == "std-cc":
+        dense = lung & (air == 0)
+        act = act * np.clip(component_count(dense, window) / CC_FULL, 0.0, 1.0)
     act[~lung | ~enough] = 0.0
     return act.astype(np.float32)
 
@@ -104,7 +156,7 @@ class Localization:
     r3dcc: np.ndarray
     cam_regions: np.ndarray
     n_cam_regions: int
-    source: str  # "cam+3dcc" (largest overlap with R_3dcc) or "cam-max" (no overlap: the CAM maximum's region)
+    source: str  # see VARIANTS; "none" when nothing was localized
     overlap_voxels: int
 
     @property
@@ -112,19 +164,39 @@ class Localization:
         return not self.mask.any()
 
 
-def select_cam_region(cam: np.ndarray, r3dcc: np.ndarray,
-                      threshold: float = CAM_THRESHOLD) -> tuple[np.ndarray, np.ndarray, int, str, int]:
+#: Table V's rows: "cam" the CAM region holding the CAM maximum (CAM alone), "3dcc" R_3dcc itself (3DCC activation
+#: alone), "cam+3dcc" the CAM region overlapping R_3dcc most (§II-E: nothing when none overlaps), and
+#: "cam+3dcc+fallback" the same falling back to "cam" when none overlaps (our addition, not in the paper).
+VARIANTS = ("cam", "3dcc", "cam+3dcc", "cam+3dcc+fallback")
+VARIANT = "cam+3dcc"
+#: Threshold of each 3DCC activation for its regions (chosen with ACTIVATION, see there).
+ACTIVATION_THRESHOLDS = {"std": 0.8, "std-cc": 0.8}
+
+
+def _cam_max_region(cam: np.ndarray, cam_labels: np.ndarray) -> np.ndarray:
+    peak = np.unravel_index(int(np.argmax(np.where(cam_labels > 0, cam, -np.inf))), cam.shape)
+    return cam_labels == cam_labels[peak]
+
+
+def select_cam_region(cam: np.ndarray, r3dcc: np.ndarray, threshold: float = CAM_THRESHOLD,
+                      variant: str = VARIANT) -> tuple[np.ndarray, np.ndarray, int, str, int]:
     """(selected mask, CAM region labels, count, source, overlap) - step 5 before the lung restriction."""
     cam_labels, n = regions(cam >= threshold)
+    none = np.zeros(cam.shape, bool)
+    if variant == "3dcc":
+        return (r3dcc.astype(bool), cam_labels, n, "3dcc", 0) if r3dcc.any() else (none, cam_labels, n, "none", 0)
     if n == 0:
-        return np.zeros(cam.shape, bool), cam_labels, 0, "none", 0
+        return none, cam_labels, 0, "none", 0
+    if variant == "cam":
+        return _cam_max_region(cam, cam_labels), cam_labels, n, "cam", 0
     overlap = np.bincount(cam_labels[r3dcc.astype(bool)].ravel(), minlength=n + 1)
     overlap[0] = 0
     if overlap.max() > 0:
         best = int(np.argmax(overlap))
         return cam_labels == best, cam_labels, n, "cam+3dcc", int(overlap[best])
-    peak = np.unravel_index(int(np.argmax(np.where(cam_labels > 0, cam, -np.inf))), cam.shape)
-    return cam_labels == cam_labels[peak], cam_labels, n, "cam-max", 0
+    if variant == "cam+3dcc+fallback":
+        return _cam_max_region(cam, cam_labels), cam_labels, n, "cam-max", 0
+    return none, cam_labels, n, "none", 0
 
 
 def lung_cam(cam: np.ndarray, lungs: np.ndarray) -> np.ndarray:
@@ -140,14 +212,19 @@ def lung_cam(cam: np.ndarray, lungs: np.ndarray) -> np.ndarray:
     return (inside / top if top > 0 else np.zeros_like(inside)).astype(np.float32)
 
 
-def localize(ct01: np.ndarray, lungs: np.ndarray, cam: np.ndarray, threshold: float = CAM_THRESHOLD) -> Localization:
+def localize(ct01: np.ndarray, lungs: np.ndarray, cam: np.ndarray, threshold: float = CAM_THRESHOLD, *,
+             variant: str = VARIANT, activation: str = ACTIVATION) -> Localization:
     """Steps 2-5 on one input: ct01 and lungs (t, h, w) of the model input, cam on the same grid (0..1).
 
     CAM regions are components of ``lung_cam`` >= threshold: inside the lungs, relative to the in-lung maximum.
+    variant: one of ``VARIANTS`` (Table V); activation: one of ``ACTIVATIONS``.
     """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown localization {variant!r}; choose one of {', '.join(VARIANTS)}")
     lungs = np.asarray(lungs, bool)
-    r3dcc = largest_region(activation_3dcc(ct01, lungs) >= ACTIVATION_THRESHOLD)
-    chosen, cam_labels, n, source, overlap = select_cam_region(lung_cam(cam, lungs), r3dcc, threshold)
+    act = activation_3dcc(ct01, lungs, kind=activation)
+    r3dcc = largest_region(act >= ACTIVATION_THRESHOLDS[activation])
+    chosen, cam_labels, n, source, overlap = select_cam_region(lung_cam(cam, lungs), r3dcc, threshold, variant)
     return Localization(mask=chosen & lungs, r3dcc=r3dcc, cam_regions=cam_labels, n_cam_regions=n, source=source,
                         overlap_voxels=overlap)
 

@@ -33,6 +33,12 @@ Lesion localization needs the last feature maps (32 x 4 x 14 x 21) and the FC we
 Baselines (Table III), selectable by ``build(name)``:
 - ``TwoDClfNet`` (Table VI, Fig. 8): a 2-D network per slice (Conv2d(2, 64)@7x7 stem, ResBlock(64, 128)@3x3, max
   pool, ResBlock(128, 128)@3x3, two Conv2d(128, 128)@3x3 + ReLU, global max pool), max over slices, FC(128, 2).
+  Its ResBlock is the 2-D counterpart of DeCoVNet's: §II-D describes a block as "a 3D convolution with a batchnorm
+  layer and a shortcut connection containing a 3D convolution", and the 3-D block's 3x1x1 & 1x3x3 pair is a 3x3x3
+  convolution factored into its slice and in-plane parts, of which a 2-D network keeps the in-plane 3x3 only. So one
+  Conv2d@3x3 + BN, a 1x1 Conv2d + BN shortcut, sum, ReLU: 0.549 M parameters, the closest reading of Table VI to
+  Table III's 0.600 M ("we kept the number of parameters ... almost the same", §III-B). Two 3x3 convolutions per
+  block (a ResNet basic block) would give 0.84 M.
 - ``DeCoVNetFCClf`` (Table VII, Fig. 9): DeCoVNet's stem and ResBlocks, then AdaptiveMaxPool3d, Dropout3d(0.5) and
   fully connected layers 3072, 1536, 384, 2. Table VII lists the pooled size as 64x4x4x6 = 6144 although the
   ResBlocks give 128 channels; we pool the 128 channels to 4x4x6 (12288 inputs), which is what the 43.1 M parameters
@@ -107,10 +113,14 @@ class DeCoVNet(nn.Module):
         )
         self.fc = nn.Linear(32, 2)
 
-    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits (B, 2), last feature maps (B, 32, 4, 14, 21)) - the CAM inputs of §III-D."""
-        features = self.proclf(self.backbone(x))
+    def forward_head(self, backbone_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The progressive classifier on the ResBlocks' output: (logits (B, 2), last feature maps)."""
+        features = self.proclf(backbone_features)
         return self.fc(torch.amax(features, dim=(2, 3, 4))), features
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B, 2), last feature maps (B, 32, 4, 14, 21)) - the inputs of CAM after the classifier."""
+        return self.forward_head(self.backbone(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_features(x)[0]
@@ -136,14 +146,11 @@ class DeCoVNetFCClf(nn.Module):
 
 
 class ResBlock2d(nn.Module):
-    """2-D ResBlock(cin, cout)@3x3 of Table VI: two 3x3 conv + BN, 1x1 conv + BN shortcut."""
+    """2-D ResBlock(cin, cout)@3x3 of Table VI: one 3x3 conv + BN, 1x1 conv + BN shortcut (module doc)."""
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-        )
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout))
         self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
         self.relu = nn.ReLU(inplace=True)
 

@@ -15,6 +15,9 @@ shipped weights used and why):
   dropout mostly add noise. On 12 synthetic volumes the network learned in ~60 steps without them and not at all
   in as many steps with them. The shipped weights: lr 1e-3, 12 warm-up epochs; at lr 1e-4 and 3e-4 (3 and 8 warm-up
   epochs) the loss stayed at 0.69-0.70 for 6-9 epochs on the full synthetic set (model card).
+- ``init``: start from a state dict (e.g. the shipped weights) instead of random weights, to continue training them
+  with the paper's augmentation from the first epoch (``warmup_epochs`` 0): every epoch that can be kept then saw
+  §II-F3's augmentation and dropout.
 - ``frozen_bn``: batch-norm statistics estimated at the start of each epoch on a few volumes, then fixed. (With
   batch 1, batch norm normalizes each volume by its own statistics; tried, not used for the shipped weights.)
 
@@ -82,6 +85,7 @@ class TrainConfig:
     warmup_epochs: int = 0  # first epochs without augmentation and with Dropout3d off (0: the paper)
     frozen_bn: bool = False  # batch-norm statistics estimated once per epoch, then fixed (see the module doc)
     bn_volumes: int = 16
+    init: dict | None = None  # a state dict to start from (see the module doc)
 
 
 def _bn_layers(net):
@@ -152,7 +156,10 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
         train_set, val_set = split_validation(samples, config.val_fraction, config.seed)
     else:
         train_set, val_set = list(samples), list(validation)
-    net = build(config.arch).to(memory_format=torch.channels_last_3d)  # ~1.6x faster 3-D convolutions on CPU
+    net = build(config.arch)
+    if config.init is not None:
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in config.init.items()})
+    net = net.to(memory_format=torch.channels_last_3d)  # ~1.6x faster 3-D convolutions on CPU
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = {"epochs": [], "train": len(train_set), "validation": len(val_set),
                "train_positives": sum(s.label for s in train_set),
@@ -193,6 +200,9 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
             f"val accuracy {val_acc}, {row['wall_s']:.0f} s")
         if val_loss < best[0]:
             best = (val_loss, {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}, epoch)
+            history["validation_predictions"] = {  # of the kept epoch: what a calibration would be fitted on
+                "names": [s.name for s in val_set], "labels": val_y.tolist(), "probabilities": val_p.tolist(),
+                "groups": [s.group for s in val_set]}
         if config.time_limit_s is not None and time.time() - start > config.time_limit_s:
             log(f"time limit {config.time_limit_s:.0f} s reached after epoch {epoch}")
             break
@@ -200,6 +210,21 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
     history["best_val_loss"] = best[0]
     history["wall_s"] = round(time.time() - start, 1)
     return best[1], history
+
+
+def network_seconds(net, samples: Sequence[Sample], spec: inputs.InputSpec) -> float:
+    """Median seconds of one forward pass (no augmentation, no localization) over ``samples``: Table III's cost."""
+    import torch
+
+    net.eval()
+    times = []
+    with torch.inference_mode():
+        for s in samples:
+            x = torch.as_tensor(inputs.encode(s.array(), spec))[None].contiguous(memory_format=torch.channels_last_3d)
+            start = time.perf_counter()
+            net(x)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times)) if times else float("nan")
 
 
 def evaluate(model, samples: Sequence[Sample], log: Log | None = None) -> list[dict]:
