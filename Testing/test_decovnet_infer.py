@@ -50,9 +50,10 @@ def test_classify_demo_ct(model, demo_pair):
     assert h.min() >= 0.0 and h.max() <= 1.0
     # the model grid: lung range at 5 mm, 112 x 168
     assert result["input_grid"][:2] == [168, 112]
-    if loc is None:
-        assert p < 0.5 and result["localization"] is None
+    if loc is None:  # negative, or positive without a CAM region that overlaps R_3dcc (§II-E finds none then)
+        assert result["localization"] is None
     else:
+        assert p >= 0.5
         mask = sitk.GetArrayFromImage(loc["mask"])
         assert loc["mask"].GetSize() == sick.image.GetSize() and set(np.unique(mask)) <= {0, 1} and mask.any()
         lungs = sitk.GetArrayFromImage(sick.lungs) > 0
@@ -73,7 +74,7 @@ def test_same_input_same_output(model, demo_pair):
 @pytest.mark.realdata
 def test_radiopaedia_stack_reproduces_the_reported_probability(model, shared_data):
     """A real slice stack through load_ct, lungs-classic and classify_volume: the heatmap lies on the stack's grid,
-    a lesion is localized exactly when the volume is called positive, and P(COVID-19) is the one the training log
+    a lesion is localized only when the volume is called positive, and P(COVID-19) is the one the training log
     (and the model card) report for this stack."""
     from CovidCTAnalysis.io import load_ct
     from CovidCTAnalysis.lungs import segment_lungs_classic
@@ -83,7 +84,8 @@ def test_radiopaedia_stack_reproduces_the_reported_probability(model, shared_dat
     lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
     result, heatmap, loc = classify_volume(ct.image, lungs, model.device, model=model)
     assert heatmap.GetSize() == ct.image.GetSize()
-    assert (loc is not None) == (result["probability"] >= 0.5) == (result["label"] == "COVID-19")
+    assert (result["probability"] >= 0.5) == (result["label"] == "COVID-19")
+    assert loc is None or result["label"] == "COVID-19"  # localized only when called positive
     if loc is not None:
         mask = sitk.GetArrayFromImage(loc["mask"]).astype(bool)
         assert (mask & (sitk.GetArrayFromImage(lungs) > 0)).sum() / mask.sum() > 0.9

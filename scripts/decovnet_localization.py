@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.classifiers.decovnet import inputs, localize  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet import train as T  # noqa: E402
-from CovidCTAnalysis.classifiers.decovnet.infer import CAM_LAYERS, load_model  # noqa: E402
+from CovidCTAnalysis.classifiers.decovnet.infer import CAM_LAYERS, load_model, model_from_state_dict  # noqa: E402
 from CovidCTAnalysis.models import load_registry  # noqa: E402
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -72,14 +72,20 @@ def rate(rows: list[dict], key: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--synthetic", type=Path, required=True, help="folder written by make_decovnet_data.py")
+    p.add_argument("--weights", type=Path, help="a DeCoVNet state dict on the registry's input grid (default: the "
+                   "registered weights)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=REPO / "Resources/Models/cards/decovnet/localization.json")
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(a.threads)
-    model = load_model(torch.device("cpu"))
     spec = inputs.InputSpec.from_dict(load_registry().get("decovnet").input)
+    if a.weights:
+        state = torch.load(a.weights, map_location="cpu", weights_only=True)
+        model = model_from_state_dict(state, torch.device("cpu"), spec, version=str(a.weights))
+    else:
+        model = load_model(torch.device("cpu"))
     log = lambda m: print(m, flush=True)  # noqa: E731
     start = time.time()
     train_rows = score_split(model, T.synthetic_samples(a.synthetic, spec, "train"), log)

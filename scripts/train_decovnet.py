@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.decovnet import cohort, inputs, localize  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet import train as T  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet.infer import model_from_state_dict  # noqa: E402
-from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build, parameter_count  # noqa: E402
+from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build, fast_layout, parameter_count  # noqa: E402
 
 RADIOPAEDIA = ("74560", "74576", "74867", "74880", "74887", "75329", "75329_2", "75330", "75349")
 IMLAB = ("id001-128x128x64.nii.gz", "id002-128x128x64.nii.gz")
@@ -99,6 +99,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--warmup-epochs", type=int, default=0,
                    help="first epochs without augmentation and dropout (0 = the paper)")
+    p.add_argument("--dropout", type=float, default=0.5, help="Dropout3d p after the warm-up (0: Table III's "
+                   "'DeCoVNet w/o dropout')")
     p.add_argument("--frozen-bn", action="store_true", help="batch-norm statistics fixed per epoch")
     p.add_argument("--time-limit", type=float, default=None, help="stop after the epoch that passes this (s)")
     p.add_argument("--seed", type=int, default=0)
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
     init = torch.load(a.init, map_location="cpu", weights_only=True) if a.init else None
     config = T.TrainConfig(arch=a.arch, epochs=a.epochs, lr=a.lr, seed=a.seed, threads=a.threads,
                            time_limit_s=a.time_limit, spec=spec, warmup_epochs=a.warmup_epochs,
-                           frozen_bn=a.frozen_bn, init=init)
+                           frozen_bn=a.frozen_bn, init=init, dropout=a.dropout)
     if a.evaluate:
         state = torch.load(a.evaluate, map_location="cpu", weights_only=True)
     else:
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
     net = build(a.arch)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     report["parameters"] = parameter_count(net)
-    report["seconds_per_ct"] = T.network_seconds(net.to(memory_format=torch.channels_last_3d), test_samples, spec)
+    report["seconds_per_ct"] = T.network_seconds(fast_layout(net), test_samples, spec)
     log(f"{a.arch}: {report['parameters']} parameters, {report['seconds_per_ct']:.2f} s per test volume "
         f"({a.threads} thread(s))")
     if a.arch == "decovnet":

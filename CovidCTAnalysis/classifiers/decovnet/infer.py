@@ -3,7 +3,8 @@
 "During the procedure of testing, data augmentation strategies were not applied. The trained DeCoVNet took the
 preprocessed CT-Mask volume of each patient and output the COVID-positive probability" (§II-G). The label uses the
 threshold 0.5 of §III-A. The lesion is localized for volumes predicted positive only (the hit rate of §II-H is
-defined on them); for a negative volume the localization is None and the heatmap is still returned.
+defined on them); for a negative volume, or a positive one where no CAM region overlaps R_3dcc (§II-E then finds
+none), the localization is None and the heatmap is still returned.
 
 Weights come from the registry (sha256 checked, ``models.weights.registered_network``), together with the input grid
 they were trained on (``input`` of the registry entry, ``inputs.InputSpec``); a loaded model is cached per (registry
@@ -37,7 +38,7 @@ COVID_EVIDENCE = (-1.0, 1.0)
 #: CAM's generalization to such a layer). "classifier": the last convolution of the progressive classifier
 #: (32 x 4 x 14 x 21) weighted by the FC weights: CAM as Zhou et al. define it, 4 slices deep.
 CAM_LAYERS = ("backbone", "classifier")
-CAM_LAYER = "classifier"
+CAM_LAYER = "backbone"
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device, progress: P
                "input_grid": [W, H, T], "localization": {...} summary or None};
       heatmap: the CAM, float32 0..1, on the canonical grid of ``ct_image`` (0 outside the lung box);
       localization: {"mask": uint8 sitk image (1 = lesion) on the canonical grid, "centre_mm": (x, y, z) LPS,
-                     "source": "cam+3dcc" | "cam-max", "volume_ml": float} for a positive volume, else None.
+                     "source": a localize.VARIANTS name, "volume_ml": float} for a positive volume whose lesion was
+                    localized (§II-E: a CAM region overlapping R_3dcc), else None.
     """
     report = progress or (lambda f, m: None)
     model = model or load_model(device)

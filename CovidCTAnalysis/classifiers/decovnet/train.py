@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import augment, inputs, localize
-from .model import build
+from .model import build, fast_layout
 
 Log = Callable[[str], None]
 
@@ -86,6 +86,7 @@ class TrainConfig:
     frozen_bn: bool = False  # batch-norm statistics estimated once per epoch, then fixed (see the module doc)
     bn_volumes: int = 16
     init: dict | None = None  # a state dict to start from (see the module doc)
+    dropout: float = 0.5  # Dropout3d's p after the warm-up; 0 is Table III's "DeCoVNet w/o dropout"
 
 
 def _bn_layers(net):
@@ -159,7 +160,7 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
     net = build(config.arch)
     if config.init is not None:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in config.init.items()})
-    net = net.to(memory_format=torch.channels_last_3d)  # ~1.6x faster 3-D convolutions on CPU
+    net = fast_layout(net)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = {"epochs": [], "train": len(train_set), "validation": len(val_set),
                "train_positives": sum(s.label for s in train_set),
@@ -171,7 +172,7 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
         net.train()
         warm = epoch <= config.warmup_epochs
         for m in dropouts:
-            m.p = 0.0 if warm else 0.5
+            m.p = 0.0 if warm else config.dropout
         if config.frozen_bn:
             pick = rng.choice(len(train_set), size=min(config.bn_volumes, len(train_set)), replace=False)
             recalibrate_bn(net, [train_set[i] for i in pick], config.spec)  # leaves the BN layers in eval mode
