@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder whose CTs the page may open by path (default: the current folder)")
     w.add_argument("--outputs", type=Path, default=Path("covidct-web"), metavar="DIR",
                    help="where analyses, uploads and saved corrections go (default ./covidct-web)")
+    w.add_argument("--demo", action="store_true", help="open the demo CT when the server starts")
     w.add_argument("--demo-size", type=_size, default=(256, 256, 96), metavar="X,Y,Z",
                    help="voxels of the demo CT the page offers (default 256,256,96)")
     w.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -367,7 +368,7 @@ def _cmd_models(args) -> int:
 def _cmd_serve(args) -> int:
     from .web.serve import serve
 
-    return serve(args.data, args.outputs, host=args.host, port=args.port, demo_size=args.demo_size,
+    return serve(args.data, args.outputs, host=args.host, port=args.port, demo=args.demo, demo_size=args.demo_size,
                  device=args.device, models=args.models, max_upload_bytes=args.max_upload_mb << 20,
                  ready_file=args.ready_file)
 

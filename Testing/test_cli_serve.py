@@ -27,3 +27,10 @@ def test_without_the_web_extra_serve_says_what_to_install(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "needs the web extra" in proc.stderr and "pip install -e '.[web]'" in proc.stderr
+
+
+def test_the_server_listens_on_this_machine_only_unless_told():
+    from CovidCTAnalysis.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.demo) == ("127.0.0.1", 8080, False)

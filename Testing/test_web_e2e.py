@@ -186,6 +186,9 @@ def test_analyze_with_a_second_request_queued_then_cancel_then_results(page, bro
     assert {"report.html", "report.json", "lungs.seg.nrrd", "lesions.seg.nrrd"} <= set(names)
     report = page.request.get(url + links.nth(names.index("report.html")).get_attribute("href"))
     assert report.ok and b"COVID" in report.body()
+    for escape in ("covidct-files/%2e%2e/%2e%2e/data/", "covidct-files/..%2f..%2fserver.log", "../server.log"):
+        response = page.request.get(url + escape)  # nothing outside the output folders is served
+        assert not (response.ok and b"serving" in response.body()), escape
 
     time.sleep(2)  # the views' last frames
     axial, three_d = _view(page, AXIAL), _view(page, THREE_D)
@@ -236,6 +239,10 @@ def test_annotator_paints_a_stroke_and_saves_the_correction(page, server, artifa
     page.click("#covidct-save")
     _message(page, "correction saved")
     page.screenshot(path=str(artifacts / "4-correction-saved.png"))
+
+    page.click("#covidct-tool-threshold")  # the threshold effect applies too (not saved again)
+    page.click("#covidct-apply-threshold")
+    _message(page, "threshold applied")
 
     mask_file = outputs / "dataset" / "masks" / "e2e-case.nii.gz"
     image_file = outputs / "dataset" / "images" / "e2e-case.nii.gz"

@@ -224,6 +224,8 @@ class CovidCTWebApp:
             self.ct = results.volume
             self.state.analysis_done = True
             self._publish_results(request)
+            for view in self.slicer.view_manager.get_threed_views():  # slice views: fitted by load_analysis
+                view.fit_view_to_content()
             self.say(f"analysis {request.number:04d} of {request.name} finished")
         elif request.state is ProcessState.CANCELLED:
             self.say(f"analysis {request.number:04d} of {request.name} cancelled")

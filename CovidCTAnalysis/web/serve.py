@@ -22,10 +22,12 @@ def check_web_extra() -> None:
         raise InputError(None, f"covidct serve needs the web extra ({', '.join(missing)} missing): {WEB_EXTRA}")
 
 
-def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int = 8080, demo_size=(256, 256, 96),
+def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int = 8080, demo: bool = False,
+          demo_size=(256, 256, 96),
           device: str = "auto", models: str = "all", max_upload_bytes: int | None = None,
           ready_file: Path | None = None) -> int:
-    """Serve until interrupted. ``ready_file``: written with the URL once the server listens (for scripts)."""
+    """Serve until interrupted. ``demo``: open the demo CT at start; ``ready_file``: written with the URL once the
+    server listens (for scripts)."""
     if not Path(data_dir).is_dir():
         raise InputError(data_dir, "the data folder does not exist")
     check_web_extra()
@@ -34,6 +36,8 @@ def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int =
 
     app = CovidCTWebApp(data_dir, outputs, demo_size=demo_size, device=device, models=models,
                         max_upload_bytes=max_upload_bytes or MAX_UPLOAD_BYTES)
+    if demo:
+        app.load_demo()
     url = f"http://{host}:{port}/"
 
     def announce(**_):
