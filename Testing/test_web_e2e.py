@@ -36,6 +36,8 @@ if not CHROMIUM:
 import SimpleITK as sitk  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from CovidCTAnalysis.demo import make_demo_ct  # noqa: E402
+
 pytestmark = pytest.mark.web
 
 DEMO_SIZE = "96,96,48"
@@ -62,7 +64,8 @@ def server(tmp_path_factory):
     """`covidct serve` in its own process group: (url, data folder, outputs folder)."""
     root = tmp_path_factory.mktemp("web")
     data, outputs = root / "data", root / "outputs"
-    data.mkdir()
+    (data / "cases").mkdir(parents=True)
+    sitk.WriteImage(make_demo_ct(size=(48, 48, 16), seed=1).image, str(data / "cases" / "small.nii.gz"))
     (root / "secret.nrrd").write_bytes(b"outside the data folder")
     ready = root / "ready"
     port = _free_port()
@@ -101,6 +104,9 @@ def browser():
 def _open(browser, url):
     page = browser.new_page(viewport={"width": 1440, "height": 960})
     page.set_default_timeout(STEP_S * 1000)
+    page.elsewhere = []  # requests to anything but this server: the page must need none (no CDN fonts or scripts)
+    page.on("request", lambda request: None if request.url.startswith((url, "blob:", "data:"))
+            else page.elsewhere.append(request.url))
     page.goto(url)
     page.wait_for_selector("#covidct-demo")
     return page
@@ -150,8 +156,12 @@ def test_bad_inputs_are_refused_on_the_page_and_the_server_keeps_serving(page, s
     page.set_input_files("#covidct-upload", str(huge))
     assert "larger than the upload limit" in _message(page, "upload limit")
 
-    page.click("#covidct-demo")  # still serving
+    page.fill("#covidct-path", "cases/small.nii.gz")  # still serving: a CT inside the data folder opens
+    page.click("#covidct-open-path")
+    _message(page, "small.nii.gz is open")
+    page.click("#covidct-demo")
     _message(page, "demo CT is open")
+    assert not page.elsewhere, f"the page fetched {page.elsewhere}"
     page.screenshot(path=str(artifacts / "0-demo-open.png"))
 
 

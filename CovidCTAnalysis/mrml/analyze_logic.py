@@ -74,7 +74,13 @@ class AnalyzeLogic(RunningLogic):
         """Analyze the generated demo chest CT (known lesions); the demo CT is loaded with the results."""
         self._start(parameters, None)
 
-    def _start(self, parameters: AnalyzeParameters, volume) -> None:
+    def start_file(self, parameters: AnalyzeParameters, path: str | Path) -> None:
+        """Analyze the CT file or folder ``path`` itself, as `covidct analyze PATH` does (its report names it; 2-D
+        slices and slice stacks keep their display-window mapping); the results go onto ``parameters.inputVolume``
+        (the CT shown, on the input's grid) when one is set, else onto the CT loaded from the report."""
+        self._start(parameters, parameters.inputVolume, source_path=Path(path))
+
+    def _start(self, parameters: AnalyzeParameters, volume, source_path: Path | None = None) -> None:
         models = models_argument(parameters.classifiers, available_classifiers())
         device = parameters.device
         outdir = parameters.outputFolder or None
@@ -82,13 +88,13 @@ class AnalyzeLogic(RunningLogic):
             raise ValueError(f"output folder {outdir} is not empty; choose an empty or new folder")
 
         def command(source: Path | None, out: Path):
-            return analyze_command(source, out, device=device, models=models, python=self.python,
+            return analyze_command(source_path or source, out, device=device, models=models, python=self.python,
                                    demo_size=self.demo_size)
 
         def load(out: Path) -> None:
             self._load_results(out, volume, parameters)
 
-        self.runner.run(volume, command, load, outdir=outdir)
+        self.runner.run(None if source_path else volume, command, load, outdir=outdir)
 
     def _load_results(self, outdir: Path, volume, parameters: AnalyzeParameters) -> None:
         self.clear_results()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import uuid
 from pathlib import Path
 
 from ..errors import InputError
@@ -28,6 +29,7 @@ from ..labels import LESION_SEGMENTS
 from ..mrml.analyze_logic import AnalyzeLogic, AnalyzeParameters
 from ..mrml.lesion_logic import OUTPUT_NAME, LesionSegmentationLogic, LesionSegmentationParameters
 from ..mrml.process import ProcessState
+from ..mrml.results import LUNG_WINDOW
 from ..mrml.segmentations import segment_ids_by_name
 from ..mrml.terminology import load_terminology
 from ..mrml.views import show_slices
@@ -38,6 +40,7 @@ from .jobs import AnalysisQueue
 FILES_URL = "covidct-files"  # where the analyses' output folders are served
 POLL_S = 0.25
 DOWNLOADS = ("report.html", "report.pdf", "report.json", "lungs.seg.nrrd", "lesions.seg.nrrd")
+SCENE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")  # opened as they are; others go through io.load_ct
 
 
 class CovidCTWebApp:
@@ -94,7 +97,7 @@ class CovidCTWebApp:
         s.max_upload_bytes = self.max_upload_bytes
         s.update({
             "page": "radiologist", "message": "", "message_type": "info", "ct_name": "", "data_path": "",
-            "busy": False, "running": False, "progress": 0, "stage": "", "queued": 0, "analysis_done": False,
+            "running": False, "progress": 0, "stage": "", "queued": 0, "analysis_done": False,
             "rows": [], "heatmaps": [], "localization": "", "downloads": [], "mask_name": "", "tool": "none",
             "brush_mm": 10.0, "threshold_range": [-600.0, 100.0], "segments": [], "active_segment": "",
             "case_id": "case-0001", "saved": "", "demo_label": "x".join(map(str, self.demo_size)),
@@ -127,15 +130,30 @@ class CovidCTWebApp:
             self.say(str(exc), "error")
         except OSError as exc:
             self.say(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), "error")
+        except Exception as exc:  # noqa: BLE001 - an internal error is reported on the page; the server goes on
+            self.say(f"internal error: {type(exc).__name__}: {exc}", "error")
         return None
 
     # -- opening a CT --------------------------------------------------------------------------------------------
+    def _display_file(self, path: Path) -> Path:
+        """A volume file the scene loads to show the CT at ``path`` on its own grid: the file itself (NIfTI, NRRD,
+        MHA), else (DICOM, 2-D slices, folders) the CT as the package reads it (io.load_ct: HU, approximate HU for
+        8-bit slices, as the analysis sees it) written once into OUTPUTS/opened/."""
+        if path.is_file() and path.name.lower().endswith(SCENE_SUFFIXES):
+            return path
+        from ..io import load_ct, to_input_grid, write_volume
+
+        ct = load_ct(path)
+        target = self.outputs / "opened" / uuid.uuid4().hex[:12] / "ct.nrrd"
+        target.parent.mkdir(parents=True)
+        return write_volume(to_input_grid(ct.image, ct), target)
+
     def show_ct(self, path: Path, name: str) -> None:
-        """Load a CT file or folder into the scene and show it in the slice views."""
-        volume = load_volume(self.scene, path, name=name)
+        """Load a CT file or folder into the scene and show it in the slice views (Analyze then analyzes ``path``)."""
+        volume = load_volume(self.scene, self._display_file(path), name=name)
         display = volume.GetDisplayNode()
         display.AutoWindowLevelOff()
-        display.SetWindowLevel(1500.0, -600.0)
+        display.SetWindowLevel(*LUNG_WINDOW)
         self.ct, self.ct_source = volume, path
         show_slices(self.scene, volume, None, self.slicer.app_logic)
         self.slicer.display_manager.reset_views()
@@ -182,7 +200,7 @@ class CovidCTWebApp:
     # -- analysis ------------------------------------------------------------------------------------------------
     def analyze(self) -> None:
         def run():
-            request = self.queue.submit(self.ct, self.state.ct_name)
+            request = self.queue.submit(self.ct_source, self.ct, self.state.ct_name)
             place = self.queue.position(request)
             label = f"analysis {request.number:04d} of {request.name}"
             self.say(f"{label} started" if place == 0 else
@@ -398,6 +416,16 @@ class CovidCTWebApp:
             self.state.saved = f"saved {mask.parent.parent.name}/{mask.parent.name}/{mask.name}"
             self.say(f"correction saved: {image} and {mask}")
         self._guard(run)
+
+    def shutdown(self) -> None:
+        """Stop what runs in the background (the analysis and a pseudo-mask: their whole process trees) and drop
+        the waiting requests; called when the server stops."""
+        for request in list(self.queue.waiting):
+            self.queue.cancel(request)
+        self.queue.cancel()
+        if self._pseudo_running:
+            self.lesion_logic.cancel()
+            self._pseudo_running = False
 
     # -- timer ---------------------------------------------------------------------------------------------------
     def _start_polling(self, **_) -> None:

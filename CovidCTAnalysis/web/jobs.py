@@ -7,7 +7,8 @@ logic: the same `covidct analyze --progress jsonl` process, the same loading of 
 the next when it has ended. ``cancel`` stops the running analysis (its whole process tree) or removes a waiting one.
 
 Each analysis writes into its own folder ``OUTPUTS/runs/NNNN/`` (report.html and the other files the page offers for
-download); the CT it analyzes is the volume node the caller gives (never modified: the process reads a copy).
+download). It analyzes the CT file or folder the page opened (read, never modified), and its results go onto the
+volume node that shows that CT.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from ..mrml.process import ProcessState
 
 @dataclass
 class Request:
-    """One Analyze click: the CT (a volume node in the scene) and where its outputs go."""
+    """One Analyze click: the CT (its file or folder, and the volume node showing it) and where its outputs go."""
 
     number: int
+    source: Path
     volume: object
     name: str
     outdir: Path
@@ -47,12 +49,12 @@ class AnalysisQueue:
         existing = [int(p.name) for p in self.runs.glob("[0-9]" * 4)] if self.runs.is_dir() else []
         self._numbers = itertools.count(max(existing, default=0) + 1)
 
-    def submit(self, volume, name: str) -> Request:
-        """Queue an analysis of ``volume``; it starts at once when nothing runs. ValueError without a volume."""
-        if volume is None:
+    def submit(self, source: Path | None, volume, name: str) -> Request:
+        """Queue an analysis of the CT ``source`` shown by ``volume``; it starts at once when nothing runs."""
+        if source is None or volume is None:
             raise ValueError("open a CT first (upload one, open a path, or load the demo CT)")
         number = next(self._numbers)
-        request = Request(number, volume, name, self.runs / f"{number:04d}")
+        request = Request(number, Path(source), volume, name, self.runs / f"{number:04d}")
         self.waiting.append(request)
         self._start_next()
         return request
@@ -98,7 +100,7 @@ class AnalysisQueue:
             self.parameters.inputVolume = request.volume
             self.parameters.outputFolder = str(request.outdir)
             try:
-                self.logic.start(self.parameters)
+                self.logic.start_file(self.parameters, request.source)
             except (ValueError, OSError) as exc:
                 request.state, request.error = ProcessState.FAILED, str(exc)
                 self.finished = request

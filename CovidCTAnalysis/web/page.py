@@ -1,6 +1,6 @@
 """The page: a drawer with the radiologist's and the annotator's controls beside trame-slicer's four-up views.
 
-Only layout and bindings live here: every button calls a method of ``app.CovidCTWebApp`` through the controller, and
+Only layout and bindings live here: every button calls a method of ``app.CovidCTWebApp`` through a trame trigger, and
 everything shown comes from the server's state. Elements tests and users refer to carry stable ids
 (``covidct-analyze``, ``covidct-measurements``, ``covidct-heatmap-MODEL`` ...). Vuetify and its icon font are served by
 trame itself: the page loads nothing from the internet.

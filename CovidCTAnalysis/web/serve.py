@@ -52,4 +52,5 @@ def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int =
         app.server.start(host=host, port=port, open_browser=False, show_connection_info=False)
     finally:
         sys.argv = argv
+        app.shutdown()  # no analysis outlives the server
     return 0
