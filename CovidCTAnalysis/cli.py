@@ -66,6 +66,19 @@ def _seed(text: str) -> int:
     return values[0]
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.strip().isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
+def _upload_mb(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of MiB")
+    return int(text)
+
+
 def _workers(text: str) -> int:
     values = _numbers(int, text)
     if len(values) != 1 or not 1 <= values[0] <= 256:
@@ -141,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "(case-0001...), and a 'label' column: 1 or COVID-19, 0 or non-COVID")
 
     sub.add_parser("models", help="list registered models, their versions and whether their weights are intact")
+
+    w = sub.add_parser("serve", help="the browser app (needs the web extra): open a CT, analyze, correct lesions")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    w.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free port)")
+    w.add_argument("--data", type=Path, default=Path("."), metavar="DIR",
+                   help="folder whose CTs the page may open by path (default: the current folder)")
+    w.add_argument("--outputs", type=Path, default=Path("covidct-web"), metavar="DIR",
+                   help="where analyses, uploads and saved corrections go (default ./covidct-web)")
+    w.add_argument("--demo", action="store_true", help="open the demo CT when the server starts")
+    w.add_argument("--demo-size", type=_size, default=(256, 256, 96), metavar="X,Y,Z",
+                   help="voxels of the demo CT the page offers (default 256,256,96)")
+    w.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    w.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")
+    w.add_argument("--max-upload-mb", type=_upload_mb, default=1024, metavar="MB",
+                   help="largest upload accepted, in MiB (default 1024)")
+    w.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)  # written with the URL once serving
     return parser
 
 
@@ -336,6 +365,14 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from .web.serve import serve
+
+    return serve(args.data, args.outputs, host=args.host, port=args.port, demo=args.demo, demo_size=args.demo_size,
+                 device=args.device, models=args.models, max_upload_bytes=args.max_upload_mb << 20,
+                 ready_file=args.ready_file)
+
+
 COMMANDS = {
     "analyze": _cmd_analyze,
     "segment-lungs": _cmd_segment_lungs,
@@ -343,6 +380,7 @@ COMMANDS = {
     "classify": _cmd_classify,
     "models": _cmd_models,
     "batch": _cmd_batch,
+    "serve": _cmd_serve,
 }
 
 

@@ -4,7 +4,7 @@ Under ``from __future__ import annotations`` annotations stay strings and may us
 runs when a module is imported (type aliases, default values, ``isinstance`` arguments, annotations of a module without
 that import) must spell unions with ``typing.Optional`` / ``typing.Union``. The scan covers the package (the command
 line and the pipeline run in Slicer's Python too), the scripted modules and the scripts; the import check under real
-Python 3.9 and 3.12 is ``Testing/PythonVersions/check_imports.py`` (README: the second test command).
+Python 3.9 and 3.12 is ``Testing/PythonVersions/check_imports.py`` (README: the last test command).
 """
 
 from __future__ import annotations

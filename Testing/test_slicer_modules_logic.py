@@ -460,3 +460,19 @@ def test_classifier_logic_adds_the_attention_per_slice_as_a_bar_chart(headless, 
     logic.clear()
     assert logic.attention_chart() is None
     assert series.GetScene() is None and chart.GetScene() is None  # removed with the result
+
+
+def test_analyze_a_file_runs_on_the_file_itself_and_loads_onto_the_ct_shown(headless, demo, tmp_path):
+    """start_file (the browser app's Analyze): the command names the file the user opened, no copy is written, and
+    the results go onto the volume node that shows it."""
+    ct = load_volume(headless.scene, demo[0])
+    parameters = AnalyzeParameters.of(headless.scene)
+    parameters.inputVolume = ct
+    fake = FakeProcess(_analysis_files(demo, tmp_path, {"decovnet": 0.9}))
+    logic = AnalyzeLogic(headless.scene, process_factory=fake)
+    logic.start_file(parameters, demo[0])
+    _wait(logic)
+    assert logic.state is ProcessState.SUCCEEDED, logic.error_message
+    command = fake.commands[0]
+    assert command[command.index("analyze") + 1] == str(demo[0]) and "--demo" not in command
+    assert logic.results.volume is ct and logic.results.lesions is not None

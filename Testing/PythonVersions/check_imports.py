@@ -1,6 +1,6 @@
 """Import check for the Python versions 3D Slicer ships: 3.9 (Slicer 5.8) and 3.12 (Slicer 5.10).
 
-Run by ``Testing/PythonVersions/check.sh`` (README: the second test command) in a fresh virtual environment of each
+Run by ``Testing/PythonVersions/check.sh`` (README: the last test command) in a fresh virtual environment of each
 version that holds numpy, SimpleITK, vtk, scipy, scikit-image and pillow, but no PyTorch and no slicer-core
 (slicer-core has no Python 3.9 wheels). With stand-ins for ``slicer``, ``qt`` and ``ctk`` (``stubs/``) and the real
 ``vtk`` it

@@ -1,16 +1,5 @@
-"""State of the lesion segmentation module, kept in the scene's parameter node."""
+"""State of the lesion segmentation module, kept in the scene's parameter node: CovidCTAnalysis.mrml.lesion_logic."""
 
-from CovidCTAnalysis.mrml.parameters import Choice, NodeReference, ParameterNode, String
+from CovidCTAnalysis.mrml.lesion_logic import DEVICES, LesionSegmentationParameters
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
-class LesionSegmentationParameters(ParameterNode):
-    """CT, device, the lesion segmentation being corrected, and where corrections are saved."""
-
-    module_name = "CovidCTLesionSegmentation"
-    inputVolume = NodeReference("vtkMRMLScalarVolumeNode")
-    device = Choice("auto", DEVICES)
-    segmentation = NodeReference("vtkMRMLSegmentationNode")
-    datasetFolder = String("")
-    caseId = String("")
+__all__ = ["DEVICES", "LesionSegmentationParameters"]
