@@ -53,3 +53,35 @@ def test_missing_folder_or_csv(folder):
         read_cohort(folder / "nope", folder / "labels.csv")
     with pytest.raises(InputError, match="labels CSV does not exist"):
         read_cohort(folder, folder / "labels.csv")
+
+
+def test_training_script_on_a_cohort_with_lungs_unet_masks(tmp_path):
+    """scripts/train_decovnet.py --cohort with §II-F1's lung masks (lungs-unet): trains, writes the fp16 weights and
+    a log that names the lung model and keeps the validation predictions a calibration would be fitted on."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    from CovidCTAnalysis.demo import make_demo_ct
+
+    rows = ["path,label,split"]
+    for i, (seed, lesions, split) in enumerate([(1, True, "train"), (1, False, "train"), (2, True, "val"),
+                                                (2, False, "val")]):
+        sitk.WriteImage(make_demo_ct(size=(64, 64, 24), seed=seed, lesions=lesions).image, str(tmp_path / f"c{i}.nrrd"))
+        rows.append(f"c{i}.nrrd,{int(lesions)},{split}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_decovnet.py"
+    out = tmp_path / "w.pt"
+    proc = subprocess.run([sys.executable, str(script), "--cohort", str(tmp_path), "--labels",
+                           str(tmp_path / "labels.csv"), "--lungs", "lungs-unet", "--in-plane", "32,48", "--z-mm", "10",
+                           "--epochs", "1", "--lr", "1e-3", "--threads", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = json.loads(out.with_suffix(".json").read_text())
+    assert log["config"]["lungs"] == "lungs-unet" and log["config"]["device"] == "cpu"
+    assert log["history"]["train"] == 2 and log["history"]["validation"] == 2
+    assert log["history"]["validation_predictions"]["labels"] == [1, 0]
+    assert log["parameters"] == 534530 and out.stat().st_size > 0

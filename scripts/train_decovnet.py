@@ -6,6 +6,8 @@ Resources/Models/cards/decovnet.md):
     python scripts/train_decovnet.py --synthetic /tmp/decovnet/data --out Resources/Models/decovnet/decovnet.pt \
         --in-plane 112,168 --z-mm 5 --lung-only --mask-value 0.1 --lr 1e-3 --warmup-epochs 12 --epochs 40 \
         --time-limit 2100 --threads 1 --real --eval-dir /tmp/decovnet/eval
+The paper's configuration on a GPU (Table I grid, every slice, lungs-unet masks, Adam 1e-5, 100 epochs, augmentation):
+    python scripts/train_decovnet.py --cohort /data/mosmed --labels labels.csv --paper --device cuda --out w.pt
 On your own cohort (a folder of CTs and a labels CSV with columns path,label[,split]):
     python scripts/train_decovnet.py --cohort /data/mosmed --labels /data/mosmed/labels.csv --out my-decovnet.pt \
         --in-plane 224,336 --epochs 100 --lr 1e-5
@@ -90,6 +92,12 @@ def main(argv=None) -> int:
     p.add_argument("--evaluate", type=Path, help="evaluate these weights instead of training")
     p.add_argument("--init", type=Path, help="start training from these weights (e.g. to continue the shipped ones "
                    "with augmentation from the first epoch: --warmup-epochs 0)")
+    p.add_argument("--paper", action="store_true", help="the paper's configuration, whatever the grid, schedule and "
+                   "lung options say: 224x336, every slice, CT + 0/1 mask channels, Adam 1e-5, 100 epochs, "
+                   "augmentation from the first epoch, and for --cohort the lungs-unet masks of §II-F1")
+    p.add_argument("--lungs", default="lungs-classic", choices=("lungs-classic", "lungs-unet"),
+                   help="lung masks of a --cohort (the synthetic set carries lungs-classic masks)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (one GPU)")
     p.add_argument("--arch", default="decovnet", choices=ARCHITECTURES)
     p.add_argument("--in-plane", default="224,336", help="model grid height,width (Table I: 224,336)")
     p.add_argument("--z-mm", type=float, default=None, help="resample slices to this spacing (default: keep all)")
@@ -115,6 +123,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(a.threads)
+    if a.paper:  # §II-F, §II-G: the values the defaults already hold, forced
+        a.in_plane, a.z_mm, a.lung_only, a.mask_value = "224,336", None, False, 1.0
+        a.lr, a.epochs, a.warmup_epochs, a.dropout, a.time_limit, a.lungs = 1e-5, 100, 0, 0.5, None, "lungs-unet"
     h, w = (int(v) for v in a.in_plane.split(","))
     spec = inputs.InputSpec(h, w, a.z_mm, a.lung_only, a.mask_value)
     log = lambda m: print(m, flush=True)  # noqa: E731
@@ -126,7 +137,7 @@ def main(argv=None) -> int:
         val_samples = None
     else:
         items = cohort.read_cohort(a.cohort, a.labels)
-        samples = T.cohort_samples(items, spec, log)
+        samples = T.cohort_samples(items, spec, log, lung_model=a.lungs, device=a.device)
         by_split = {s: [x for x, i in zip(samples, items) if i.split == s] for s in ("train", "val", "test")}
         unsplit = [x for x, i in zip(samples, items) if i.split is None]
         train_samples = by_split["train"] + unsplit
@@ -137,13 +148,14 @@ def main(argv=None) -> int:
     init = torch.load(a.init, map_location="cpu", weights_only=True) if a.init else None
     config = T.TrainConfig(arch=a.arch, epochs=a.epochs, lr=a.lr, seed=a.seed, threads=a.threads,
                            time_limit_s=a.time_limit, spec=spec, warmup_epochs=a.warmup_epochs,
-                           frozen_bn=a.frozen_bn, init=init, dropout=a.dropout)
+                           frozen_bn=a.frozen_bn, init=init, dropout=a.dropout, device=a.device)
     if a.evaluate:
         state = torch.load(a.evaluate, map_location="cpu", weights_only=True)
     else:
         state, history = T.train(train_samples, config, log, validation=val_samples)
         report["config"] = {k: (v.to_dict() if k == "spec" else v) for k, v in vars(config).items() if k != "init"}
         report["config"]["init"] = str(a.init) if a.init else None
+        report["config"]["lungs"] = a.lungs if a.cohort else "lungs-classic (the synthetic set's masks)"
         report["history"] = history
         # shipped as float16 (half the size; inference computes in float32); everything below evaluates these
         # rounded weights, not the float32 ones

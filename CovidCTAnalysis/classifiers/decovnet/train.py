@@ -87,6 +87,7 @@ class TrainConfig:
     bn_volumes: int = 16
     init: dict | None = None  # a state dict to start from (see the module doc)
     dropout: float = 0.5  # Dropout3d's p after the warm-up; 0 is Table III's "DeCoVNet w/o dropout"
+    device: str = "cpu"  # "cuda" for the paper's configuration on a GPU
 
 
 def _bn_layers(net):
@@ -106,7 +107,7 @@ def recalibrate_bn(net, samples: Sequence[Sample], spec: inputs.InputSpec) -> No
     net.train()
     with torch.no_grad():
         for s in samples:
-            x = torch.as_tensor(inputs.encode(s.array(), spec))[None]
+            x = torch.as_tensor(inputs.encode(s.array(), spec))[None].to(next(net.parameters()).device)
             net(x.contiguous(memory_format=torch.channels_last_3d))
     for m in layers:
         m.eval()
@@ -125,9 +126,10 @@ def _loss_and_probability(net, array: np.ndarray, label: int):
     import torch
     import torch.nn.functional as F
 
-    x = torch.as_tensor(array)[None].contiguous(memory_format=torch.channels_last_3d)
+    device = next(net.parameters()).device
+    x = torch.as_tensor(array)[None].to(device).contiguous(memory_format=torch.channels_last_3d)
     logits = net(x)
-    loss = F.cross_entropy(logits, torch.tensor([label]))
+    loss = F.cross_entropy(logits, torch.tensor([label], device=device))
     return loss, torch.softmax(logits.detach(), 1)[0, 1].item()
 
 
@@ -160,7 +162,7 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
     net = build(config.arch)
     if config.init is not None:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in config.init.items()})
-    net = fast_layout(net)
+    net = fast_layout(net.to(config.device))
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = {"epochs": [], "train": len(train_set), "validation": len(val_set),
                "train_positives": sum(s.label for s in train_set),
@@ -200,7 +202,7 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
         log(f"epoch {epoch}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
             f"val accuracy {val_acc}, {row['wall_s']:.0f} s")
         if val_loss < best[0]:
-            best = (val_loss, {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}, epoch)
+            best = (val_loss, {k: v.detach().cpu().clone().contiguous() for k, v in net.state_dict().items()}, epoch)
             history["validation_predictions"] = {  # of the kept epoch: what a calibration would be fitted on
                 "names": [s.name for s in val_set], "labels": val_y.tolist(), "probabilities": val_p.tolist(),
                 "groups": [s.group for s in val_set]}
@@ -221,9 +223,12 @@ def network_seconds(net, samples: Sequence[Sample], spec: inputs.InputSpec) -> f
     times = []
     with torch.inference_mode():
         for s in samples:
-            x = torch.as_tensor(inputs.encode(s.array(), spec))[None].contiguous(memory_format=torch.channels_last_3d)
+            x = torch.as_tensor(inputs.encode(s.array(), spec))[None].to(next(net.parameters()).device)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
             start = time.perf_counter()
             net(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
     return float(np.median(times)) if times else float("nan")
 
@@ -275,15 +280,17 @@ def synthetic_samples(folder: Path, spec: inputs.InputSpec, split: str, log: Log
     return out
 
 
-def cohort_samples(items, spec: inputs.InputSpec, log: Log | None = None) -> list[Sample]:
-    """Prepared samples of a user's cohort (``cohort.read_cohort``): load_ct, lungs-classic, model grid."""
+def cohort_samples(items, spec: inputs.InputSpec, log: Log | None = None, lung_model: str = "lungs-classic",
+                   device: str = "cpu") -> list[Sample]:
+    """Prepared samples of a user's cohort (``cohort.read_cohort``): load_ct, the lung mask of ``lung_model``
+    (lungs-classic, or lungs-unet: §II-F1's 2-D U-Net trained on unsupervised masks), model grid."""
     from ...io import load_ct
-    from ...lungs import segment_lungs_classic
+    from ...lungs.select import segment_lungs
 
     out = []
     for item in items:
         ct = load_ct(item.path)
-        lungs = segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)
+        lungs = segment_lungs(ct.image, lung_model, display_windowed=ct.display_windowed, device=device)
         x = inputs.prepare(ct.image, lungs, spec)
         out.append(Sample.from_input(str(item.path), x, item.label))
         if log:
