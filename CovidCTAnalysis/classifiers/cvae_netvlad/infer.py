@@ -36,7 +36,7 @@ MODEL_NAME = "cvae-netvlad"
 THRESHOLD = 0.5
 LABELS = ("non-COVID", "COVID-19")
 LRP = "lrp"
-REFINED_SLICES = 4
+REFINED_SLICES = 2
 #: Smoothing of the positive relevance on the frame, in frame pixels (Fig. 8: "Gaussian filtering").
 SMOOTH_PX = 2.0
 #: The map is kept inside the lungs grown by this many frame pixels (about 1 cm on a 300-mm lung ROI at SIZE 160).
