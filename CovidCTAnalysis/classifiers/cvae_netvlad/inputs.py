@@ -16,7 +16,7 @@ normalisation they were trained with; what this package adds:
   same way and area-averaged to ``SIDE`` px, the grid of the side branch (``branches.SideBranch``);
 - volumes: one slice every ``SLICE_INCREMENT_MM`` (3 mm) among the lung slices.
 
-The paper's input is the lung-masked CT; the frame here keeps the tissue around the lungs (``LUNG_MASKING`` in the
+The paper's input is the lung-masked CT; the frame here keeps the tissue around the lungs (a departure listed in the
 model card): lung masks of figures and of dense consolidation at the pleura miss lesions, and a masked-out lesion
 cannot be seen by the global branch.
 """
