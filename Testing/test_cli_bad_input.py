@@ -332,7 +332,7 @@ def test_output_with_unknown_extension(tmp_path):
     (["analyze", "-o", "X"], "INPUT or --demo"),
     (["analyze", "--demo", "-o", "X", "--models", "lobe-patch"], "not available in this version"),
     (["analyze", "--demo", "-o", "X", "--models", "resnet-1000"], "unknown model"),
-    (["classify", "--model", "cvae-netvlad", "a.png", "-o", "X.csv"], "not available in this version"),
+    (["classify", "--model", "lobe-patch", "a.png", "-o", "X.csv"], "not available in this version"),
     (["classify", "--model", "lesions-unet", "a.png", "-o", "X.csv"], "not a classifier"),
     (["classify", "--model", "slice-resnet", "a.png", "-o", "X.txt"], "unknown output extension"),
     (["segment-lesions", "a.png", "-o", "X.png", "--model", "lobe-patch"], "not available in this version"),

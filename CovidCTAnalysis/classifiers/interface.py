@@ -78,7 +78,8 @@ class ClassifierResult:
 @runtime_checkable
 class Classifier(Protocol):
     """A loaded classifier. ``inputs`` (a subset of ``INPUT_KINDS``) and ``needs_lungs`` are class attributes, so
-    they can be read without loading weights (or torch)."""
+    they can be read without loading weights (or torch). A classifier that uses the lesion label map sets the class
+    attribute ``needs_lesions`` and takes it as ``run(..., lesions=...)`` (the pipeline passes its own map)."""
 
     inputs: ClassVar[tuple[str, ...]]
     needs_lungs: ClassVar[bool]

@@ -22,7 +22,8 @@ Convolutions run their rule in a custom backward (``_RuleFunction``) that hands 
 input, so captum's "gradient x input" bookkeeping stays exact where one tensor feeds several layers.
 
 The map is the relevance of the input summed over channels, (N, 1, *spatial), signed and unnormalized: for rules that
-conserve, it sums to the explained logit.
+conserve, it sums to the explained logit. ``LRPExplainer.propagate`` starts instead from a relevance map on the
+network's output (a network explained in parts, as seed 000's LRP-CMP explains its encoder branches below a gating).
 """
 
 from __future__ import annotations
@@ -195,6 +196,32 @@ class LRPExplainer:
         with torch.enable_grad():
             relevance = LRP(self.net).attribute(x.detach().clone().requires_grad_(True), target=target)
         return relevance.detach().sum(dim=1, keepdim=True)
+
+
+    def propagate(self, x: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
+        """Input relevance (N, 1, *spatial) given the relevance of the network's output (``relevance``, the output's
+        shape): the output becomes one score per sample, sum(c * output) with c = relevance / output, which LRP-0
+        hands back to the output as exactly ``relevance``; from there the network's rules apply."""
+        with torch.no_grad():
+            out = self.net(x)
+        seed = _Seed(relevance / torch.where(out >= 0, out + 1e-12, out - 1e-12))
+        seeded = nn.Sequential(self.net, seed)
+        self._attach_rules()
+        seed.rule = EpsilonRule(1e-12)
+        with torch.enable_grad():
+            r = LRP(seeded).attribute(x.detach().clone().requires_grad_(True), target=0)
+        return r.detach().sum(dim=1, keepdim=True)
+
+
+class _Seed(nn.Module):
+    """(N, ...) -> (N, 1): sum(c * x) per sample, a fixed linear layer."""
+
+    def __init__(self, c: torch.Tensor):
+        super().__init__()
+        self.c = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.c).flatten(1).sum(1, keepdim=True)
 
 
 def lrp(network: nn.Module, x: torch.Tensor, target: int = 0, **rules) -> torch.Tensor:

@@ -161,7 +161,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                 continue
             share = _share(report, i, len(classifiers), name)
             try:
-                run = run_classifier(name, ct, lungs, device, share)
+                run = run_classifier(name, ct, lungs, device, share, lesions)
             except InputError as exc:  # this input is not for this classifier (a thin stack without lungs ...)
                 unavailable[name] = exc.problem
                 continue

@@ -27,13 +27,17 @@ def needs_lungs(name: str) -> bool:
     return bool(classifier_class(name).needs_lungs)
 
 
-def run_classifier(name: str, ct: CTVolume, lungs: sitk.Image | None, device, progress: Report | None = None
-                   ) -> ClassifierResult:
-    """Classifier ``name`` on ``ct`` and its lung label map on the canonical grid (None when not segmented)."""
+def run_classifier(name: str, ct: CTVolume, lungs: sitk.Image | None, device, progress: Report | None = None,
+                   lesions: sitk.Image | None = None) -> ClassifierResult:
+    """Classifier ``name`` on ``ct`` and its lung label map on the canonical grid (None when not segmented);
+    ``lesions``, the lesion label map on the same grid, goes to a classifier that uses it (``needs_lesions``)."""
     reason = refusal(name, ct)
     if reason:
         raise InputError(ct.source, reason)
-    return load_classifier(name, device).run(ct, lungs, progress)
+    classifier = load_classifier(name, device)
+    if getattr(classifier, "needs_lesions", False):
+        return classifier.run(ct, lungs, progress, lesions=lesions)
+    return classifier.run(ct, lungs, progress)
 
 
 def heatmap_file(name: str, method: str, default: bool) -> str:
