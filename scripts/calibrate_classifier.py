@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--method", choices=sorted(FITS), default="platt")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--groups-from", type=Path, help="take the patient ids from this predictions JSON (same 'names' in "
+                   "the same order) when PREDICTIONS has none")
     p.add_argument("--write", action="store_true", help="store the calibration in the registry entry")
     a = p.parse_args(argv)
 
@@ -42,13 +44,21 @@ def main(argv=None) -> int:
     probabilities = data.get("probabilities", data.get("oof"))
     if probabilities is None or "labels" not in data:
         p.error(f"{a.predictions}: needs 'labels' and 'probabilities' (or 'oof')")
-    report, _ = fit_and_report(data["labels"], probabilities, data.get("groups"), a.method, a.folds)
+    groups = data.get("groups")
+    if groups is None and a.groups_from:
+        other = json.loads(a.groups_from.read_text(encoding="utf-8"))
+        if other.get("names") != data.get("names") or "groups" not in other:
+            p.error(f"{a.groups_from}: no 'groups' for the same 'names' in the same order as {a.predictions}")
+        groups = other["groups"]
+    report, _ = fit_and_report(data["labels"], probabilities, groups, a.method, a.folds)
     registry_path = default_registry_path()
     cards = registry_path.parent / "cards" / a.model
     cards.mkdir(parents=True, exist_ok=True)
     source = str(a.predictions.resolve().relative_to(REPO)) if a.predictions.resolve().is_relative_to(REPO) \
         else str(a.predictions)
     report["fitted_on"] = source
+    if groups is not None and data.get("groups") is None:
+        report["groups_from"] = str(a.groups_from)
     (cards / "calibration.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     reliability_plot(report["reliability_before"], cards / "reliability-before.png", f"{a.model}: raw")
     reliability_plot(report["reliability_after_cv"], cards / "reliability-after.png",
@@ -56,6 +66,8 @@ def main(argv=None) -> int:
     block = {k: report[k] for k in REGISTRY_KEYS if k in report}
     block["ece_after_cv_p"] = report["ece_after_cv_sampling"]["p_value"]
     block["fitted_on"] = source
+    if "groups_from" in report:
+        block["groups_from"] = report["groups_from"]
     print(json.dumps(block, indent=1))
     if a.write:
         registry = json.loads(registry_path.read_text(encoding="utf-8"))

@@ -232,7 +232,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
             "auc_sd": float(aucs.std(ddof=1)) if len(aucs) > 1 else None,
             "pooled": metrics.summary(y[scored], oof[scored]), "lungs_found": int(frames.lungs_found.sum()),
             "figures": int(len(y)), "names": [str(n) for n in frames.names], "labels": y.tolist(),
-            "fold_of": fold_of.tolist(), "oof": oof.tolist(),
+            "groups": [str(g) for g in groups], "fold_of": fold_of.tolist(), "oof": oof.tolist(),
             "config": {k2: v for k2, v in asdict(cfg).items() if k2 != "log"}, "log": cfg.log,
             "wall_s": round(time.time() - t0, 1)}
 
