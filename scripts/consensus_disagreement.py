@@ -1,9 +1,9 @@
 """Does the classifiers' disagreement flag cases the consensus gets wrong? Measured on shared validation predictions.
 
-    python scripts/consensus_disagreement.py            # slice-resnet and da-cmil, their CV out-of-fold predictions
+    python scripts/consensus_disagreement.py    # slice-resnet, da-cmil, cvae-netvlad: their CV out-of-fold predictions
 
-Both classifiers' 5-fold CV files hold out-of-fold predictions for the same 543 COVID-CT figures (same names, same
-patient-disjoint folds). Each is calibrated as its registry entry says, cross-validated (fitted on the other folds,
+The three slice classifiers' 5-fold CV files hold out-of-fold predictions for the same 543 COVID-CT figures (same
+names, same patient-disjoint folds; the patient ids are read from the first file that has them). Each is calibrated as its registry entry says, cross-validated (fitted on the other folds,
 so no figure is calibrated by a fit that saw it); the consensus is their mean. For each candidate threshold t the
 table gives the cases whose spread exceeds t and the consensus's error rate (at 0.5) and Brier score above and below
 it. The rule of the consensus card: choose the smallest t whose upper group (at least --min-cases cases) has at least
@@ -27,7 +27,8 @@ from CovidCTAnalysis.evaluation.calibration import fit_and_report  # noqa: E402
 from CovidCTAnalysis.models import load_registry  # noqa: E402
 
 DEFAULT = {"slice-resnet": "Resources/Models/slice-resnet/cv/cv-lite0.json",
-           "da-cmil": "Resources/Models/da-cmil/cv/cv-da-cmil.json"}
+           "da-cmil": "Resources/Models/da-cmil/cv/cv-da-cmil.json",
+           "cvae-netvlad": "Resources/Models/cards/cvae-netvlad/cv-full.json"}
 
 
 def main(argv=None) -> int:
@@ -38,16 +39,17 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     registry = load_registry()
-    calibrated, names, labels = {}, None, None
+    calibrated, names, labels, groups = {}, None, None, None
     for model, source in DEFAULT.items():
         data = json.loads((REPO / source).read_text(encoding="utf-8"))
         if names is None:
             names, labels = data["names"], np.asarray(data["labels"], dtype=int)
         elif data["names"] != names or data["labels"] != labels.tolist():
             p.error(f"{source}: not the same cases in the same order as {DEFAULT['slice-resnet']}")
+        groups = groups if groups is not None else data.get("groups")
         calibration = registry.get(model).calibration
         if calibration:
-            _, calibrated[model] = fit_and_report(labels, data["oof"], data["groups"], calibration["method"])
+            _, calibrated[model] = fit_and_report(labels, data["oof"], groups, calibration["method"])
         else:
             calibrated[model] = np.asarray(data["oof"], dtype=float)
     stack = np.stack(list(calibrated.values()))
