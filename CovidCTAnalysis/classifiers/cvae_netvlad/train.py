@@ -204,8 +204,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     out-of-fold metrics with bootstrap CIs (``evaluation.metrics.summary``: FPR at TPR 95 % among them)."""
     import torch
 
-    from ...evaluation import metrics
-    from ..slice_resnet.train import folds
+    from ..slice_resnet.train import out_of_fold
 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
@@ -213,26 +212,16 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     feats = cached_features(frames, cache_dir)
     groups = _groups(data_root, frames)
     y = frames.labels
-    oof = np.full(len(y), np.nan, np.float32)
-    fold_of = np.full(len(y), -1, int)
-    per_fold = []
-    for i, test in enumerate(folds(y, groups, k, cfg.seed)):
-        if only and i + 1 not in only:
-            continue
-        train_idx = np.setdiff1d(np.arange(len(y)), test)
+
+    def fit_predict(i, train_idx, test):
         net = fit(feats, frames, groups, train_idx, cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}")
-        oof[test] = probabilities(net, Tensors.of(feats, frames, test))
-        fold_of[test] = i
-        per_fold.append({"fold": i + 1, "n": int(len(test)), "positives": int(y[test].sum()),
-                         "roc_auc": metrics.roc_auc(y[test], oof[test])})
-        say(json.dumps(per_fold[-1]))
-    aucs = np.array([f["roc_auc"] for f in per_fold])
-    scored = fold_of >= 0
-    return {"variant": cfg.variant, "folds": per_fold, "auc_mean": float(aucs.mean()),
-            "auc_sd": float(aucs.std(ddof=1)) if len(aucs) > 1 else None,
-            "pooled": metrics.summary(y[scored], oof[scored]), "lungs_found": int(frames.lungs_found.sum()),
+        return probabilities(net, Tensors.of(feats, frames, test))
+
+    cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say, only)
+    return {"variant": cfg.variant, "folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"],
+            "pooled": cv["pooled"], "lungs_found": int(frames.lungs_found.sum()),
             "figures": int(len(y)), "names": [str(n) for n in frames.names], "labels": y.tolist(),
-            "groups": [str(g) for g in groups], "fold_of": fold_of.tolist(), "oof": oof.tolist(),
+            "groups": [str(g) for g in groups], "fold_of": cv["fold_of"], "oof": cv["oof"],
             "config": {k2: v for k2, v in asdict(cfg).items() if k2 != "log"}, "log": cfg.log,
             "wall_s": round(time.time() - t0, 1)}
 

@@ -280,8 +280,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     metrics then cover those folds' figures."""
     import torch
 
-    from ...evaluation import metrics
-    from ..slice_resnet.train import folds, patient_ids
+    from ..slice_resnet.train import out_of_fold, patient_ids
 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
@@ -289,28 +288,18 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     ids = patient_ids(data_root / "covid-ct")
     groups = np.array([ids.get(str(n), "figure:" + str(n)) for n in data.names])
     y = data.labels
-    oof = np.full(len(y), np.nan, np.float32)
-    fold_of = np.full(len(y), -1, int)
-    per_fold = []
-    for i, test in enumerate(folds(y, groups, k, cfg.seed)):
-        if only and i + 1 not in only:
-            continue
-        train_idx = np.setdiff1d(np.arange(len(y)), test)
+
+    def fit_predict(i, train_idx, test):
         net = fit(data.subset(train_idx), cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}")
-        oof[test] = predict(net, data.subset(test), cfg.instance_size)
-        fold_of[test] = i
-        per_fold.append({"fold": i + 1, "n": int(len(test)), "positives": int(y[test].sum()),
-                         "roc_auc": metrics.roc_auc(y[test], oof[test])})
-        say(json.dumps(per_fold[-1]))
-    aucs = np.array([f["roc_auc"] for f in per_fold])
-    scored = fold_of >= 0
-    return {"method": cfg.method, "folds": per_fold, "auc_mean": float(aucs.mean()),
-            "auc_sd": float(aucs.std(ddof=1)) if len(aucs) > 1 else None,
-            "pooled": metrics.summary(y[scored], oof[scored]),
+        return predict(net, data.subset(test), cfg.instance_size)
+
+    cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say, only)
+    return {"method": cfg.method, "folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"],
+            "pooled": cv["pooled"],
             "lungs_found": int(data.lungs_found.sum()), "bags": int(len(y)),
             "instances_per_bag": {"median": float(np.median(data.sizes())), "max": int(data.sizes().max())},
             "names": [str(n) for n in data.names], "labels": y.tolist(), "groups": [str(g) for g in groups],
-            "fold_of": fold_of.tolist(), "oof": oof.tolist(),
+            "fold_of": cv["fold_of"], "oof": cv["oof"],
             "config": {k2: v for k2, v in asdict(cfg).items() if k2 != "log"}, "log": cfg.log,
             "wall_s": round(time.time() - t0, 1)}
 

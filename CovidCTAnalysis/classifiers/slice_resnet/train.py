@@ -137,6 +137,33 @@ def folds(y: np.ndarray, groups: np.ndarray, k: int = FOLDS, seed: int = 0) -> l
     return [test for _, test in splitter.split(np.zeros(len(y)), y.astype(int), groups)]
 
 
+def out_of_fold(y: np.ndarray, groups: np.ndarray, k: int, seed: int,
+                fit_predict: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
+                say: Callable[[str], None] = print, only=None) -> dict:
+    """The cross-validation loop of the slice trainers (slice-resnet, da-cmil, cvae-netvlad): for each fold of
+    ``folds`` (1-based numbers in ``only``, or all), ``fit_predict(i, train_index, test_index)`` trains on the other
+    folds and returns P(COVID-19) of the held-out one, scored once. Returns {"folds": per fold n / positives / ROC AUC,
+    "auc_mean", "auc_sd", "pooled": metrics of every scored figure, "fold_of", "oof"} (the last two as lists)."""
+    from ...evaluation import metrics
+
+    oof = np.full(len(y), np.nan, np.float32)
+    fold_of = np.full(len(y), -1, int)
+    per_fold = []
+    for i, test in enumerate(folds(y, groups, k, seed)):
+        if only and i + 1 not in only:
+            continue
+        oof[test] = fit_predict(i, np.setdiff1d(np.arange(len(y)), test), test)
+        fold_of[test] = i
+        per_fold.append({"fold": i + 1, "n": int(len(test)), "positives": int(y[test].sum()),
+                         "roc_auc": metrics.roc_auc(y[test], oof[test])})
+        say(json.dumps(per_fold[-1]))
+    aucs = np.array([f["roc_auc"] for f in per_fold])
+    scored = fold_of >= 0
+    return {"folds": per_fold, "auc_mean": float(aucs.mean()),
+            "auc_sd": float(aucs.std(ddof=1)) if len(aucs) > 1 else None,
+            "pooled": metrics.summary(y[scored], oof[scored]), "fold_of": fold_of.tolist(), "oof": oof.tolist()}
+
+
 # ------------------------------------------------------------------------------------------------------ training
 def _batch(u8: np.ndarray):
     import torch
@@ -261,27 +288,19 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     the ROC AUC of each fold (scored once, after the last epoch)."""
     import torch
 
-    from ...evaluation import metrics
-
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     x, y, names, groups = pooled(_cache(data_root, cache_dir, cfg, dist), patient_ids(data_root / "covid-ct"))
-    oof = np.full(len(y), np.nan, np.float32)
-    fold_of = np.full(len(y), -1, int)
-    per_fold = []
-    for i, test in enumerate(folds(y, groups, k, cfg.seed)):
-        train_idx = np.setdiff1d(np.arange(len(y)), test)
+
+    def fit_predict(i, train_idx, test):
         net = fit(x[train_idx], y[train_idx], cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}",
                   dist=dist)
-        oof[test] = predict(net, x[test])
-        fold_of[test] = i
-        auc = metrics.roc_auc(y[test], oof[test])
-        per_fold.append({"fold": i + 1, "n": int(len(test)), "positives": int(y[test].sum()), "roc_auc": auc})
-        say(json.dumps(per_fold[-1]))
-    aucs = np.array([f["roc_auc"] for f in per_fold])
-    return {"folds": per_fold, "auc_mean": float(aucs.mean()), "auc_sd": float(aucs.std(ddof=1)),
-            "pooled": metrics.summary(y, oof), "names": [str(n) for n in names], "labels": y.tolist(),
-            "groups": [str(g) for g in groups], "fold_of": fold_of.tolist(), "oof": oof.tolist(),
+        return predict(net, x[test])
+
+    cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say)
+    return {"folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"], "pooled": cv["pooled"],
+            "names": [str(n) for n in names], "labels": y.tolist(), "groups": [str(g) for g in groups],
+            "fold_of": cv["fold_of"], "oof": cv["oof"],
             "config": {k2: v for k2, v in asdict(cfg).items() if k2 != "log"}, "log": cfg.log,
             "wall_s": round(time.time() - t0, 1)}
 
