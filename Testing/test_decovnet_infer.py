@@ -135,7 +135,7 @@ def test_backbone_map_is_gradcam_of_the_covid_evidence(model, demo_pair):
     x = torch.as_tensor(inputs.encode(x_in.array, model.spec))[None].contiguous(memory_format=torch.channels_last_3d)
     with torch.no_grad():
         backbone = model.net.backbone(x)
-    ours = model._backbone_gradcam(backbone)
+    _, ours = model._backbone_gradcam(backbone)
 
     class Evidence(torch.nn.Module):
         def __init__(self, net):

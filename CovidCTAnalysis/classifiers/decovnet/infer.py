@@ -61,18 +61,19 @@ class LoadedDeCoVNet:
         x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.inference_mode():
             backbone = self.net.backbone(x)
-            logits, features = self.net.forward_head(backbone)
-        p = float(torch.softmax(logits.float(), dim=1)[0, 1])
         if cam_layer == "classifier":
+            with torch.inference_mode():
+                logits, features = self.net.forward_head(backbone)
             weights = class_weights(self.net.fc.weight.detach().float().cpu().numpy(), COVID_EVIDENCE)
             cam = cam_map(features[0].float().cpu().numpy(), weights)
         else:
-            cam = self._backbone_gradcam(backbone)
+            logits, cam = self._backbone_gradcam(backbone)
+        p = float(torch.softmax(logits.float(), dim=1)[0, 1])
         return p, localize.upsample(cam, array.shape[1:])
 
-    def _backbone_gradcam(self, backbone) -> np.ndarray:
-        """Grad-CAM of the COVID-19 evidence on the ResBlocks' output: only the progressive classifier is
-        differentiated, with respect to its input (no weight gradients)."""
+    def _backbone_gradcam(self, backbone):
+        """(logits, Grad-CAM of the COVID-19 evidence on the ResBlocks' output) from one pass of the progressive
+        classifier, differentiated with respect to its input only (no weight gradients)."""
         import torch
 
         features = backbone.clone().detach().requires_grad_(True)
@@ -89,7 +90,7 @@ class LoadedDeCoVNet:
             for q, flag in zip(params, flags):
                 q.requires_grad_(flag)
         weights = gradient[0].float().mean(dim=(1, 2, 3)).cpu().numpy()
-        return cam_map(features[0].detach().float().cpu().numpy(), weights)
+        return logits.detach(), cam_map(features[0].detach().float().cpu().numpy(), weights)
 
 
 def _loaded(net, device, spec: inputs.InputSpec, version: str) -> LoadedDeCoVNet:
