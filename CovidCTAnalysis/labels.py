@@ -31,3 +31,18 @@ LESION_SEGMENTS = (
 
 # DeCoVNet's weakly supervised lesion localization (seed 002 section II-E): 0 none, 1 the localized lesion.
 LOCALIZATION_SEGMENT = Segment(1, "localized lesion (DeCoVNet CAM + 3DCC)", (1.0, 0.55, 0.0))
+
+# The lobe-patch system (seed 001 section 2.3 and 2.8): its "lobes" are the right and left lung regions that k-means
+# finds (1 right, 2 left; not anatomical lobes), and its infected region (coarse and fine maps > 0.5).
+LOBE_REGION_SEGMENTS = (
+    Segment(RIGHT_LUNG, "right k-means lung region", (0.55, 0.75, 0.65)),
+    Segment(LEFT_LUNG, "left k-means lung region", (0.45, 0.60, 0.80)),
+)
+PATCH_INFECTION_SEGMENT = Segment(1, "infected (lobe-patch coarse x fine map)", (0.95, 0.30, 0.20))
+
+#: A classifier's segmentation files by kind (report.json key ``KIND_segmentation``) and the segments each holds.
+CLASSIFIER_SEGMENTS = {
+    "localization": (LOCALIZATION_SEGMENT,),
+    "lobes": LOBE_REGION_SEGMENTS,
+    "infected": (PATCH_INFECTION_SEGMENT,),
+}

@@ -45,12 +45,16 @@ def test_runnable_classifiers_say_what_they_are_and_accept():
             assert hasattr(cls, member), (info.name, member)  # protocols with data members)
 
 
-def test_registered_name_without_a_subpackage_is_not_runnable(tmp_path):
+def test_registered_name_without_a_subpackage_is_not_runnable(tmp_path, monkeypatch):
+    """A registry entry whose subpackage this installation lacks (here: lobe-patch's, made unimportable)."""
+    from CovidCTAnalysis.classifiers import table
+
     data = json.loads((REPO / "Resources" / "Models" / "registry.json").read_text(encoding="utf-8"))
     data["models"] = [m for m in data["models"] if m["task"] != "classification"] + [
         {"name": "lobe-patch", "version": "0.0.1", "task": "classification", "weights": None, "sha256": None}]
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(table, "module_name", lambda name: f"{table.__package__}.no_such_{name.replace('-', '_')}")
     assert classifier_names(path) == []
     ct = SimpleNamespace(is_2d=False)
     assert refusal("lobe-patch", ct) == "model lobe-patch is not available in this version"

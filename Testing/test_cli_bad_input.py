@@ -267,9 +267,9 @@ def case_gantry_tilted_dicom_series(tmp):
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 
-def run_covidct(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_covidct(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "CovidCTAnalysis", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+                          text=True, cwd=cwd, timeout=300, env=env)
 
 
 def assert_clean_failure(proc: subprocess.CompletedProcess, names: str) -> None:
@@ -330,12 +330,9 @@ def test_output_with_unknown_extension(tmp_path):
     (["analyze", "--demo", "-o", "X", "--window", "1e308,0"], "outside the HU scale"),
     (["analyze", "--demo", "-o", "loop"], "symbolic link loop"),
     (["analyze", "-o", "X"], "INPUT or --demo"),
-    (["analyze", "--demo", "-o", "X", "--models", "lobe-patch"], "not available in this version"),
     (["analyze", "--demo", "-o", "X", "--models", "resnet-1000"], "unknown model"),
-    (["classify", "--model", "lobe-patch", "a.png", "-o", "X.csv"], "not available in this version"),
     (["classify", "--model", "lesions-unet", "a.png", "-o", "X.csv"], "not a classifier"),
     (["classify", "--model", "slice-resnet", "a.png", "-o", "X.txt"], "unknown output extension"),
-    (["segment-lesions", "a.png", "-o", "X.png", "--model", "lobe-patch"], "not available in this version"),
     (["segment-lesions", "a.png", "-o", "X.png", "--model", "lungs-classic"], "lesion model"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -343,6 +340,30 @@ def test_usage_errors_are_one_line(args, words, tmp_path):
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     proc = run_covidct(*args, cwd=tmp_path)
     assert_clean_failure(proc, words)
+    assert not (tmp_path / "X").exists() and not (tmp_path / "X.csv").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["analyze", "--demo", "-o", "X", "--models", "lobe-patch"],
+    ["classify", "--model", "lobe-patch", "a.png", "-o", "X.csv"],
+    ["segment-lesions", "a.png", "-o", "X.png", "--model", "lobe-patch"],
+])
+def test_a_model_this_installation_lacks_is_refused_in_one_line(args, tmp_path):
+    """A registry without lobe-patch (an installation that does not ship it) refuses it by name, writing nothing."""
+    import json
+
+    models = Path(__file__).resolve().parents[1] / "Resources" / "Models"
+    data = json.loads((models / "registry.json").read_text(encoding="utf-8"))
+    data["models"] = [m for m in data["models"] if m["name"] != "lobe-patch"]
+    for m in data["models"]:
+        for key in ("weights", "card"):
+            if m.get(key):
+                m[key] = str(models / m[key])
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "registry.json").write_text(json.dumps(data), encoding="utf-8")
+    proc = run_covidct(*args, cwd=tmp_path, env=dict(os.environ, COVIDCT_MODELS=str(folder)))
+    assert_clean_failure(proc, "not available in this version")
     assert not (tmp_path / "X").exists() and not (tmp_path / "X.csv").exists()
 
 

@@ -15,7 +15,7 @@ import vtk  # noqa: E402
 
 from CovidCTAnalysis.demo import make_demo_ct  # noqa: E402
 from CovidCTAnalysis.io import write_label_map  # noqa: E402
-from CovidCTAnalysis.labels import LESION_SEGMENTS, LUNG_SEGMENTS  # noqa: E402
+from CovidCTAnalysis.labels import LESION_SEGMENTS, LOBE_REGION_SEGMENTS, LUNG_SEGMENTS  # noqa: E402
 from CovidCTAnalysis.mrml.scene import new_scene  # noqa: E402
 from CovidCTAnalysis.mrml.segmentations import load_segmentation  # noqa: E402
 from CovidCTAnalysis.mrml.terminology import load_terminology  # noqa: E402
@@ -37,10 +37,11 @@ def test_registering_twice_loads_the_context_once():
     assert _loaded(logic).count("Segmentation category and type - CovidCTAnalysis") == 1
 
 
-@pytest.mark.parametrize("segments, name", [(LUNG_SEGMENTS, "lungs"), (LESION_SEGMENTS, "lesions")])
+@pytest.mark.parametrize("segments, name", [(LUNG_SEGMENTS, "lungs"), (LESION_SEGMENTS, "lesions"),
+                                            (LOBE_REGION_SEGMENTS, "lobes")])
 def test_every_segment_points_at_a_registered_type(segments, name, tmp_path):
     case = make_demo_ct(size=(64, 64, 24), seed=1)
-    path = write_label_map(case.lungs if name == "lungs" else case.lesions, tmp_path / f"{name}.seg.nrrd", segments)
+    path = write_label_map(case.lesions if name == "lesions" else case.lungs, tmp_path / f"{name}.seg.nrrd", segments)
     with new_scene() as headless:
         logic = headless.terminologies_logic
         node = load_segmentation(headless.scene, path, segments, name=name)

@@ -348,14 +348,68 @@ def test_the_panel_lists_every_classifier_from_the_table_and_the_registry():
             assert "not available" in logic.description()
 
 
-def test_unregistered_classifier_refuses_to_run(headless, demo):
+def test_unregistered_classifier_refuses_to_run(headless, demo, monkeypatch):
+    """A reserved classifier this installation does not ship (here every one, as in a version that ships none)."""
+    import CovidCTClassifiersLib.ClassifierLogic as module
+
+    names = [name for name, _ in classifier_choices()]
+    monkeypatch.setattr(module, "classifier_choices", lambda: [(name, None) for name in names])
     parameters = ClassifierParameters.of(headless.scene)
     parameters.inputVolume = load_volume(headless.scene, demo[0])
-    unshipped = [name for name, info in classifier_choices() if info is None]
-    assert unshipped
-    for name in unshipped:
+    for name in names:
         with pytest.raises(ValueError, match=f"model {name} is not available in this version"):
             ClassifierLogic(headless.scene, name).start(parameters)
+
+
+def _lobe_patch_files(demo, tmp_path) -> dict[str, Path]:
+    """An analysis folder with lobe-patch's segmentations: its lung regions (the demo's lungs) and infection."""
+    from CovidCTAnalysis.labels import LOBE_REGION_SEGMENTS, PATCH_INFECTION_SEGMENT
+
+    _, case, _ = demo
+    files = _analysis_files(demo, tmp_path, {"lobe-patch": 0.7})
+    write_label_map(case.lungs, tmp_path / "lobes-lobe-patch.seg.nrrd", LOBE_REGION_SEGMENTS)
+    write_label_map(sitk.Cast(case.lesions > 0, sitk.sitkUInt8), tmp_path / "infected-lobe-patch.seg.nrrd",
+                    (PATCH_INFECTION_SEGMENT,))
+    report = json.loads(files["report.json"].read_text(encoding="utf-8"))
+    report["classifiers"]["lobe-patch"].update({"lobes_segmentation": "lobes-lobe-patch.seg.nrrd",
+                                                "infected_segmentation": "infected-lobe-patch.seg.nrrd",
+                                                "percent_infected": 4.5})
+    files["report.json"].write_text(json.dumps(report))
+    files.update({name: tmp_path / name for name in ("lobes-lobe-patch.seg.nrrd", "infected-lobe-patch.seg.nrrd")})
+    return files
+
+
+def test_classifier_logic_adds_a_classifiers_segmentations(headless, demo, tmp_path):
+    """lobe-patch's k-means lung regions and infected region become segmentation nodes, removed with the result."""
+    _, case, _ = demo
+    parameters = ClassifierParameters.of(headless.scene)
+    parameters.inputVolume = load_volume(headless.scene, demo[0])
+    logic = ClassifierLogic(headless.scene, "lobe-patch", process_factory=FakeProcess(_lobe_patch_files(demo,
+                                                                                                      tmp_path)))
+    logic.start(parameters)
+    _wait(logic)
+    assert logic.state is ProcessState.SUCCEEDED, logic.error_message
+    assert set(logic.segmentations) == {"lobes", "infected"}
+    counts = segment_voxel_counts(logic.segmentations["lobes"], parameters.inputVolume)
+    truth = sitk.GetArrayFromImage(case.lungs)
+    assert counts == {"right k-means lung region": int((truth == 1).sum()),
+                      "left k-means lung region": int((truth == 2).sum())}
+    assert ("percent infected", "4.5") in logic.result_rows()
+    nodes = list(logic.segmentations.values())
+    logic.clear()
+    assert logic.segmentations == {} and all(node.GetScene() is None for node in nodes)
+
+
+def test_analyze_adds_a_classifiers_segmentations_to_its_results(headless, demo, tmp_path):
+    parameters = AnalyzeParameters.of(headless.scene)
+    parameters.inputVolume = load_volume(headless.scene, demo[0], "patient CT")
+    logic = AnalyzeLogic(headless.scene, process_factory=FakeProcess(_lobe_patch_files(demo, tmp_path)))
+    logic.start(parameters)
+    _wait(logic)
+    assert logic.state is ProcessState.SUCCEEDED, logic.error_message
+    found = logic.results.segmentations
+    assert set(found) == {"lobe-patch lobes", "lobe-patch infected"}
+    assert all(node in logic.results.nodes() for node in found.values())
 
 
 def test_classifier_logic_shows_result_and_heatmap(headless, demo, tmp_path):

@@ -102,15 +102,19 @@ def _volume_case(ct, model: str, method: str | None, device, name: str) -> dict:
 
 
 def volumes(data: Path, model: str, method: str | None, device, demo_seeds) -> list[dict]:
+    """Every 3-D case with the map's mass in the lungs and the model's scalars; the demo CTs also with the truth's
+    % involvement (lesion voxels / lung voxels), beside which a model's own % (e.g. lobe-patch's) is read."""
+    import SimpleITK as sitk
+
     from CovidCTAnalysis.demo import make_demo_ct, write_demo_case
     from CovidCTAnalysis.io import load_ct
 
     cases = []
 
-    def add(ct, name: str, covid: int) -> None:
+    def add(ct, name: str, covid: int, **truth) -> None:
         t0 = time.time()
         cases.append(dict(_volume_case(ct, model, method, device, name), covid=covid,
-                          seconds=round(time.time() - t0, 1)))
+                          seconds=round(time.time() - t0, 1), **truth))
         print(json.dumps(cases[-1]), flush=True)
 
     stacks = data / "radiopaedia-stacks"
@@ -120,7 +124,11 @@ def volumes(data: Path, model: str, method: str | None, device, demo_seeds) -> l
         add(load_ct(path), f"imlab {path.name.split('-')[0]} (normal)", 0)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in demo_seeds:
-            add(load_ct(write_demo_case(make_demo_ct(seed=seed), Path(tmp) / f"seed{seed}")), f"demo seed {seed}", 1)
+            case = make_demo_ct(seed=seed)
+            lungs, lesions = (sitk.GetArrayFromImage(case.lungs) > 0), (sitk.GetArrayFromImage(case.lesions) > 0)
+            truth = round(100.0 * float((lesions & lungs).sum()) / float(lungs.sum()), 3)
+            add(load_ct(write_demo_case(case, Path(tmp) / f"seed{seed}")), f"demo seed {seed}", 1,
+                truth_percent_involvement=truth)
     return cases
 
 
@@ -132,7 +140,7 @@ def case_level_auc(cases: list[dict]) -> dict:
     y = [c["covid"] for c in cases]
     if len(set(y)) < 2:
         return {}
-    keys = [k for k in cases[0] if k not in ("covid", "seconds") and "mass" not in k and all(
+    keys = [k for k in cases[0] if k not in ("covid", "seconds") and "mass" not in k and "truth" not in k and all(
         isinstance(c.get(k), (int, float)) and not isinstance(c.get(k), bool) for c in cases)]
     varying = [k for k in keys if "slices" not in k or k == "positive_slices"]  # not the lung extent
     return {k: round(float(roc_auc_score(y, [float(c[k]) for c in cases])), 4) for k in varying

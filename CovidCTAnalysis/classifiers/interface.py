@@ -34,7 +34,8 @@ class ClassifierResult:
     heatmaps: explanation method -> float32 map in [0, 1] (e.g. {"gradcam": ..., "lrp": ...});
     default_heatmap: the method whose map is the classifier's ``heatmap-MODEL.nrrd`` (a key of ``heatmaps``).
     details: the model's own JSON-ready numbers (report.json fields; the scalars become CSV columns).
-    segments: name -> (uint8 mask, its Segment), e.g. DeCoVNet's {"localization": ...}.
+    segments: name -> (uint8 label map, its Segment or a tuple of Segments, one per label value), e.g. DeCoVNet's
+    {"localization": ...}.
     points: name -> (x, y, z) LPS mm, e.g. a localized lesion's centre.
     """
 
@@ -44,7 +45,7 @@ class ClassifierResult:
     heatmaps: dict[str, sitk.Image] = field(default_factory=dict)
     default_heatmap: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    segments: dict[str, tuple[sitk.Image, Segment]] = field(default_factory=dict)
+    segments: dict[str, tuple[sitk.Image, Segment | tuple[Segment, ...]]] = field(default_factory=dict)
     points: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

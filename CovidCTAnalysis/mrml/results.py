@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..labels import LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
+from ..labels import CLASSIFIER_SEGMENTS, LESION_SEGMENTS, LOCALIZATION_SEGMENT, LUNG_SEGMENTS
 from .heatmaps import DEFAULT_OPACITY, DEFAULT_THRESHOLD, load_heatmap
 from .markups import add_lesion_markups, lesion_points
 from .plots import attention_plot, chart_series
@@ -46,6 +46,7 @@ class AnalysisNodes:
     lesions: object | None = None
     heatmaps: dict[str, object] = field(default_factory=dict)
     localizations: dict[str, tuple[object, object]] = field(default_factory=dict)  # model -> (segmentation, points)
+    segmentations: dict[str, object] = field(default_factory=dict)  # "MODEL KIND" -> a classifier's other segments
     attention: dict[str, tuple[object, object]] = field(default_factory=dict)  # model -> (table, plot chart)
     table: object | None = None
     markups: object | None = None
@@ -55,7 +56,8 @@ class AnalysisNodes:
         """Every node created for this analysis (not the user's CT), e.g. to remove them again."""
         located = [node for pair in self.localizations.values() for node in pair]
         plotted = [node for table, chart in self.attention.values() for node in (table, chart, *chart_series(chart))]
-        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values(), *located, *plotted]
+        created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values(), *located, *plotted,
+                   *self.segmentations.values()]
         return [n for n in created if n is not None]
 
     def mark_unsaved(self) -> None:
@@ -153,6 +155,9 @@ def _populate(scene, result: AnalysisNodes, closed_surfaces, threshold, opacity,
         if name:
             result.localizations[model] = load_localization(scene, outdir / name, volume, f"{prefix}{model}",
                                                             closed_surfaces=closed_surfaces)
+        for kind, path in classifier_segmentations(classifier).items():
+            result.segmentations[f"{model} {kind}"] = load_classifier_segmentation(
+                scene, outdir / path, kind, volume, f"{prefix}{model}", closed_surfaces=closed_surfaces)
         if classifier.get("slice_attention"):
             result.attention[model] = attention_plot(scene, model, classifier["slice_attention"],
                                                      name=f"{prefix}{model} attention per slice")
@@ -160,6 +165,19 @@ def _populate(scene, result: AnalysisNodes, closed_surfaces, threshold, opacity,
         result.heatmaps[model] = load_heatmap(scene, path, model, reference_volume=volume,
                                               threshold=threshold, opacity=opacity)
     result.table = report_table(scene, result.report, name=f"{prefix}measurements")
+
+
+def classifier_segmentations(entry: dict) -> dict[str, str]:
+    """{kind: file} of a classifier's report entry: its segmentations other than the localized lesion (which
+    ``load_localization`` shows with a point), e.g. lobe-patch's lung regions and infected region."""
+    return {kind: entry[f"{kind}_segmentation"] for kind in CLASSIFIER_SEGMENTS
+            if kind != "localization" and entry.get(f"{kind}_segmentation")}
+
+
+def load_classifier_segmentation(scene, path: Path, kind: str, volume, name: str, *, closed_surfaces: bool = True):
+    """A classifier's segmentation file of ``kind`` (a key of ``labels.CLASSIFIER_SEGMENTS``) as a node."""
+    return load_segmentation(scene, path, CLASSIFIER_SEGMENTS[kind], name=f"{name} {kind}", reference_volume=volume,
+                             closed_surfaces=closed_surfaces, fill_opacity=0.3)
 
 
 def load_localization(scene, path: Path, volume, name: str, *, closed_surfaces: bool = True) -> tuple:

@@ -76,6 +76,18 @@ class MBConv(nn.Module):
         return h + x if self.residual else h
 
 
+def fuse_block(block: MBConv) -> MBConv:
+    """Fold an eval-mode MBConv's BatchNorms into the convolutions before them, in place (see
+    ``EfficientNetLite.fused_for_inference``)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    pairs = [("_expand_conv", "_bn0")] if hasattr(block, "_expand_conv") else []
+    for conv, bn in pairs + [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]:
+        setattr(block, conv, fuse_conv_bn_eval(getattr(block, conv), getattr(block, bn)))
+        setattr(block, bn, nn.Identity())
+    return block
+
+
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite0/1/2 with ``in_channels`` inputs and ``num_classes`` logits.
 
@@ -122,14 +134,11 @@ class EfficientNetLite(nn.Module):
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
         net = copy.deepcopy(self).eval()
-        pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
-        for block in net._blocks:
-            if hasattr(block, "_expand_conv"):
-                pairs.append((block, "_expand_conv", "_bn0"))
-            pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
-        for owner, conv, bn in pairs:
+        for owner, conv, bn in [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]:
             setattr(owner, conv, fuse_conv_bn_eval(getattr(owner, conv), getattr(owner, bn)))
             setattr(owner, bn, nn.Identity())
+        for block in net._blocks:
+            fuse_block(block)
         for module in net.modules():
             if isinstance(module, nn.ReLU6):
                 module.inplace = True  # its input, a convolution's output, is used by nothing else

@@ -64,7 +64,8 @@ def write_outputs(name: str, run: ClassifierResult, ct: CTVolume, folder: Path, 
         entry["heatmaps_dicom"] = dicom_files
     for segment, (mask, description) in run.segments.items():
         entry[f"{segment}_segmentation"] = f"{segment}-{name}.seg.nrrd"
-        write_label_map(to_input_grid(mask, ct), folder / entry[f"{segment}_segmentation"], (description,))
+        described = description if isinstance(description, tuple) else (description,)
+        write_label_map(to_input_grid(mask, ct), folder / entry[f"{segment}_segmentation"], described)
     return entry
 
 

@@ -169,6 +169,11 @@ def _classifier_line(result: dict) -> str:
     if isinstance(loc, dict) and loc.get("centre_mm"):
         centre = ", ".join(f"{v:.0f}" for v in loc["centre_mm"])
         parts.append(f"localized lesion {loc['volume_ml']:.1f} mL at ({centre}) mm LPS")
+    if result.get("percent_infected") is not None:
+        sides = [f"{side} {result[f'percent_infected_{side}']:.1f} %" for side in ("right", "left")
+                 if result.get(f"percent_infected_{side}") is not None]
+        parts.append(f"infected lung {result['percent_infected']:.1f} % of its k-means lung regions"
+                     + (f" ({', '.join(sides)})" if sides else ""))
     if result.get("top_slices"):
         parts.append("most attended axial slices " + ", ".join(str(int(z) + 1) for z in result["top_slices"]))
     return "; ".join(parts)

@@ -19,12 +19,14 @@ from CovidCTAnalysis.mrml import heatmaps
 from CovidCTAnalysis.mrml.plots import attention_plot, chart_series
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, analyze_command
-from CovidCTAnalysis.mrml.results import heatmap_files, load_localization, read_report, remove_with_helpers
+from CovidCTAnalysis.mrml.results import (classifier_segmentations, heatmap_files, load_classifier_segmentation,
+                                          load_localization, read_report, remove_with_helpers)
 
 from .Parameters import ClassifierParameters
 
-#: report keys every classifier has (docs/CONTRACTS.md); the others are shown as model-specific results
-STANDARD_KEYS = ("probability", "label", "heatmap", "heatmaps", "localization_segmentation")
+#: report keys every classifier has (docs/CONTRACTS.md); the others, but segmentation files, are shown as
+#: model-specific results
+STANDARD_KEYS = ("probability", "label", "heatmap", "heatmaps")
 
 
 def classifier_choices() -> list[tuple[str, object]]:
@@ -52,6 +54,7 @@ class ClassifierLogic(RunningLogic):
         self.heatmap = None
         self.extra_heatmaps: dict = {}  # method -> volume node, the model's other explanation maps
         self.localization: tuple = ()  # (segmentation, point list) of a localized lesion, when the model makes one
+        self.segmentations: dict = {}  # kind -> segmentation node, the model's other segments (e.g. lung regions)
         self.attention: tuple = ()  # (table, plot chart) of the attention per slice, when the model gives one
 
     def info(self):
@@ -111,6 +114,10 @@ class ClassifierLogic(RunningLogic):
             self.localization = load_localization(self.scene, outdir / located, parameters.inputVolume, self.model)
             for node in self.localization:
                 node.StorableModified()
+        for kind, name in classifier_segmentations(result).items():
+            node = load_classifier_segmentation(self.scene, outdir / name, kind, parameters.inputVolume, self.model)
+            node.StorableModified()
+            self.segmentations[kind] = node
         if result.get("slice_attention"):
             self.attention = attention_plot(self.scene, self.model, result["slice_attention"])
 
@@ -120,11 +127,13 @@ class ClassifierLogic(RunningLogic):
 
     def clear(self) -> None:
         plotted = (*self.attention, *chart_series(self.attention[1])) if self.attention else ()
-        for node in (self.heatmap, *self.extra_heatmaps.values(), *self.localization, *plotted):
+        for node in (self.heatmap, *self.extra_heatmaps.values(), *self.localization, *self.segmentations.values(),
+                     *plotted):
             remove_with_helpers(self.scene, node)
         self.heatmap = None
         self.extra_heatmaps = {}
         self.localization = ()
+        self.segmentations = {}
         self.attention = ()
         self.result = None
 
@@ -138,7 +147,8 @@ class ClassifierLogic(RunningLogic):
     def specific_rows(self, result: dict) -> list[tuple[str, str]]:
         """Model-specific results: by default every other scalar the report gives for this model."""
         return [(key.replace("_", " "), _text(value)) for key, value in result.items()
-                if key not in STANDARD_KEYS and isinstance(value, (int, float, str, bool))]
+                if key not in STANDARD_KEYS and not key.endswith("_segmentation")
+                and isinstance(value, (int, float, str, bool))]
 
 
 def _text(value) -> str:

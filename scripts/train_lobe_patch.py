@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Train the Sharif lobe-patch network (Ghavami Modegh et al., seed 001) or cross-validate it; see
+CovidCTAnalysis/classifiers/lobe_patch/train.py.
+
+The shipped weights and their numbers (Resources/Models/cards/lobe-patch.md):
+    python scripts/train_lobe_patch.py --cv --out cv-lobe-patch.json --threads 1
+    python scripts/train_lobe_patch.py --out Resources/Models/lobe-patch/lobe-patch.pt --threads 1
+A user's cohort of CT volumes (CSV with columns path,label; 0 healthy, 1 COVID-19, 2 other disease; 10 lung slices
+per case as the paper trains): add --cohort cases.csv; --network covid-vs-other trains §2.5's second network on its
+diseased cases. ImageNet starts need `pip install -e '.[train]'`.
+Without --cv: writes OUT (float16 state dict) and OUT with suffix .json (config, training log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from CovidCTAnalysis.classifiers.lobe_patch.model import TRUNKS  # noqa: E402
+from CovidCTAnalysis.classifiers.lobe_patch.train import TrainConfig, cross_validate, train  # noqa: E402
+from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.models.training import save_training_run  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "lobe-patch")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cv", action="store_true", help="5-fold patient-disjoint CV on COVID-CT train+val")
+    p.add_argument("--folds", help="with --cv: only these folds (e.g. 1,2)")
+    p.add_argument("--cohort", type=Path, help="train on this CSV of CT volumes (columns path,label)")
+    p.add_argument("--network", default="diseased", choices=("diseased", "covid-vs-other"))
+    p.add_argument("--trunk", default="efficientnet-lite0", choices=TRUNKS,
+                   help="vgg: Table 1's patch feature extractor from random weights, trained end to end (a GPU's job)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    cfg = TrainConfig(epochs=a.epochs, threads=a.threads, network=a.network, trunk=a.trunk)
+    if a.network != "diseased" and (a.cv or a.cohort is None):
+        print("train_lobe_patch: --network covid-vs-other needs a --cohort with other-disease cases (label 2)",
+              file=sys.stderr)
+        return 2
+    command = "python scripts/train_lobe_patch.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    say = lambda s: print(s, flush=True)  # noqa: E731
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if a.cv:
+            only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
+            result = cross_validate(a.data, a.cache, cfg, say=say, only=only)
+            result["command"] = command
+            with atomic_path(a.out) as tmp:
+                Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
+            auc = result["pooled"]["metrics"]["roc_auc"]
+            print(f"lobe-patch: CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd'] or 0:.4f} (per fold "
+                  f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
+                  f"{auc['value']:.4f} {auc['ci95']}")
+            return 0
+        state, summary = train(a.data, a.cache, cfg, say=say, cohort=a.cohort)
+    except InputError as exc:
+        print(f"train_lobe_patch: {exc}", file=sys.stderr)
+        return 2
+    summary["command"] = command
+    save_training_run(a.out, state, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
