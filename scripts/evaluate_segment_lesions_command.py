@@ -47,11 +47,21 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | Non
     return out
 
 
-def run_command(image: Path, out: Path) -> tuple[int, str, float]:
+def run_command(image: Path, out: Path, env: dict | None = None) -> tuple[int, str, float]:
+    """(exit status, stderr, seconds) of `covidct segment-lesions IMAGE -o OUT` in its own process; ``env``: its
+    environment (scripts/cv_lesions.py points COVIDCT_MODELS at a fold's weights)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "CovidCTAnalysis", "segment-lesions", str(image), "-o", str(out),
-                           "--device", "cpu"], cwd=REPO, capture_output=True, text=True)
+                           "--device", "cpu"], cwd=REPO, capture_output=True, text=True, env=env)
     return proc.returncode, proc.stderr.strip(), time.perf_counter() - start
+
+
+def dice_against_truth(out: Path, gt: Path) -> dict[str, float | None]:
+    """Dice per class of the label map the command wrote against the radiologists' GT (palette PNG: 0/1/2)."""
+    pred = sitk.GetArrayFromImage(sitk.ReadImage(str(out))).reshape(-1)
+    with Image.open(gt) as im:
+        truth = np.asarray(im)
+    return dice_per_class(pred.reshape(truth.shape), truth)
 
 
 def mean_dice(rows: list[dict], name: str) -> float | None:
@@ -79,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"slice": int(image.stem), "validation": int(image.stem) in VALIDATION_SLICES, "exit": code,
                    "seconds": round(seconds, 2), "warning": stderr if code == 0 and stderr else None}
             if code == 0:
-                pred = sitk.GetArrayFromImage(sitk.ReadImage(str(out))).reshape(-1)
-                with Image.open(folder / "GT" / f"{image.stem}.png") as gt:  # palette PNG: indices 0/1/2
-                    truth = np.asarray(gt)
-                row["dice"] = dice_per_class(pred.reshape(truth.shape), truth)
+                row["dice"] = dice_against_truth(out, folder / "GT" / f"{image.stem}.png")
             else:
                 row["message"] = stderr.splitlines()[-1] if stderr else ""
             rows.append(row)

