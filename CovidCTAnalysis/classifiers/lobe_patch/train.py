@@ -14,12 +14,11 @@ A sample is one labelled case: a COVID-CT figure (one slice, its one or two lobe
 
 What the CPU here allows, and what differs from §2.7.4 (the model card lists it): the trunk's ImageNet stem and
 stages 1-4 are held fixed and their outputs cached once per lobe (and per horizontal flip, the only augmentation),
-so an epoch trains stage 5 and everything after it; Adam at 1e-4 as in the paper (a tenfold rate left the lobe
-decider's ReLUs dead within an epoch), for a fixed number of epochs (paper: 500 on a GPU, the epoch chosen by
-validation accuracy; here no epoch is chosen, since the fold that would choose it is the one cross-validation
-scores); batches of 6 samples as in the paper (whose
-samples had 10 slices; a figure has one). The fine labeller: 1e-4 for ``FINE_EPOCHS`` epochs (paper: 1e-5, batches
-of 14 samples x 2 slices).
+so an epoch trains stage 5 and everything after it; Adam at 1e-4 as in the paper (a tenfold rate collapsed the lobe
+decider to one constant output within an epoch) for a fixed ``EPOCHS`` = 8 epochs (paper: 500 on a GPU, the epoch
+chosen by validation accuracy; here none is chosen, since the fold that would choose it is the one cross-validation
+scores); batches of 6 samples as in the paper (whose samples had 10 slices; a figure has one). The fine labeller:
+1e-4 for ``FINE_EPOCHS`` epochs (paper: 1e-5, batches of 14 samples x 2 slices).
 
 COVID-CT has only COVID-19 and non-COVID labels: a non-COVID figure is trained as "healthy" (label 0, all patches
 negative). Its non-COVID figures include other diseases that the metadata does not name, so the §2.5 network
@@ -45,12 +44,13 @@ TOP_FRACTION = 0.3   # §2.7.1
 KEEP = 0.8           # §2.7.2
 LOW_WEIGHT = 0.1     # §2.7.2
 PATCH_WEIGHT = 0.01  # §2.7.4
+EPOCHS = 8
 FINE_EPOCHS = 3
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12
+    epochs: int = EPOCHS
     batch: int = 6  # §2.7.4: batches of 6 samples
     lr: float = 1e-4  # §2.7.4
     fine_lr: float = 1e-4
