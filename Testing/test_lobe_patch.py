@@ -236,8 +236,8 @@ def test_slice_lobes_stand_in_with_the_whole_slice_when_none_is_found(random_mod
     assert not sitk.GetArrayFromImage(masks["lobes"]).any() and 0 <= result["probability"] <= 1
 
 
-@pytest.mark.parametrize("network, trunk", [("diseased", "efficientnet-lite0"), ("covid-vs-other", "efficientnet-lite0"),
-                                            ("diseased", "vgg")])
+@pytest.mark.parametrize("network, trunk", [("diseased", "efficientnet-lite0"),
+                                            ("covid-vs-other", "efficientnet-lite0"), ("diseased", "vgg")])
 def test_weakly_supervised_training_runs_on_a_tiny_cohort(demo, network, trunk):
     """Two healthy, one COVID-19 and one other-disease sample (3 slices each; 1 for the costly VGG trunk) through one
     epoch of §2.7's losses (trunks from random weights: the plumbing is tested, not the learning)."""

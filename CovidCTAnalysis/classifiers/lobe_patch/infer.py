@@ -206,7 +206,10 @@ def _unit(a: np.ndarray) -> np.ndarray:
 def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu", progress: Progress | None = None,
                     *, model: LobePatchModel | None = None
                     ) -> tuple[dict, dict[str, sitk.Image], dict[str, sitk.Image]]:
-    """(result, {method: map}, {"lobes", "infected"}) of a canonical CT and its lung label map (same grid)."""
+    """(result, {method: map}, {"lobes", "infected"}) of a canonical CT and its lung label map (same grid).
+
+    result: probability, label, percent_infected (and ``_right``, ``_left``), lung_slices, classified_slices,
+    lobes_found, most_probable_slices (the 5 canonical z whose lobes are most probably diseased), model_version."""
     from ..slice_resnet.infer import lung_slices, sampled_slices
 
     report = progress or (lambda fraction, message: None)
@@ -234,7 +237,8 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
         target[name][zs] = _to_grid(planes, shape, order)[owner].astype(target[name].dtype)
     top = np.argsort(-np.nan_to_num(grid, nan=0.0).max(axis=1))[:5]
     result = {"probability": p, "label": _label(p), **_percent(slices), "lung_slices": int(len(zs)),
-              "classified_slices": int(len(picked)), "lobes_found": int(sum(s.found for s in slices)), "top_slices": sorted(int(zs[picked[i]]) for i in top),
+              "classified_slices": int(len(picked)), "lobes_found": int(sum(s.found for s in slices)),
+              "most_probable_slices": sorted(int(zs[picked[i]]) for i in top),
               "model_version": model.version}
     infected = result["percent_infected"]
     report(1.0, f"P(COVID-19) {p:.3f}" + (f", {infected:.1f} % of the lung regions infected" if infected is not None
