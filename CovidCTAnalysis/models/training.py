@@ -88,3 +88,25 @@ def save_training_run(out, state: dict, summary: dict) -> None:
         m = summary["val"]["metrics"]["roc_auc"]
         print(f"val ROC AUC after the last epoch {m['value']:.4f} {m['ci95']}")
     print(f"{summary['wall_s']:.0f} s")
+
+
+def save_cv_run(out, result: dict, command: str, label: str = "") -> None:
+    """Write a trainer's cross-validation result (``slice_resnet.train.out_of_fold``'s, with ``command``) to ``out``
+    atomically, then print its per-fold and pooled ROC AUC and FPR at TPR 95 %: the end of every ``--cv`` run of the
+    classifier trainer scripts."""
+    import json
+    from pathlib import Path
+
+    from ..io.writers import atomic_path
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result["command"] = command
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    m = result["pooled"]["metrics"]
+    sd = f" +- {result['auc_sd']:.4f}" if result["auc_sd"] is not None else ""
+    print(f"{label + ': ' if label else ''}CV ROC AUC {result['auc_mean']:.4f}{sd} (per fold "
+          f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
+          f"{m['roc_auc']['value']:.4f} {m['roc_auc']['ci95']}, FPR at TPR 95 % {m['fpr_at_tpr95']['value']:.3f} "
+          f"{m['fpr_at_tpr95']['ci95']}")
