@@ -10,6 +10,7 @@ runs (lungs-unet, lesions-unet, the classifiers) is loaded through it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,3 +55,19 @@ def registered_network(model_name: str, build: Callable[[dict], Any], device="cp
     """
     state = load_state(model_name, registry, weights)
     return network_from_state(lambda: build(state), state, device)
+
+
+def cached_loader(load: Callable[[str, str | None], Any]) -> Callable[..., Any]:
+    """``load_model(device="cpu", registry=None)`` for a classifier whose ``load(device, registry)`` builds its loaded
+    model: ``device`` any torch device spelling, ``registry`` a registry.json path or a loaded Registry (None: the
+    default); each (device, registry) is loaded once and kept (at most 4)."""
+    cached = functools.lru_cache(maxsize=4)(load)
+
+    @functools.wraps(load)
+    def load_model(device: Any = "cpu", registry: Any = None):
+        import torch
+
+        registry = getattr(registry, "path", registry)
+        return cached(str(torch.device(device)), str(registry) if registry else None)
+
+    return load_model

@@ -20,15 +20,14 @@ relevance that lay inside the lung mask before that.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
+from ...models.weights import cached_loader
 from ..interface import Progress
 from . import inputs
 
@@ -71,15 +70,6 @@ class CVAENetVLADModel:
         return float(torch.sigmoid(torch.tensor(explanation.log_odds))), explanation
 
 
-def load_model(device: Any = "cpu", registry: str | Path | None = None) -> CVAENetVLADModel:
-    """The registered cvae-netvlad on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry)."""
-    import torch
-
-    registry = getattr(registry, "path", registry)
-    return _load(str(torch.device(device)), str(registry) if registry else None)
-
-
-@functools.lru_cache(maxsize=4)
 def _load(device: str, registry: str | None) -> CVAENetVLADModel:
     from ...models.registry import load_registry
     from ...models.weights import registered_network
@@ -90,6 +80,10 @@ def _load(device: str, registry: str | None) -> CVAENetVLADModel:
     net = registered_network(MODEL_NAME, lambda state: FullNetwork(CVAENetVLAD(side="classifier.encoder.side.layers.0"
                                                                                ".weight" in state)), device, reg)
     return CVAENetVLADModel(net=net, device=device, version=entry.version)
+
+
+#: The registered cvae-netvlad on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry).
+load_model = cached_loader(_load)
 
 
 def _label(p: float) -> str:

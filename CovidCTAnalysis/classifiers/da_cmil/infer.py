@@ -25,15 +25,14 @@ Weights come from the registry (sha256 checked) and are loaded once per (registr
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
+from ...models.weights import cached_loader
 from ..interface import Progress
 from . import bags
 from .model import DACMIL
@@ -91,15 +90,6 @@ class DACMILModel:
         return float(torch.sigmoid(logit.detach())), a.cpu().numpy(), maps
 
 
-def load_model(device: Any = "cpu", registry: str | Path | None = None) -> DACMILModel:
-    """The registered da-cmil on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry)."""
-    import torch
-
-    registry = getattr(registry, "path", registry)
-    return _load(str(torch.device(device)), str(registry) if registry else None)
-
-
-@functools.lru_cache(maxsize=4)
 def _load(device: str, registry: str | None) -> DACMILModel:
     from ...models.registry import load_registry
     from ...models.weights import registered_network
@@ -110,6 +100,10 @@ def _load(device: str, registry: str | None) -> DACMILModel:
                              device, reg)
     return DACMILModel(net=fused(net), device=device, version=entry.version,
                        instance_size=int(entry.input.get("instance_size", bags.PATCH)))
+
+
+#: The registered da-cmil on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry).
+load_model = cached_loader(_load)
 
 
 def fused(net):

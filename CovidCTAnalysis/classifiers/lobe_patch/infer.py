@@ -24,9 +24,7 @@ P(COVID-19) is the first network's P(diseased), trained on COVID-19 vs non-COVID
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +32,7 @@ import SimpleITK as sitk
 
 from ...errors import InputError
 from ...labels import LEFT_LUNG, RIGHT_LUNG
+from ...models.weights import cached_loader
 from ..interface import Progress
 from . import lobes as lb
 from .aggregate import THRESHOLD, case_probability, infection_pixels
@@ -84,15 +83,6 @@ class LobePatchModel:
         return tuple(np.concatenate(a) for a in (ps, coarse, fine, attention))
 
 
-def load_model(device: Any = "cpu", registry: str | Path | None = None) -> LobePatchModel:
-    """The registered lobe-patch network on ``device`` (cached)."""
-    import torch
-
-    registry = getattr(registry, "path", registry)
-    return _load(str(torch.device(device)), str(registry) if registry else None)
-
-
-@functools.lru_cache(maxsize=4)
 def _load(device: str, registry: str | None) -> LobePatchModel:
     from ...models.registry import load_registry
     from ...models.weights import registered_network
@@ -102,6 +92,10 @@ def _load(device: str, registry: str | None) -> LobePatchModel:
     net = registered_network(MODEL_NAME, lambda state: LobeNet(trunk), device, reg)
     net.trunk = net.trunk.fused_for_inference()
     return LobePatchModel(net=net, device=device, version=reg.get(MODEL_NAME).version)
+
+
+#: The registered lobe-patch network on ``device`` (cached).
+load_model = cached_loader(_load)
 
 
 def _label(p: float) -> str:

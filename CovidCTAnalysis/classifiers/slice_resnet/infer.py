@@ -41,13 +41,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
+from ...models.weights import cached_loader
 from ..interface import Progress
 from . import corona, inputs
 from .model import backbone_of, build_model, gradcam_layers
@@ -141,16 +141,6 @@ class SliceResNet:
         return out
 
 
-def load_model(device: Any = "cpu", registry: str | Path | None = None) -> SliceResNet:
-    """The registered slice-resnet on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry)
-    other than the default."""
-    import torch
-
-    registry = getattr(registry, "path", registry)
-    return _load(str(torch.device(device)), str(registry) if registry else None)
-
-
-@functools.lru_cache(maxsize=4)
 def _load(device: str, registry: str | None) -> SliceResNet:
     from ...models.registry import load_registry
     from ...models.weights import registered_network
@@ -160,6 +150,10 @@ def _load(device: str, registry: str | None) -> SliceResNet:
     entry = reg.get(MODEL_NAME)
     return SliceResNet(net=net, device=device, version=entry.version, fast=fused_network(net),
                        lung_focus=bool(entry.input.get("lung_focus", False)))
+
+
+#: The registered slice-resnet on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry).
+load_model = cached_loader(_load)
 
 
 def fused_network(net):
