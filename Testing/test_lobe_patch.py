@@ -71,8 +71,7 @@ def test_canvas_centres_crops_scales_big_ones_and_maps_back():
     image = np.random.default_rng(0).random((512, 512)).astype(np.float32)
     canvas = lb.to_canvas(image, where)
     assert np.array_equal(canvas[78:178, 78:178], image[100:200, 50:150]) and canvas[:78].max() == 0
-    back = lb.from_canvas(canvas, where, image.shape)
-    assert np.array_equal(back[100:200, 50:150], image[100:200, 50:150]) and back[:100].max() == 0
+    assert np.array_equal(lb.box_from_canvas(canvas, where), image[100:200, 50:150])
     big = np.zeros((512, 512), bool)
     big[0:400, 0:300] = True
     where = lb.placement(big)

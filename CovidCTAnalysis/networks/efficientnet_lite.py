@@ -77,7 +77,8 @@ class MBConv(nn.Module):
 
 
 def fuse_block(block: MBConv) -> MBConv:
-    """Fold an eval-mode MBConv's BatchNorms into the convolutions before them, in place (see
+    """Fold an eval-mode MBConv's BatchNorms into the convolutions before them and make its ReLU6s act in place (each
+    one's input is a convolution's output that nothing else reads), modifying ``block`` (see
     ``EfficientNetLite.fused_for_inference``)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -85,6 +86,9 @@ def fuse_block(block: MBConv) -> MBConv:
     for conv, bn in pairs + [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]:
         setattr(block, conv, fuse_conv_bn_eval(getattr(block, conv), getattr(block, bn)))
         setattr(block, bn, nn.Identity())
+    for act in ("_act0", "_act1"):
+        if hasattr(block, act):
+            getattr(block, act).inplace = True
     return block
 
 
@@ -139,9 +143,7 @@ class EfficientNetLite(nn.Module):
             setattr(owner, bn, nn.Identity())
         for block in net._blocks:
             fuse_block(block)
-        for module in net.modules():
-            if isinstance(module, nn.ReLU6):
-                module.inplace = True  # its input, a convolution's output, is used by nothing else
+        net._act_stem.inplace = net._act_head.inplace = True  # as in the blocks: a convolution's output
         return net.to(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

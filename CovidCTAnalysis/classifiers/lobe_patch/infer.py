@@ -128,11 +128,11 @@ def _analyse(model: LobePatchModel, values: np.ndarray, zs) -> list[SliceMaps]:
                          np.full(2, np.nan))
         for lobe in lobes:
             prob, infected = infection_pixels(coarse[k], fine[k])
-            inside = lobe.mask
-            maps.infection = np.maximum(maps.infection, lb.from_canvas(prob * inside, lobe.where, shape))
-            maps.infected |= lb.from_canvas((infected & inside).astype(np.float32), lobe.where, shape) > 0.5
-            maps.attention = np.maximum(maps.attention, lb.from_canvas(pixel_max(attention[k], COARSE) * inside,
-                                                                       lobe.where, shape))
+            inside, box = lobe.mask, lobe.where.box
+            np.maximum(maps.infection[box], lb.box_from_canvas(prob * inside, lobe.where), out=maps.infection[box])
+            maps.infected[box] |= lb.box_from_canvas((infected & inside).astype(np.float32), lobe.where) > 0.5
+            np.maximum(maps.attention[box], lb.box_from_canvas(pixel_max(attention[k], COARSE) * inside, lobe.where),
+                       out=maps.attention[box])
             maps.found += int(lobe.found)
             maps.p[0 if lobe.side in (RIGHT_LUNG, 0) else 1] = p[k]
             k += 1
@@ -227,8 +227,10 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
               (ATTENTION, [s.attention / attention_peak for s in slices], 1),
               ("lobes", [s.labels for s in slices], 0), ("infected", [s.infected for s in slices], 0))
     for name, planes, order in layers:
-        target = heat if name in heat else masks
-        target[name][zs] = _to_grid(planes, shape, order)[owner].astype(target[name].dtype)
+        volume = (heat if name in heat else masks)[name]
+        sampled = _to_grid(planes, shape, order)
+        for z, i in zip(zs, owner):  # plane by plane: no (lung slices, y, x) temporary
+            volume[z] = sampled[i]
     top = np.argsort(-np.nan_to_num(grid, nan=0.0).max(axis=1))[:5]
     result = {"probability": p, "label": _label(p), **_percent(slices), "lung_slices": int(len(zs)),
               "classified_slices": int(len(picked)), "lobes_found": int(sum(s.found for s in slices)),

@@ -112,7 +112,7 @@ def _lobes_at(foreground: np.ndarray, is_background) -> np.ndarray:
     eroded = label(foreground, connectivity=1)
     for region in regionprops(eroded):
         if is_background(region.bbox, h, w):
-            foreground[eroded == region.label] = False
+            foreground[region.slice][region.image] = False
     foreground = ndimage.maximum_filter(foreground, size=DILATE, mode="constant", cval=0)
     objects = label(foreground, connectivity=1)
     best: dict[int, object] = {}
@@ -126,14 +126,15 @@ def _lobes_at(foreground: np.ndarray, is_background) -> np.ndarray:
         (side, region), = best.items()
         r0, c0, r1, c1 = region.bbox
         if c0 < w / 2 < c1:  # both lungs in one object: split at the midline
-            mask = objects == region.label
-            left, right = mask.copy(), mask.copy()
-            left[:, w // 2:], right[:, :w // 2] = False, False
-            out[ndimage.binary_fill_holes(left)] = SIDES[0]
-            out[ndimage.binary_fill_holes(right)] = SIDES[1]
+            mid = w // 2 - c0
+            left, right = region.image.copy(), region.image.copy()
+            left[:, mid:], right[:, :mid] = False, False
+            out[region.slice][ndimage.binary_fill_holes(left)] = SIDES[0]
+            out[region.slice][ndimage.binary_fill_holes(right)] = SIDES[1]
             return out
     for side, region in best.items():
-        out[ndimage.binary_fill_holes(objects == region.label)] = side
+        # holes filled within the object's box: a hole never reaches beyond it
+        out[region.slice][ndimage.binary_fill_holes(region.image)] = side
     return out
 
 
@@ -176,8 +177,9 @@ def to_canvas(image: np.ndarray, where: Placement, order: int = 1) -> np.ndarray
     return canvas
 
 
-def from_canvas(canvas: np.ndarray, where: Placement, shape: tuple[int, int]) -> np.ndarray:
-    """Inverse of ``to_canvas`` for a map: the canvas region of the crop, back on a zero slice of ``shape``."""
+def box_from_canvas(canvas: np.ndarray, where: Placement) -> np.ndarray:
+    """Inverse of ``to_canvas`` for a map: the canvas region of the crop at the size of its box in the 512-px slice
+    (float32; the caller places it at ``where.box``)."""
     from skimage.transform import resize
 
     oy, ox = where.offset
@@ -186,9 +188,7 @@ def from_canvas(canvas: np.ndarray, where: Placement, shape: tuple[int, int]) ->
     h, w = (s.stop - s.start for s in where.box)
     if region.shape != (h, w):
         region = resize(region, (h, w), order=1, preserve_range=True, anti_aliasing=False).astype(np.float32)
-    out = np.zeros(shape, np.float32)
-    out[where.box] = region
-    return out
+    return region
 
 
 def periphery_distance(lobe_canvas: np.ndarray) -> np.ndarray:

@@ -96,8 +96,8 @@ class LiteTrunk(nn.Module):
         self.project = nn.Sequential(nn.Conv2d(40 + 112, 256, 1), nn.ReLU(inplace=True))
 
     def fused_for_inference(self) -> "LiteTrunk":
-        """An eval-mode copy with every BatchNorm folded into its convolution (same outputs to float rounding;
-        ``networks.efficientnet_lite.fuse_block``), in channels-last memory order."""
+        """An eval-mode copy with every BatchNorm folded into its convolution and the ReLU6s in place (same outputs to
+        float rounding; ``networks.efficientnet_lite.fuse_block``), in channels-last memory order."""
         import copy
 
         from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -105,7 +105,7 @@ class LiteTrunk(nn.Module):
         from ...networks.efficientnet_lite import fuse_block
 
         out = copy.deepcopy(self).eval()
-        out.stem = nn.Sequential(fuse_conv_bn_eval(out.stem[0], out.stem[1]), out.stem[2])
+        out.stem = nn.Sequential(fuse_conv_bn_eval(out.stem[0], out.stem[1]), nn.ReLU6(inplace=True))
         for stage in (out.stage1, out.stage2, out.stage3, out.stage4, out.stage5):
             for block in stage:
                 fuse_block(block)
