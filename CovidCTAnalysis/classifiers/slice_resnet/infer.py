@@ -396,11 +396,11 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     positive_z[zs[positive]] = True
     voxel_mm3 = float(np.prod(ct_image.GetSpacing()))
     p_case = corona.case_probability(probs)
-    in_lungs = lung_region(labels, ct_image.GetSpacing())
+    grown = lung_region(labels[positive_z], ct_image.GetSpacing())  # only the positive slices count (Eq. 1)
     result = {
         "probability": p_case,
         "label": _label(p_case),
-        "corona_score_cm3": corona.corona_score_cm3(heat * in_lungs, positive_z, voxel_mm3),
+        "corona_score_cm3": corona.corona_score_cm3(heat[positive_z] * grown, np.ones(len(grown), bool), voxel_mm3),
         "corona_score_roi_cm3": corona.corona_score_cm3(heat, positive_z, voxel_mm3),
         "positive_slices": int(positive.sum()),
         "lung_slices": int(len(zs)),
