@@ -56,7 +56,8 @@ class Sum(nn.Module):
 
 
 class _RuleFunction(torch.autograd.Function):
-    """Forward: the layer. Backward: the rule's input relevance divided by the input (captum multiplies it back)."""
+    """Forward: the layer. Backward: the rule's input relevance divided by the input (captum multiplies it back;
+    ``per_input`` of a rule that can give this quotient directly)."""
 
     @staticmethod
     def forward(ctx, x, holder):
@@ -67,7 +68,10 @@ class _RuleFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, r_out):
         (x,) = ctx.saved_tensors
-        r_in = ctx.holder.rule(ctx.holder.layer, x, r_out)
+        rule, layer = ctx.holder.rule, ctx.holder.layer
+        if hasattr(rule, "per_input"):  # the rule knows R / x without dividing (AlphaBeta)
+            return rule.per_input(layer, x, r_out), None
+        r_in = rule(layer, x, r_out)
         safe = torch.where(x >= 0, x + 1e-12, x - 1e-12)
         return r_in / safe, None
 

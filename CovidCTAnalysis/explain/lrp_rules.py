@@ -59,25 +59,36 @@ class AlphaBeta:
         self.alpha, self.beta = alpha, beta
 
     def __call__(self, layer: nn.Module, x: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
-        r_in = self.alpha * self._share(layer, x, r_out, positive=True)
-        return r_in - self.beta * self._share(layer, x, r_out, positive=False) if self.beta else r_in
+        return x * self.per_input(layer, x, r_out)
+
+    def per_input(self, layer: nn.Module, x: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+        """R_i / x_i (any value where x_i = 0, where R_i is 0): the rule as ``lrp.py`` hands it to captum, which
+        multiplies by the input again. Each part of the input ((x)^+ and (x)^-) receives the gradient of its own
+        share, so R_i / x_i is that gradient where x_i has the part's sign - no division by the input is needed."""
+        mixed = bool((x < 0).any())  # after a ReLU there is no (x)^- part and its convolutions are skipped
+        grads = self._grads(layer, x, r_out, True, mixed)
+        if self.beta:
+            grads = [self.alpha * g - self.beta * h for g, h in zip(grads, self._grads(layer, x, r_out, False, mixed))]
+        elif self.alpha != 1.0:
+            grads = [self.alpha * g for g in grads]
+        return torch.where(x > 0, grads[0], grads[1]) if mixed else grads[0]
 
     @staticmethod
-    def _share(layer: nn.Module, x: torch.Tensor, r_out: torch.Tensor, positive: bool) -> torch.Tensor:
-        """R_i = sum_j (x_i w_ij)^+ / z_j^+ R_j (``positive``) or the same with the negative parts."""
+    def _grads(layer: nn.Module, x: torch.Tensor, r_out: torch.Tensor, positive: bool, mixed: bool) -> list:
+        """d/dx_i of sum_j (x w_ij)^+ / z_j^+ R_j (``positive``; else the negative parts) for the (x)^+ part and,
+        when the input is ``mixed``, the (x)^- part: R_i = sum over parts of x_i^part * grad^part."""
         op = linear_op(layer)
         w_pos, w_neg = layer.weight.clamp(min=0), layer.weight.clamp(max=0)
-        # (x w)^+ = x^+ w^+ + x^- w^-, (x w)^- = x^+ w^- + x^- w^+; after a ReLU x^- = 0 and its terms are skipped
-        parts = [(x.clamp(min=0), w_pos if positive else w_neg)]
-        if bool((x < 0).any()):
+        # (x w)^+ = x^+ w^+ + x^- w^-, (x w)^- = x^+ w^- + x^- w^+
+        parts = [(x.clamp(min=0) if mixed else x, w_pos if positive else w_neg)]
+        if mixed:
             parts.append((x.clamp(max=0), w_neg if positive else w_pos))
         with torch.enable_grad():
             leaves = [xi.detach().requires_grad_(True) for xi, _ in parts]
             z = sum(op(xi, w) for xi, (_, w) in zip(leaves, parts))
             b = _bias(layer, z).detach()
             denominator = z.detach() + (b.clamp(min=0) + TINY if positive else b.clamp(max=0) - TINY)
-            grads = torch.autograd.grad(z, leaves, r_out / denominator)
-        return sum(xi.detach() * g for xi, g in zip(leaves, grads))
+            return list(torch.autograd.grad(z, leaves, r_out / denominator))
 
     def __repr__(self) -> str:
         return f"AlphaBeta({self.alpha:g}, {self.beta:g})"
