@@ -58,7 +58,8 @@ def test_canonicalize_equals_dicomorient(direction):
     np.testing.assert_allclose(oriented, ref.GetDirection(), atol=1e-3)
 
 
-@pytest.mark.parametrize("direction", [np.diag([-1, -1, 1]),  # RAS NIfTI
+@pytest.mark.parametrize("direction", [np.eye(3),  # LPS, already canonical
+                                       np.diag([-1, -1, 1]),  # RAS NIfTI
                                        np.diag([1, -1, 1]),   # LAS (imlab)
                                        np.array([[0, 0, 1], [1, 0, 0], [0, -1, 0]]),  # permuted + flipped
                                        np.diag([1, 1, -1])])  # z toward the feet (slice stacks)
@@ -128,6 +129,17 @@ def test_two_dimensional_file_comes_back_two_dimensional(tmp_path):
     assert back.GetDimension() == 2 and back.GetSize() == (24, 20)
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), (arr < 0).astype(np.uint8))
     assert back.GetSpacing() == pytest.approx((0.7, 0.9)) and back.GetOrigin() == pytest.approx((5.0, 6.0))
+
+
+def test_canonical_input_gets_its_own_image_back_without_a_copy(tmp_path):
+    sitk.WriteImage(_image(_ct_like(), np.eye(3)), str(tmp_path / "ct.nrrd"))
+    ct = load_ct(tmp_path / "ct.nrrd")
+    heat = sitk.Cast(ct.image, sitk.sitkFloat32)
+    assert to_input_grid(heat, ct) is heat
+    moved = sitk.Image(heat)
+    moved.SetOrigin(tuple(o + 1.0 for o in heat.GetOrigin()))  # not the input's grid: a placed copy
+    back = to_input_grid(moved, ct)
+    assert back is not moved and back.GetOrigin() == ct.input_origin
 
 
 def test_to_input_grid_refuses_wrong_size(tmp_path):

@@ -245,12 +245,22 @@ def _blank_2d(direction: tuple[float, ...]) -> sitk.Image:
     return img
 
 
+def _already_on_input_grid(image: sitk.Image, ct: CTVolume, amap: AxisMap) -> bool:
+    """Whether ``image`` (canonical grid) is exactly on the input's grid: a 3-D input whose axes need no permutation
+    or flip and whose origin, spacing and direction are the canonical ones."""
+    if ct.picture_plane is not None or ct.input_dimension != 3 or amap.source != (0, 1, 2) or any(amap.flip):
+        return False
+    return (tuple(image.GetOrigin()) == tuple(ct.input_origin) and tuple(image.GetSpacing()) == tuple(ct.input_spacing)
+            and tuple(image.GetDirection()) == tuple(ct.input_direction))
+
+
 def to_input_grid(image: sitk.Image, ct: CTVolume) -> sitk.Image:
     """Put a canonical-grid image (uint8 label map or float heatmap) back on the input's own grid, exactly.
 
     Same size, spacing, origin and direction as the input (2-D if the input file was 2-D); pixel values are only
     permuted/flipped (the inverse of the load-time DICOMOrient), never interpolated; the pixel type is kept.
-    ``image`` must have the canonical size of ``ct``.
+    ``image`` must have the canonical size of ``ct``. When the input already lies on the canonical grid, ``image``
+    itself is returned (callers write it, never modify it).
     """
     if tuple(image.GetSize()) != ct.size:
         raise ValueError(f"image size {image.GetSize()} is not the canonical size {ct.size} of {ct.source}")
@@ -258,6 +268,8 @@ def to_input_grid(image: sitk.Image, ct: CTVolume) -> sitk.Image:
         raise ValueError("to_input_grid expects a scalar image")
     direction3 = ct.input_direction if ct.input_dimension == 3 else as_3d(_blank_2d(ct.input_direction)).GetDirection()
     amap = axis_map(direction3)
+    if _already_on_input_grid(image, ct, amap):
+        return image  # an input stored in the canonical order: nothing to permute, no 300 MB copy of a heatmap
     arr = sitk.GetArrayViewFromImage(image)
     if ct.picture_plane is not None:
         arr = picture_to_canonical(arr, ct.picture_plane)

@@ -52,7 +52,7 @@ def _png(rgb: np.ndarray, pixel_mm: tuple[float, float], max_side: int = 512) ->
     scale = max_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     buf = io.BytesIO()
-    Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR).save(buf, format="PNG", optimize=True)
+    Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
