@@ -11,6 +11,7 @@ image in which the lung finder finds no lung is not refused: it goes on without 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..models import select_device
 from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
+from .background import BackgroundWrites
 from .classifiers import run_classifier, write_outputs
 from .dicom_outputs import DicomOutputs
 from .lungs import find_lungs
@@ -75,14 +77,17 @@ def analyze(
     progress = Progress(privacy.emit(emit))
 
     # one run per folder; a failed run leaves only what was there; the input is never removed (outfolder.py)
-    with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder:
-        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress, privacy)
+    with OutputFolder(outdir, keep=() if source is None else (Path(source),)) as folder, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="covidct-writer") as pool:
+        report = _run(source, folder.staging, outdir, options, registry, classifiers, progress, privacy,
+                      BackgroundWrites(pool))
         folder.commit()
     return report
 
 
 def _run(source, staging: Path, outdir: Path, options, registry: Registry, classifiers, progress: Progress,
-         privacy: Privacy) -> dict:
+         privacy: Privacy, writes: BackgroundWrites) -> dict:
+    """The pipeline into ``staging``; segmentations and heatmaps are written by ``writes`` (background.py)."""
     demo = None
     if source is None:
         with progress.stage("demo", "generating the demo chest CT") as report:
@@ -110,7 +115,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
 
         found = find_lungs(ct, LUNG_MODEL, device, report)  # a 2-D image without lungs goes on (lungs.py)
         lung_labels = to_input_grid(found.labels, ct)
-        write_label_map(lung_labels, staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
+        writes(write_label_map, lung_labels, staging / "lungs.seg.nrrd", LUNG_SEGMENTS)
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
         dicom.segmentation(lung_labels, staging / "lungs.seg.dcm", LUNG_SEGMENTS, (LUNG_MODEL, versions[LUNG_MODEL]),
                            "lungs")
@@ -129,7 +134,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             lesions = segment_lesions(ct.image, lungs, display_windowed=ct.display_windowed, device=device,
                                       progress=report, pleural=pleural, whole_image=lungs is None)
             lesion_labels = to_input_grid(lesions, ct)
-            write_label_map(lesion_labels, staging / "lesions.seg.nrrd", LESION_SEGMENTS)
+            writes(write_label_map, lesion_labels, staging / "lesions.seg.nrrd", LESION_SEGMENTS)
             version = registry.get(LESION_MODEL).version
             dicom.segmentation(lesion_labels, staging / "lesions.seg.dcm", LESION_SEGMENTS, (LESION_MODEL, version),
                                "lesions")
@@ -166,11 +171,12 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                 unavailable[name] = exc.problem
                 continue
             # calibrated where the model ships a calibration, the raw probability beside it (models/calibration.py)
-            classifier_results[name] = calibrated_entry(write_outputs(name, run, ct, staging, dicom),
-                                                        registry.get(name).calibration)
+            entry = write_outputs(name, run, ct, staging, dicom, submit=writes)
+            classifier_results[name] = calibrated_entry(entry, registry.get(name).calibration)
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version
+        writes.wait()  # every file on disk (or its error raised) before the report lists the folder
 
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
     agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},

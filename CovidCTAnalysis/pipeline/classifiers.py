@@ -44,16 +44,20 @@ def heatmap_file(name: str, method: str, default: bool) -> str:
     return f"heatmap-{name}.nrrd" if default else f"heatmap-{name}-{method}.nrrd"
 
 
-def write_outputs(name: str, run: ClassifierResult, ct: CTVolume, folder: Path, dicom=None) -> dict:
+def write_outputs(name: str, run: ClassifierResult, ct: CTVolume, folder: Path, dicom=None,
+                  submit: Callable | None = None) -> dict:
     """Write the run's maps and segments on the input's grid into ``folder``; its report.json entry. ``dicom``
     (pipeline.dicom_outputs.DicomOutputs, for a DICOM input): each map also as a Parametric Map, listed under
-    ``heatmaps_dicom: {METHOD: file}``."""
+    ``heatmaps_dicom: {METHOD: file}``. ``submit(function, *args)``: where the map and segment files are written
+    (e.g. a thread pool's ``submit``, so that compressing them overlaps the next classifier; the caller then waits for
+    every write and sees its error); by default here and now."""
+    write = submit or (lambda function, *args: function(*args))
     entry = run.summary()
     files, dicom_files = {}, {}
     for method, image in run.heatmaps.items():
         files[method] = heatmap_file(name, method, method == run.default_heatmap)
         on_input = to_input_grid(image, ct)
-        write_volume(on_input, folder / files[method])
+        write(write_volume, on_input, folder / files[method])
         dcm = files[method][:-len(".nrrd")] + ".dcm"
         if dicom is not None and dicom.parametric_map(on_input, folder / dcm, name, method):
             dicom_files[method] = dcm
@@ -65,7 +69,7 @@ def write_outputs(name: str, run: ClassifierResult, ct: CTVolume, folder: Path, 
     for segment, (mask, description) in run.segments.items():
         entry[f"{segment}_segmentation"] = f"{segment}-{name}.seg.nrrd"
         described = description if isinstance(description, tuple) else (description,)
-        write_label_map(to_input_grid(mask, ct), folder / entry[f"{segment}_segmentation"], described)
+        write(write_label_map, to_input_grid(mask, ct), folder / entry[f"{segment}_segmentation"], described)
     return entry
 
 
