@@ -81,9 +81,23 @@ def test_lung_region_grows_the_mask_in_plane_only():
     lab = np.zeros((3, 11, 11), np.uint8)
     lab[1, 5, 5] = 1
     grown = lung_region(lab, spacing=(0.5, 0.5, 5.0), margin_mm=1.0)  # 2 voxels in x and y
-    assert grown.dtype == np.float32
+    assert grown.dtype == bool
     assert grown[1].sum() == 13  # disk of radius 2: 1 + 4 + 8
     assert not grown[0].any() and not grown[2].any()
+
+
+@pytest.mark.parametrize("spacing", [(0.7, 0.7), (0.5, 1.1), (1.4, 0.6)])
+def test_lung_region_is_scipys_dilation_by_the_ellipse(spacing):
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(3)
+    lab = (ndi.gaussian_filter(rng.random((4, 70, 90)), (0, 4, 4)) > 0.53).astype(np.uint8)
+    lab[:, :, :3] = 1  # lung at the border: the dilation must not wrap around
+    ry, rx = max(1, round(5.0 / spacing[1])), max(1, round(5.0 / spacing[0]))
+    yy, xx = np.ogrid[-ry:ry + 1, -rx:rx + 1]
+    disk = ((yy / ry) ** 2 + (xx / rx) ** 2) <= 1.0
+    expected = ndi.binary_dilation(lab > 0, structure=disk[None])
+    assert np.array_equal(lung_region(lab, spacing=spacing + (2.0,), margin_mm=5.0), expected)
 
 
 def test_lung_focus_keeps_the_grown_lungs_and_their_holes_only():

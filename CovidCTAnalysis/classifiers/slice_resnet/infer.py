@@ -314,18 +314,18 @@ def sampled_slices(count: int, dz_mm: float, spacing_mm: float = SLICE_SPACING_M
 
 
 def lung_region(lung_labels: np.ndarray, spacing, margin_mm: float = LUNG_MARGIN_MM) -> np.ndarray:
-    """Lung mask grown in-plane by ``margin_mm`` (float32 0/1, z y x): where the Corona score counts activation.
+    """Lung mask grown in-plane by ``margin_mm`` (bool, z y x): where the Corona score counts activation.
 
-    The margin keeps dense consolidation at the lung border that a classical lung mask may leave out.
+    The margin keeps dense consolidation at the lung border that a classical lung mask may leave out. The growth is
+    the binary dilation by the in-plane ellipse of half-axes ``margin_mm`` (in voxels, rounded), computed row by row
+    of the ellipse (``_dilate_by_rows``: the same voxels as scipy's dilation, several times faster on a CT).
     """
-    from scipy import ndimage as ndi
-
     mask = np.asarray(lung_labels) > 0
     ry = max(1, int(round(margin_mm / spacing[1])))
     rx = max(1, int(round(margin_mm / spacing[0])))
     yy, xx = np.ogrid[-ry:ry + 1, -rx:rx + 1]
     disk = ((yy / ry) ** 2 + (xx / rx) ** 2) <= 1.0
-    out = np.zeros(mask.shape, dtype=np.float32)
+    out = np.zeros(mask.shape, dtype=bool)
     if not mask.any():
         return out
     # the dilation reaches at most (ry, rx) beyond the lungs' box: dilate that box only
@@ -333,7 +333,29 @@ def lung_region(lung_labels: np.ndarray, spacing, margin_mm: float = LUNG_MARGIN
     ys, xs = np.nonzero(mask.any(axis=0))
     box = (slice(zs[0], zs[-1] + 1), slice(max(0, ys.min() - ry), ys.max() + ry + 1),
            slice(max(0, xs.min() - rx), xs.max() + rx + 1))
-    out[box] = ndi.binary_dilation(mask[box], structure=disk[None])
+    out[box] = _dilate_by_rows(np.ascontiguousarray(mask[box]), disk)
+    return out
+
+
+def _dilate_by_rows(mask: np.ndarray, disk: np.ndarray) -> np.ndarray:
+    """Binary dilation of each (y, x) plane of ``mask`` by ``disk``, a symmetric structure whose every row is one
+    centred run of True (an ellipse): the union over rows dy of the mask shifted by dy and dilated along x by that
+    row's run, a 1-D maximum filter whose cost does not grow with the run."""
+    from scipy import ndimage as ndi
+
+    ry = disk.shape[0] // 2
+    out = np.zeros(mask.shape, bool)
+    along_x: dict[int, np.ndarray] = {}
+    for dy in range(-ry, ry + 1):
+        half = int(disk[dy + ry].sum()) // 2
+        if half not in along_x:
+            along_x[half] = ndi.maximum_filter1d(mask.view(np.uint8), 2 * half + 1, axis=-1, mode="constant",
+                                                 cval=0).view(bool)
+        row = along_x[half]
+        if dy >= 0:
+            out[:, dy:] |= row[:, :row.shape[1] - dy]
+        else:
+            out[:, :dy] |= row[:, -dy:]
     return out
 
 
