@@ -70,3 +70,6 @@ def test_paired_comparison_uses_only_the_baselines_held_out_slices():
     assert out["consolidation"]["slices"] == 1 and out["consolidation"]["difference"] == 0.2
     lo, hi = out["ggo"]["difference_ci95"]
     assert lo <= out["ggo"]["difference"] <= hi
+    everywhere = cv.paired(rows, baseline, held_out_only=False)  # --compare: another recipe on the same folds
+    assert everywhere["slices"] == [1, 2, 3]
+    assert everywhere["infection"]["difference"] == round((0.1 - 0.1 + 0.8) / 3, 3)

@@ -5,7 +5,8 @@ the `covidct segment-lesions` command.
     python scripts/cv_lesions.py folds
     python scripts/cv_lesions.py train --arch lite0-unet,basic-unet --models DIR [--device cuda] [--jobs N] \
         [--final ARCH]
-    python scripts/cv_lesions.py evaluate --arch lite0-unet,basic-unet --models DIR [--baseline FILE] -o cv.json
+    python scripts/cv_lesions.py evaluate --arch lite0-unet,basic-unet --models DIR [--baseline FILE] [--compare FILE] \
+        -o cv.json
 
 Folds: slices of one scan must not be split between training and test. As for the fixed validation split
 (lesions.constants.VALIDATION_SLICES), consecutive slice numbers whose crops have nearly the same size (within
@@ -142,11 +143,12 @@ def fold_bootstrap(per_fold: list[np.ndarray], n: int = 2000, seed: int = 0) -> 
     return [round(float(np.percentile(means, 2.5)), 3), round(float(np.percentile(means, 97.5)), 3)]
 
 
-def paired(rows: list[dict], baseline: list[dict], n: int = 2000, seed: int = 0) -> dict:
-    """Per class: mean Dice of the CV models and of the baseline on the baseline's held-out slices (rows with
-    ``validation`` true), and a bootstrap 95 % CI of the mean paired difference (CV minus baseline)."""
+def paired(rows: list[dict], baseline: list[dict], n: int = 2000, seed: int = 0, held_out_only: bool = True) -> dict:
+    """Per class: mean Dice of the CV models and of the baseline on the slices both scored - the baseline's held-out
+    slices only (rows with ``validation`` true) when ``held_out_only`` - and a bootstrap 95 % CI of the mean paired
+    difference (CV minus baseline)."""
     ours = {r["slice"]: r.get("dice") for r in rows}
-    theirs = {r["slice"]: r.get("dice") for r in baseline if r.get("validation")}
+    theirs = {r["slice"]: r.get("dice") for r in baseline if r.get("validation") or not held_out_only}
     rng = np.random.default_rng(seed)
     out = {"slices": sorted(theirs)}
     for name in CLASSES:
@@ -197,6 +199,9 @@ def evaluate(args, folds) -> int:
                              "slices_with_class": int(np.isfinite(np.concatenate(per_fold)).sum())}
         if args.baseline:
             summary["versus_baseline"] = paired(rows, json.loads(args.baseline.read_text(encoding="utf-8"))["rows"])
+        if args.compare:
+            summary["versus_compare"] = paired(rows, json.loads(args.compare.read_text(encoding="utf-8"))["rows"],
+                                               held_out_only=False)
         result["architectures"][arch] = {"summary": summary, "rows": rows}
         print(arch, json.dumps(summary), flush=True)
     if args.output:
@@ -218,6 +223,8 @@ def main(argv=None) -> int:
     ap.add_argument("--final", help="train: also train this architecture on all 50 labelled slices (ARCH-all.pt)")
     ap.add_argument("--baseline", type=Path, help="evaluate: evaluate_segment_lesions_command.py JSON of the shipped "
                                                    "model, for a paired comparison on its held-out slices")
+    ap.add_argument("--compare", type=Path, help="evaluate: a JSON whose 'rows' are another recipe's out-of-fold Dice "
+                                                  "on the same folds, for a paired comparison on every slice")
     ap.add_argument("-o", "--output", type=Path, help="evaluate: write the results as JSON here")
     args = ap.parse_args(argv)
     args.arch = args.arch.split(",")
