@@ -12,7 +12,7 @@ from scipy import ndimage
 from CovidCTAnalysis.lesions import quantify, segment_lesions
 from CovidCTAnalysis.lesions.attenuation import GROW_MM
 from CovidCTAnalysis.lesions.pleural import DENSE_HU
-from CovidCTAnalysis.lesions.inference import lung_gate
+from CovidCTAnalysis.lesions.inference import PICTURE_TTA, lung_gate, probabilities_2d
 from CovidCTAnalysis.lesions.metrics import confusion, summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +82,28 @@ def test_single_2d_slice_is_segmented_whole(net, small_demo):
     out = segment_lesions(image, lungs, display_windowed=True, net=net)
     assert out.GetSize() == image.GetSize()
     les = sitk.GetArrayFromImage(out)
-    assert np.array_equal(les, segment_slices(net, crop))   # whole slice, no gating
+    assert np.array_equal(les, segment_slices(net, crop, tta=PICTURE_TTA))   # whole slice, no gating
     assert les.any()
+
+
+def test_picture_tta_turns_with_the_picture(net, small_demo):
+    """The quarter-turn average of a picture turned a quarter is the average of the picture, turned: a picture's
+    orientation no longer changes its lesions. Without it, the network's own output depends on the orientation."""
+    arr = sitk.GetArrayFromImage(small_demo.image)
+    z = int(np.argmax((sitk.GetArrayFromImage(small_demo.lesions) > 0).sum(axis=(1, 2))))
+    square = arr[z:z + 1, 10:138, 10:138]
+    turned = np.ascontiguousarray(np.rot90(square, 1, axes=(1, 2)))
+    for tta in ("rot4", "flip", "none"):
+        a = probabilities_2d(net, square, tta=tta, bf16=False).numpy()
+        b = np.rot90(probabilities_2d(net, turned, tta=tta, bf16=False).numpy(), -1, axes=(2, 3))
+        assert a.shape == (1, 3, 128, 128) and np.allclose(a.sum(axis=1), 1.0, atol=1e-4)
+        gap = float(np.abs(a - b).max())
+        if tta == "rot4":
+            assert gap < 1e-4
+        else:
+            assert gap > 1e-3
+    with pytest.raises(ValueError, match="test-time augmentation"):
+        probabilities_2d(net, square, tta="rot8")
 
 
 def test_a_2d_image_without_z(net):
@@ -116,7 +136,7 @@ def test_a_true_hu_slice_is_cropped_to_the_lungs_and_gated(net, small_demo):
     from CovidCTAnalysis.lesions.inference import segment_slices
 
     picture = sitk.GetArrayFromImage(segment_lesions(image, lungs, display_windowed=True, net=net))
-    assert np.array_equal(picture, segment_slices(net, arr[z:z + 1]))
+    assert np.array_equal(picture, segment_slices(net, arr[z:z + 1], tta=PICTURE_TTA))
 
 
 def test_attenuation_check_removes_ground_glass_on_normal_lung(net):

@@ -60,7 +60,7 @@ def evaluate_slices(net, samples) -> dict:
     lung_failures = 0
     for s in samples:
         conf["whole slice"].append(confusion(segment_slices(net, s.hu[None])[0], s.target))
-        conf["whole slice, flip-averaged"].append(confusion(segment_slices(net, s.hu[None], flip_tta=True)[0],
+        conf["whole slice, flip-averaged"].append(confusion(segment_slices(net, s.hu[None], tta="flip")[0],
                                                             s.target))
         image = slice_image(s.hu)
         try:

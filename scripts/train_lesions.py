@@ -185,7 +185,7 @@ def main(argv=None) -> int:
 
     if val:
         record["validation"] = evaluate(net, val, device=args.device)
-        record["validation_flip_tta"] = evaluate(net, val, flip_tta=True, device=args.device)
+        record["validation_flip_tta"] = evaluate(net, val, tta="flip", device=args.device)
         log("validation: " + brief(record["validation"]))
         log("validation (flip TTA): " + brief(record["validation_flip_tta"]))
     record["wall_seconds"] = round(time.time() - t_start, 1)

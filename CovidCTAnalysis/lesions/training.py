@@ -94,13 +94,14 @@ def train_stage(net, sources: list[Source], iterations: int, *, lr: float, batch
             "final_loss": float(np.mean(running[-50:]))}
 
 
-def evaluate(net, samples: list[Sample], flip_tta: bool = False, device="cpu") -> dict:
-    """Metrics (metrics.summarize) of the network on labelled slices, each segmented whole at its own size."""
+def evaluate(net, samples: list[Sample], tta: str = "none", device="cpu") -> dict:
+    """Metrics (metrics.summarize) of the network on labelled slices, each segmented whole at its own size
+    (``tta``: inference.probabilities_2d)."""
     from .inference import segment_slices
 
     conf = []
     for s in samples:
-        pred = segment_slices(net, s.hu[None], device, flip_tta=flip_tta)[0]
+        pred = segment_slices(net, s.hu[None], device, tta=tta)[0]
         truth = np.where(s.target == IGNORE, 0, s.target)
         conf.append(confusion(pred, truth))
     return summarize(conf)

@@ -70,11 +70,13 @@ def frame_set(items: list[tuple[Path, int]], say: Callable[[str], None] = print)
 
 
 def preprocessing_tag() -> str:
-    """Short hash of the framing code, in cache names: a cache built by other code is never reused."""
+    """Short hash of the framing code and of the lesion inference that draws the side information, in cache names:
+    a cache built by other code is never reused."""
+    from ...lesions import inference as lesion_inference
     from ..slice_resnet import inputs as framing
 
     digest = hashlib.sha256(Path(__file__).read_bytes() + Path(inputs.__file__).read_bytes() +
-                            Path(framing.__file__).read_bytes())
+                            Path(framing.__file__).read_bytes() + Path(lesion_inference.__file__).read_bytes())
     return digest.hexdigest()[:10]
 
 
