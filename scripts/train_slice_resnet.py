@@ -52,13 +52,16 @@ def main(argv=None) -> int:
     p.add_argument("--augment", default="paper", choices=("paper", "figure", "frame", "flips"))
     p.add_argument("--lung-focus", action="store_true",
                    help="train on lung-focused squares (only the lungs and their margin; see inputs.py)")
+    p.add_argument("--lesion-guidance", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of the class-activation-map loss on COVID-SemiSeg's pseudo-labelled slices "
+                        "(classifiers/slice_resnet/lesion_guidance.py; 0, the default: the paper's recipe)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (per process under torchrun)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to train (default cpu); under torchrun with cuda each process takes GPU LOCAL_RANK")
     a = p.parse_args(argv)
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
                       crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads,
-                      lung_focus=a.lung_focus, device=a.device)
+                      lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device)
     command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
     dist = from_environment(a.device)  # None unless torchrun started several processes
     try:

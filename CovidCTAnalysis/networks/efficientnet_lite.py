@@ -153,5 +153,9 @@ class EfficientNetLite(nn.Module):
             h = block(h)
         return self._act_head(self._bn1(self._conv_head(h)))
 
+    def classify_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The logits of a head feature map (``features``): average pooling, dropout, the linear classifier."""
+        return self._fc(self._dropout(self._avg_pooling(features).flatten(1)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fc(self._dropout(self._avg_pooling(self.features(x)).flatten(1)))
+        return self.classify_features(self.features(x))

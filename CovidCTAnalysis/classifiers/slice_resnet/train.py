@@ -19,6 +19,10 @@ each fold's network is trained with the fixed recipe on the other four and score
 own fold. ``train`` fits the same recipe on a chosen split ("train", or "train+val" for the shipped weights) and,
 when the val split is not in training, scores it after the last epoch.
 
+Lesion guidance (``lesion_guidance`` > 0; not in the paper, an experiment: lesion_guidance.py): every step also
+trains the head's class activation map on half a batch of COVID-SemiSeg's pseudo-labelled slices against their
+infection masks; the figure-level loss and its data are unchanged.
+
 All randomness flows from one seed; the data cache is rebuilt identically from ../shared/data and named by a hash of
 ``inputs.py``.
 
@@ -42,6 +46,7 @@ import numpy as np
 
 from . import inputs
 from .augment import augment
+from .lesion_guidance import guidance_loss, semiseg_cache
 from .model import DEFAULT_BACKBONE, build_model, family
 
 FOLDS = 5
@@ -59,6 +64,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     augment: str = "paper"  # augment.PROFILES
     lung_focus: bool = False  # train on lung-focused squares (inputs.py); the registry entry must then say so
+    lesion_guidance: float = 0.0  # weight of lesion_guidance.guidance_loss on SemiSeg half-batches; 0: the paper's
     threads: int = 2
     device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
@@ -171,15 +177,20 @@ def _batch(u8: np.ndarray):
     return torch.from_numpy(u8.astype(np.float32) / 255.0)[:, None]
 
 
-def _random_crops(x, size: int, rng: np.random.Generator):
-    """Random ``size`` x ``size`` crops of network inputs (N, 1, 224, 224), one per image, at the input's scale."""
+def _random_crops(x, size: int, rng: np.random.Generator, masks=None):
+    """Random ``size`` x ``size`` crops of network inputs (N, 1, 224, 224), one per image, at the input's scale; with
+    ``masks`` (N, 1, 224, 224), (crops, the same crops of the masks)."""
     import torch
 
     full = x.shape[-1]
     if size >= full:
-        return x
+        return x if masks is None else (x, masks)
     offsets = rng.integers(0, full - size + 1, (x.shape[0], 2))
-    return torch.stack([x[i, :, oy:oy + size, ox:ox + size] for i, (oy, ox) in enumerate(offsets)])
+
+    def crop(t):
+        return torch.stack([t[i, :, oy:oy + size, ox:ox + size] for i, (oy, ox) in enumerate(offsets)])
+
+    return crop(x) if masks is None else (crop(x), crop(masks))
 
 
 def _cosine(step: int, total: int, lr: float, warmup: int) -> float:
@@ -214,19 +225,26 @@ def predict(net, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable[[str], None] = print,
-        tag: str = "", dist=None) -> object:
+        tag: str = "", dist=None, guide: dict | None = None) -> object:
     """The fixed recipe on (x, y): the network after its last epoch (eval mode, on the CPU).
 
     ``dist`` (models.distributed.Distributed, under torchrun): DDP, each global batch shared out over the processes;
-    only rank 0 calls ``say``.
+    only rank 0 calls ``say``. ``guide`` (``lesion_guidance.semiseg_cache``): with ``cfg.lesion_guidance`` > 0,
+    every step adds half a batch of these squares, whose class activation map is trained against their masks
+    (lesion_guidance.py); their draws and augmentations come from a generator of their own, so the figures' stream
+    is the recipe's.
     """
     import torch
     import torch.nn.functional as F
 
     from ...models.device import select_device
 
+    guided = cfg.lesion_guidance > 0
+    if guided and (guide is None or dist is not None or family(cfg.backbone) != "efficientnet"):
+        raise ValueError("lesion guidance needs the SemiSeg squares, one process and an EfficientNet-Lite backbone")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)  # the order of the images: the same in every process
+    guide_rng = np.random.default_rng([seed, 1])
     aug_rng = rng if dist is None else np.random.default_rng([seed, dist.rank])  # augmentations: each its own
     device = dist.device if dist is not None else torch.device("cpu") if cfg.device == "cpu" else select_device(
         cfg.device)
@@ -240,7 +258,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
     for epoch in range(cfg.epochs):
         model.train()
         order = rng.permutation(len(x))
-        t0, losses = time.time(), []
+        t0, losses, guide_losses = time.time(), [], []
         for b in range(steps_per_epoch):
             idx = np.sort(order[b * cfg.batch:(b + 1) * cfg.batch])
             if len(idx) < 2 * world:  # BatchNorm needs two images (in every process: all step together)
@@ -249,8 +267,18 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
                 idx = dist.shard(idx)
             imgs, _ = augment(_batch(x[idx]), aug_rng, profile=cfg.augment)
             batch = _random_crops(inputs.to_tensor(imgs[:, 0]), cfg.crop, aug_rng)
-            logits = model(batch.to(device).contiguous(memory_format=torch.channels_last))[:, 0]
+            if guided:
+                gbatch, gmasks = _guide_batch(guide, cfg, guide_rng)
+                feats = net.features(torch.cat([batch, gbatch]).to(device).contiguous(
+                    memory_format=torch.channels_last))
+                logits = net.classify_features(feats[:len(idx)])[:, 0]
+                guide_loss = guidance_loss(net, feats[len(idx):], gmasks.to(device))
+            else:
+                logits = model(batch.to(device).contiguous(memory_format=torch.channels_last))[:, 0]
             loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y[idx]).to(device))
+            if guided:
+                guide_losses.append(float(guide_loss.detach()))
+                loss = loss + cfg.lesion_guidance * guide_loss
             for g in opt.param_groups:
                 g["lr"] = _cosine(step, total, cfg.lr, warmup=steps_per_epoch)
             opt.zero_grad(set_to_none=True)
@@ -260,12 +288,29 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
             step += 1
         mean_loss = float(np.mean(losses)) if dist is None else dist.mean(float(np.mean(losses)))
         entry = {"run": tag, "epoch": epoch + 1, "loss": round(mean_loss, 4), "seconds": round(time.time() - t0, 1)}
+        if guided:
+            entry["guidance_loss"] = round(float(np.mean(guide_losses)), 4)
         if dist is not None:
             entry["processes"] = dist.world_size
         cfg.log.append(entry)
         if dist is None or dist.is_main:
             say(json.dumps(entry))
     return net.cpu().eval()
+
+
+def _guide_batch(guide: dict, cfg: TrainConfig, rng: np.random.Generator):
+    """Half a batch of SemiSeg squares as network inputs, and their infected fractions on the same crops."""
+    import torch.nn.functional as F
+
+    pick = np.sort(rng.integers(0, len(guide["x"]), max(2, cfg.batch // 2)))
+    imgs, masks = augment(_batch(guide["x"][pick]), rng, masks=_batch(guide["mask"][pick]), profile=cfg.augment)
+    masks = F.interpolate(masks, size=(inputs.INPUT_SIZE, inputs.INPUT_SIZE), mode="bilinear", align_corners=False,
+                          antialias=True)
+    return _random_crops(inputs.to_tensor(imgs[:, 0]), cfg.crop, rng, masks)
+
+
+def _guide(data_root: Path, cache_dir: Path, cfg: TrainConfig) -> dict | None:
+    return semiseg_cache(data_root, cache_dir) if cfg.lesion_guidance > 0 else None
 
 
 def _half(net) -> dict:
@@ -291,10 +336,11 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     x, y, names, groups = pooled(_cache(data_root, cache_dir, cfg, dist), patient_ids(data_root / "covid-ct"))
+    guide = _guide(data_root, cache_dir, cfg)
 
     def fit_predict(i, train_idx, test):
         net = fit(x[train_idx], y[train_idx], cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}",
-                  dist=dist)
+                  dist=dist, guide=guide)
         return predict(net, x[test])
 
     cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say)
@@ -323,7 +369,7 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, on: str = "train",
     x, y = data["train_x"], data["train_y"]
     if on == "train+val":
         x, y = np.concatenate([x, data["val_x"]]), np.concatenate([y, data["val_y"]])
-    net = fit(x, y, cfg, seed=cfg.seed, say=say, tag=on, dist=dist)
+    net = fit(x, y, cfg, seed=cfg.seed, say=say, tag=on, dist=dist, guide=_guide(data_root, cache_dir, cfg))
     summary = {"trained_on": on, "config": {k: v for k, v in asdict(cfg).items() if k != "log"}, "log": cfg.log}
     if dist is not None:
         summary["distributed"] = {"processes": dist.world_size, "backend": dist.backend}
