@@ -64,7 +64,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     augment: str = "paper"  # augment.PROFILES
     lung_focus: bool = False  # train on lung-focused squares (inputs.py); the registry entry must then say so
-    lesion_guidance: float = 0.0  # weight of lesion_guidance.guidance_loss on SemiSeg half-batches; 0: the paper's
+    lesion_guidance: float = 0.0  # weight of lesion_guidance.py's loss (SemiSeg half-batches); 0: the paper's recipe
     threads: int = 2
     device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
