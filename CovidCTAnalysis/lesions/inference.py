@@ -36,7 +36,7 @@ CROP_MARGIN = 0.08
 GATE_CLOSING_MM = 10.0
 GATE_PIXEL_MM = 1.2
 BATCH = 8
-# (quarter turns, left-right flip) of each test-time view
+# (quarter turns, left-right flip) of each test-time view; the identity comes first
 TTA_VIEWS = {"none": ((0, False),), "flip": ((0, False), (0, True)), "rot4": tuple((k, False) for k in range(4))}
 # A picture (a figure, a PNG/JPEG, a slice exported from a NIfTI) comes in any orientation: the COVID-SemiSeg JPEGs
 # lie with the spine on the right, figures in papers with the spine at the bottom. Averaging the four quarter turns
@@ -68,13 +68,13 @@ def probabilities_2d(net, hu: np.ndarray, device="cpu", tta: str = "none", bf16:
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         x = normalize_hu(F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
                                        antialias=True)).to(device)
-        prob = None
-        for turn, flip in TTA_VIEWS[tta]:
+        prob = torch.softmax(net(x).float(), dim=1)  # the identity view, the only one of volumes (hot path)
+        for turn, flip in TTA_VIEWS[tta][1:]:
             view = torch.rot90(x.flip(-1) if flip else x, turn, dims=(-2, -1))
             p = torch.rot90(torch.softmax(net(view).float(), dim=1), -turn, dims=(-2, -1))
-            p = p.flip(-1) if flip else p
-            prob = p if prob is None else prob + p
-        prob = prob / len(TTA_VIEWS[tta])
+            prob += p.flip(-1) if flip else p
+        if len(TTA_VIEWS[tta]) > 1:
+            prob /= len(TTA_VIEWS[tta])
         prob = F.interpolate(prob.cpu(), size=(h, w), mode="bilinear", align_corners=False)
     return prob
 
