@@ -110,3 +110,12 @@ def save_cv_run(out, result: dict, command: str, label: str = "") -> None:
           f"{', '.join('%.3f' % f['roc_auc'] for f in result['folds'])}); pooled out-of-fold "
           f"{m['roc_auc']['value']:.4f} {m['roc_auc']['ci95']}, FPR at TPR 95 % {m['fpr_at_tpr95']['value']:.3f} "
           f"{m['fpr_at_tpr95']['ci95']}")
+
+
+def code_tag(*modules) -> str:
+    """Short hash of the source files of ``modules`` (in order), for the names of training caches: a cache built by
+    other preprocessing code is never reused."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:10]

@@ -9,7 +9,7 @@ cross-validation scores every figure; inference refuses such a slice.
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -75,9 +75,9 @@ def preprocessing_tag() -> str:
     from ...lesions import inference as lesion_inference
     from ..slice_resnet import inputs as framing
 
-    digest = hashlib.sha256(Path(__file__).read_bytes() + Path(inputs.__file__).read_bytes() +
-                            Path(framing.__file__).read_bytes() + Path(lesion_inference.__file__).read_bytes())
-    return digest.hexdigest()[:10]
+    from ...models.training import code_tag
+
+    return code_tag(sys.modules[__name__], inputs, framing, lesion_inference)
 
 
 def covid_ct_frames(data_root: Path, cache_dir: Path, say: Callable[[str], None] = print) -> FrameSet:

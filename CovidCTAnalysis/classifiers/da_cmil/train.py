@@ -26,7 +26,6 @@ the same figures) and scores each fold once, after the last epoch.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import time
@@ -125,8 +124,9 @@ def preprocessing_tag() -> str:
     """Short hash of the bag and framing code, in cache names: a cache built by other code is never reused."""
     from ..slice_resnet import inputs
 
-    digest = hashlib.sha256(Path(bags.__file__).read_bytes() + Path(inputs.__file__).read_bytes())
-    return digest.hexdigest()[:10]
+    from ...models.training import code_tag
+
+    return code_tag(bags, inputs)
 
 
 def covid_ct_bags(data_root: Path, cache_dir: Path, say: Callable[[str], None] = print) -> tuple[BagSet, np.ndarray]:

@@ -19,7 +19,6 @@ they would be a shortcut).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +29,9 @@ from . import inputs
 def semiseg_tag() -> str:
     """Short hash of the framing code and of the SemiSeg reader, in the cache name."""
     from ...lesions import semiseg
+    from ...models.training import code_tag
 
-    digest = hashlib.sha256(Path(inputs.__file__).read_bytes() + Path(semiseg.__file__).read_bytes())
-    return digest.hexdigest()[:10]
+    return code_tag(inputs, semiseg)
 
 
 def square_with_mask(hu: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -73,9 +73,9 @@ class TrainConfig:
 # ----------------------------------------------------------------------------------------------------------- data
 def preprocessing_tag() -> str:
     """Short hash of inputs.py, in the cache names: caches built by other preprocessing code are never reused."""
-    import hashlib
+    from ...models.training import code_tag
 
-    return hashlib.sha256(Path(inputs.__file__).read_bytes()).hexdigest()[:10]
+    return code_tag(inputs)
 
 
 def load_square(path: Path, lung_focus: bool = False) -> np.ndarray:
