@@ -70,14 +70,17 @@ def frame_set(items: list[tuple[Path, int]], say: Callable[[str], None] = print)
 
 
 def preprocessing_tag() -> str:
-    """Short hash of the framing code and of the lesion inference that draws the side information, in cache names:
-    a cache built by other code is never reused."""
+    """Short hash of the framing code and of the lesion inference that draws the side information, then the first
+    characters of the registered lesions-unet weights' sha256, in cache names: a cache built by other code or from
+    another lesion model's masks is never reused."""
     from ...lesions import inference as lesion_inference
+    from ...lesions.network import MODEL_NAME as LESION_MODEL
+    from ...models.registry import load_registry
+    from ...models.training import code_tag
     from ..slice_resnet import inputs as framing
 
-    from ...models.training import code_tag
-
-    return code_tag(sys.modules[__name__], inputs, framing, lesion_inference)
+    lesion_weights = load_registry().get(LESION_MODEL).sha256 or "none"
+    return f"{code_tag(sys.modules[__name__], inputs, framing, lesion_inference)}-{lesion_weights[:8]}"
 
 
 def covid_ct_frames(data_root: Path, cache_dir: Path, say: Callable[[str], None] = print) -> FrameSet:
