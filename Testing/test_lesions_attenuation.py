@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from CovidCTAnalysis.labels import CONSOLIDATION, GGO
 from CovidCTAnalysis.lesions.attenuation import (GROW_MM, GROW_RAISE_HU, NORMAL_LUNG_MAX_HU, RAISE_HU,
                                                  normal_lung_level, refine_ground_glass)
 
 
-def lung_slice(seed: int = 0):
-    """One 1 mm slice of normal lung (-850 HU, noise 20) with a ground-glass disc (-600 HU, r 15 mm) and a vessel."""
+def lung_slice(seed: int = 0, disc_mm: float = 15.0):
+    """One 1 mm slice of normal lung (-850 HU, noise 20) with a ground-glass disc (-600 HU, radius ``disc_mm``) and a
+    vessel."""
     rng = np.random.default_rng(seed)
     hu = (-850.0 + 20.0 * rng.standard_normal((1, 160, 160))).astype(np.float32)
     yy, xx = np.mgrid[:160, :160]
-    disc = (yy - 60) ** 2 + (xx - 60) ** 2 < 15 ** 2
+    disc = (yy - 60) ** 2 + (xx - 60) ** 2 < disc_mm ** 2
     hu[0][disc] += 250.0
     vessel = (np.abs(xx - 120) <= 1) & (yy > 20) & (yy < 140)      # a 3 mm vessel: dense but thin
     hu[0][vessel] = 40.0
@@ -82,14 +84,15 @@ def test_faint_but_real_ground_glass_above_the_raise_stays():
 
 
 def test_ground_glass_extends_into_the_raised_lung_next_to_it_by_at_most_grow_mm():
-    hu, disc, vessel = lung_slice(4)                       # disc: r 15 mm, 250 HU above normal lung
+    hu, disc, vessel = lung_slice(4, disc_mm=9 + GROW_MM + 5)  # disc 250 HU above normal lung, 5 mm beyond the reach
     r = radius()
     labels = np.zeros(hu.shape, np.uint8)
-    labels[0][r < 9] = GGO                                  # the network stopped 6 mm short of the lesion's margin
+    labels[0][r < 9] = GGO                                  # the network stopped GROW_MM + 5 mm short of the margin
     labels[0][vessel & (np.mgrid[:160, :160][0] < 60)] = GGO   # and called part of a thin vessel ground glass
-    assert 250.0 > GROW_RAISE_HU > RAISE_HU and 2.0 <= GROW_MM <= 5.0
+    assert 250.0 > GROW_RAISE_HU > RAISE_HU and 1.0 <= GROW_MM <= 20.0
     out = refine_ground_glass(labels.copy(), hu, everywhere(hu), (1.0, 1.0), -850.0)
-    assert (out[0][r < 9 + GROW_MM - 1] == GGO).all()       # grown by GROW_MM ...
+    steps = ndimage.distance_transform_cdt(~(r < 9), metric="taxicab")   # 4-connected steps from the label
+    assert (out[0][steps <= GROW_MM - 1] == GGO).all()      # grown by GROW_MM one-pixel steps ...
     assert not (out[0][r > 9 + GROW_MM + 0.5] == GGO).any()  # ... and no further, though the disc goes on
     assert not (out[0][vessel] == GGO).any()                 # the vessel label went and did not grow
     half = everywhere(hu)
@@ -101,7 +104,7 @@ def test_ground_glass_extends_into_the_raised_lung_next_to_it_by_at_most_grow_mm
 
 def test_ground_glass_does_not_extend_into_normal_lung():
     hu, disc, _ = lung_slice(5)
-    hu[0][disc] = -850.0 + 1.6 * RAISE_HU                  # faint haze: stays, but is below the growth threshold
+    hu[0][disc] = -850.0 + (RAISE_HU + GROW_RAISE_HU) / 2  # faint haze: stays, but is below the growth threshold
     labels = np.zeros(hu.shape, np.uint8)
     labels[0][radius() < 10] = GGO
     out = refine_ground_glass(labels.copy(), hu, everywhere(hu), (1.0, 1.0), -850.0)
