@@ -24,6 +24,9 @@ from .sniff import compound_suffix
 from .volume import as_3d, strip_metadata
 
 VOLUME_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha")
+#: gzip level of compressed outputs. Level 1 writes a 512 x 512 x 300 float heatmap in 1.4 s instead of 2.1 s at the
+#: library's default, for a file 15 % larger (130 vs 113 MB); `covidct analyze` writes eight such maps (README, speed).
+COMPRESSION_LEVEL = 1
 LABEL_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".seg.nrrd", ".mha", ".png")
 
 
@@ -68,7 +71,7 @@ def _clean_copy(image: sitk.Image) -> sitk.Image:
 def _itk_write(image: sitk.Image, path: Path, compress: bool) -> None:
     with atomic_path(path) as tmp:
         try:
-            sitk.WriteImage(image, str(tmp), useCompression=compress)
+            sitk.WriteImage(image, str(tmp), useCompression=compress, compressionLevel=COMPRESSION_LEVEL)
         except RuntimeError:
             raise InputError(path, "could not be written (disk full, or no permission to write there?)") from None
 
