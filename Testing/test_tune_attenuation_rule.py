@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("tune_attenuation_rule", REPO / "scripts" / "tune_attenuation_rule.py")
+    spec = importlib.util.spec_from_file_location("tune_attenuation_rule",
+                                                  REPO / "scripts" / "tune_attenuation_rule.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -5,9 +5,10 @@ walls stay visible (Hansell et al., "Fleischner Society: glossary of terms for t
 lesions-unet 1.x / 2.x learned its margins from generous radiologist masks and placed them loosely on true-HU CT: on the
 demo CT 70 % of its false-positive ground glass had no added density at all, and on the phantom validation cases
 (seeds 2-5) 22-25 % of the true ground glass, a band 1-2 pixels wide mostly on the pleural side of subpleural
-lesions, was left out although it reads -600 HU; 3.0.0's network leaves out more of that faint margin (model card). Both are judged by the *background* attenuation of the parenchyma: the
-image after a grey-level opening that removes vessels and bronchial walls thinner than ``OPENING_MM``, smoothed over
-``NOISE_MM``, compared with the normal lung level (the median of aerated, unlabelled lung):
+lesions, was left out although it reads -600 HU; 3.0.0's network leaves out more of that faint margin (model card).
+Both are judged by the *background* attenuation of the parenchyma: the image after a grey-level opening that removes
+vessels and bronchial walls thinner than ``OPENING_MM``, smoothed over ``NOISE_MM``, compared with the normal lung
+level (the median of aerated, unlabelled lung):
 
 1. a ground-glass pixel stays only where the background is at least ``RAISE_HU`` above the normal level;
 2. the ground glass that stays then extends, in the slice, by up to ``GROW_MM`` into lung whose background is at
