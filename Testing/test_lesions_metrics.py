@@ -59,3 +59,12 @@ def test_loss_uses_the_infection_marginal_for_unknown_class():
     assert l_cons > 2.0
     ignored = torch.full((1, 4, 4), IGNORE, dtype=torch.long)
     assert float(lesion_loss(logits, ignored)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_volume_error_is_signed_percent_of_the_truth_and_nan_without_truth():
+    from CovidCTAnalysis.lesions.metrics import volume_error_percent
+
+    truth = {"ggo_ml": 50.0, "consolidation_ml": 0.0, "total_ml": 50.0}
+    err = volume_error_percent({"ggo_ml": 40.0, "consolidation_ml": 5.0, "total_ml": 45.0}, truth)
+    assert err["ggo"] == -20.0 and err["total"] == -10.0
+    assert err["consolidation"] != err["consolidation"]      # nan: no truth to compare with

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.lesions import pseudo_infection_mask, quantify, segment_lesions, semiseg  # noqa: E402
 from CovidCTAnalysis.lesions.inference import segment_slices  # noqa: E402
-from CovidCTAnalysis.lesions.metrics import confusion, summarize  # noqa: E402
+from CovidCTAnalysis.lesions.metrics import confusion, summarize, volume_error_percent  # noqa: E402
 from CovidCTAnalysis.lesions.network import load_network  # noqa: E402
 
 PUBLISHED = {  # COVID-SemiSeg test slices (Fan et al. 2020, Tables II and IV)
@@ -108,18 +108,13 @@ def evaluate_demo(net, seed: int) -> list[dict]:
         seconds = time.time() - t0
         pred_q = quantify(pred, lungs)
         summary = summarize([confusion(sitk.GetArrayFromImage(pred), t)])
-
-        def err(key):
-            return 100.0 * (pred_q[key] - truth_q[key]) / truth_q[key] if truth_q[key] else float("nan")
-
         rows.append({
             "seed": seed, "steps": step, "size": list(case.image.GetSize()),
             "seconds_segment_lesions": round(seconds, 2),
             "truth": {k: truth_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement")},
             "predicted": {k: pred_q[k] for k in ("ggo_ml", "consolidation_ml", "total_ml", "percent_involvement",
                                                  "severity")},
-            "volume_error_percent": {"ggo": err("ggo_ml"), "consolidation": err("consolidation_ml"),
-                                     "total": err("total_ml")},
+            "volume_error_percent": volume_error_percent(pred_q, truth_q),
             "dice": {k: summary[k]["pooled_dice"] for k in summary},
             "pseudo_mask_vs_truth": {"dice": pc["pooled_dice"], "sensitivity": pc["pooled_sensitivity"]},
         })

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.demo import make_demo_ct  # noqa: E402
 from CovidCTAnalysis.lesions import attenuation, quantify, segment_lesions  # noqa: E402
-from CovidCTAnalysis.lesions.metrics import confusion, summarize  # noqa: E402
+from CovidCTAnalysis.lesions.metrics import confusion, summarize, volume_error_percent  # noqa: E402
 from CovidCTAnalysis.lesions.network import load_network  # noqa: E402
 from CovidCTAnalysis.lungs import classic_lungs  # noqa: E402
 
@@ -60,8 +60,7 @@ def score(net, cases) -> list[dict]:
         pred_q = quantify(pred, found.labels)
         dice = summarize([confusion(sitk.GetArrayFromImage(pred), truth)])
         out.append({"seed": seed, "infection_dice": dice["infection"]["pooled_dice"],
-                    **{f"{k}_error_percent": 100.0 * (pred_q[f"{k}_ml"] - truth_q[f"{k}_ml"]) / truth_q[f"{k}_ml"]
-                       for k in ("total", "ggo", "consolidation")}})
+                    **{f"{k}_error_percent": v for k, v in volume_error_percent(pred_q, truth_q).items()}})
     return out
 
 

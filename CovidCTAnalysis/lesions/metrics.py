@@ -65,3 +65,12 @@ def summarize(confusions: list[dict[str, np.ndarray]]) -> dict:
             "slices_with_class": int(present.sum()),
         }
     return result
+
+
+def volume_error_percent(predicted: dict, truth: dict) -> dict[str, float]:
+    """Signed volume error in % of the truth, per class and in total, from two ``quantify`` results (nan where the
+    truth has none of that class)."""
+    def err(key: str) -> float:
+        return 100.0 * (predicted[key] - truth[key]) / truth[key] if truth[key] else float("nan")
+
+    return {"ggo": err("ggo_ml"), "consolidation": err("consolidation_ml"), "total": err("total_ml")}

@@ -122,9 +122,8 @@ def bag_set(items: list[tuple[Path, int]], say: Callable[[str], None] = print) -
 
 def preprocessing_tag() -> str:
     """Short hash of the bag and framing code, in cache names: a cache built by other code is never reused."""
-    from ..slice_resnet import inputs
-
     from ...models.training import code_tag
+    from ..slice_resnet import inputs
 
     return code_tag(bags, inputs)
 
