@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import InputError, LungsNotFoundError
+from .heap import keep_freed_memory
 
 
 #: segment-lesions --model value for the intensity pseudo-mask of seed 001 section 2.7.2 (no weights).
@@ -401,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
+        if args.command != "serve":  # a short-lived process: freed arrays stay mapped for reuse (heap.py)
+            keep_freed_memory()
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"covidct: error: {exc}", file=sys.stderr)

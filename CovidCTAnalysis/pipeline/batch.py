@@ -123,8 +123,10 @@ def run_case(path: str, outdir: str, options: AnalyzeOptions, threads: int) -> d
     import SimpleITK as sitk
     import torch
 
+    from ..heap import keep_freed_memory
     from .analyze import analyze
 
+    keep_freed_memory()  # the worker's next case reuses this one's memory (heap.py)
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     if threads:
