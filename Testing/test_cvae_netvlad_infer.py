@@ -119,3 +119,24 @@ def test_registered_entry_matches_the_shipped_weights():
     assert entry.check() == "ok" and entry.task == "classification" and entry.explanation.startswith("LRP")
     model = load_model("cpu")
     assert model.net.classifier.encoder.side is not None  # the full model ships
+
+
+def test_side_information_on_a_picture_keeps_the_rule_the_weights_were_trained_with(demo):
+    """On a picture the side information is lesions-unet's four-turn arg-max (inputs.PICTURE_LESIONS), whatever the
+    caller passes and whatever lesions-unet's own picture rule is; on a volume the caller's map is used as given."""
+    from CovidCTAnalysis.classifiers.cvae_netvlad.infer import _lesion_labels
+    from CovidCTAnalysis.lesions import segment_lesions
+
+    arr = sitk.GetArrayFromImage(demo.image)
+    z = int(np.argmax((sitk.GetArrayFromImage(demo.lesions) > 0).sum(axis=(1, 2))))
+    picture = sitk.GetImageFromArray(arr[z:z + 1])
+    everything = sitk.GetImageFromArray(np.ones(arr[z:z + 1].shape, np.uint8))
+    everything.CopyInformation(picture)
+    side = _lesion_labels(picture, None, everything, True, "cpu")
+    expected = sitk.GetArrayFromImage(segment_lesions(picture, display_windowed=True, picture_tta="rot4",
+                                                      picture_rule=None))
+    assert np.array_equal(side, expected) and side.any() and not side.all()
+    assert not np.array_equal(side, sitk.GetArrayFromImage(segment_lesions(picture, display_windowed=True)))
+    volume_lesions = sitk.GetImageFromArray(np.ones(arr.shape, np.uint8))
+    volume_lesions.CopyInformation(demo.image)
+    assert _lesion_labels(demo.image, None, volume_lesions, False, "cpu").all()

@@ -12,7 +12,7 @@ from scipy import ndimage
 from CovidCTAnalysis.lesions import quantify, segment_lesions
 from CovidCTAnalysis.lesions.attenuation import GROW_MM
 from CovidCTAnalysis.lesions.pleural import DENSE_HU
-from CovidCTAnalysis.lesions.inference import PICTURE_TTA, lung_gate, probabilities_2d
+from CovidCTAnalysis.lesions.inference import PICTURE_RULE, PICTURE_TTA, decide, lung_gate, probabilities_2d
 from CovidCTAnalysis.lesions.metrics import confusion, summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def test_single_2d_slice_is_segmented_whole(net, small_demo):
     out = segment_lesions(image, lungs, display_windowed=True, net=net)
     assert out.GetSize() == image.GetSize()
     les = sitk.GetArrayFromImage(out)
-    assert np.array_equal(les, segment_slices(net, crop, tta=PICTURE_TTA))   # whole slice, no gating
+    assert np.array_equal(les, segment_slices(net, crop, tta=PICTURE_TTA, rule=PICTURE_RULE))  # whole, ungated
     assert les.any()
 
 
@@ -93,17 +93,33 @@ def test_picture_tta_turns_with_the_picture(net, small_demo):
     z = int(np.argmax((sitk.GetArrayFromImage(small_demo.lesions) > 0).sum(axis=(1, 2))))
     square = arr[z:z + 1, 10:138, 10:138]
     turned = np.ascontiguousarray(np.rot90(square, 1, axes=(1, 2)))
-    for tta in ("rot4", "flip", "none"):
+    for tta in ("rot4", "d8", "flip", "none"):
         a = probabilities_2d(net, square, tta=tta, bf16=False).numpy()
         b = np.rot90(probabilities_2d(net, turned, tta=tta, bf16=False).numpy(), -1, axes=(2, 3))
         assert a.shape == (1, 3, 128, 128) and np.allclose(a.sum(axis=1), 1.0, atol=1e-4)
         gap = float(np.abs(a - b).max())
-        if tta == "rot4":
+        if tta in ("rot4", "d8"):
             assert gap < 1e-4
         else:
             assert gap > 1e-3
     with pytest.raises(ValueError, match="test-time augmentation"):
         probabilities_2d(net, square, tta="rot8")
+
+
+def test_picture_decision_rule():
+    """decide: lesion where P(GGO) + P(consolidation) passes the threshold (None: where the arg-max is a lesion), there
+    consolidation where the weighted P(consolidation) beats P(GGO)."""
+    prob = np.array([[0.60, 0.25, 0.15],    # arg-max background; 0.40 of lesion; 2 x 0.15 > 0.25
+                     [0.75, 0.20, 0.05],    # background under every rule: 0.25 of lesion
+                     [0.30, 0.45, 0.25],    # arg-max GGO; 2 x 0.25 > 0.45
+                     [0.20, 0.50, 0.30]]    # arg-max GGO; 2 x 0.30 > 0.50
+                    ).T.reshape(1, 3, 4, 1)
+    argmax = np.argmax(prob, axis=1).ravel()
+    assert argmax.tolist() == [0, 0, 1, 1]
+    assert decide(prob, None, 1.0).ravel().tolist() == argmax.tolist()      # the arg-max's extent and split
+    assert decide(prob, None, 2.0).ravel().tolist() == [0, 0, 2, 2]
+    assert decide(prob, 0.3, 1.0).ravel().tolist() == [1, 0, 1, 1]
+    assert decide(prob, 0.3, 2.0).ravel().tolist() == [2, 0, 2, 2]
 
 
 def test_a_2d_image_without_z(net):
@@ -136,7 +152,7 @@ def test_a_true_hu_slice_is_cropped_to_the_lungs_and_gated(net, small_demo):
     from CovidCTAnalysis.lesions.inference import segment_slices
 
     picture = sitk.GetArrayFromImage(segment_lesions(image, lungs, display_windowed=True, net=net))
-    assert np.array_equal(picture, segment_slices(net, arr[z:z + 1], tta=PICTURE_TTA))
+    assert np.array_equal(picture, segment_slices(net, arr[z:z + 1], tta=PICTURE_TTA, rule=PICTURE_RULE))
 
 
 def test_attenuation_check_removes_ground_glass_on_normal_lung(net, monkeypatch):

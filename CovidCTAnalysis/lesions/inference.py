@@ -11,7 +11,8 @@ region, and the result is kept only inside it (the lung mask of each slice with 
 ``GATE_CLOSING_MM``, so dense consolidation that a threshold-based lung mask leaves out at the lung border still
 counts). A picture - one display-windowed slice, a figure crop - is segmented whole and not gated: lung masks of
 such pictures are unreliable, the network was trained on exactly such crops without masks and learned to keep its
-output inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices. A single
+output inside the lungs; `scripts/evaluate_lesions.py` validates both choices on the fixed validation slices. Its
+probabilities are averaged over its eight turned and mirrored views and decided by ``PICTURE_RULE``. A single
 slice in true HU in which the lung finder found no lung is segmented whole the same way (``whole_image``).
 
 On true-HU input three density rules follow the network, in this order: ground glass must be denser than normal lung
@@ -37,13 +38,21 @@ GATE_CLOSING_MM = 10.0
 GATE_PIXEL_MM = 1.2
 BATCH = 8
 # (quarter turns, left-right flip) of each test-time view; the identity comes first
-TTA_VIEWS = {"none": ((0, False),), "flip": ((0, False), (0, True)), "rot4": tuple((k, False) for k in range(4))}
+TTA_VIEWS = {"none": ((0, False),), "flip": ((0, False), (0, True)), "rot4": tuple((k, False) for k in range(4)),
+             "d8": tuple((k, flip) for flip in (False, True) for k in range(4))}
 # A picture (a figure, a PNG/JPEG, a slice exported from a NIfTI) comes in any orientation: the COVID-SemiSeg JPEGs
 # lie with the spine on the right, figures in papers with the spine at the bottom. Averaging the four quarter turns
 # was chosen on 200 of COVID-SemiSeg's Inf-Net pseudo-labelled slices (never the 50 radiologist-labelled ones the
 # cross-validation scores), against those pseudo-labels with lesions-unet 2.1.0: infection Dice 0.489 as stored /
-# 0.492 turned spine-down without it; 0.505 / 0.505 with it; left-right flips added nothing (model card).
-PICTURE_TTA = "rot4"
+# 0.492 turned spine-down without it; 0.505 / 0.505 with it. Their mirror images too (all eight views) and the
+# decision below were then chosen by nested cross-validation on the 50 labelled slices with 3.0.0's fold models
+# (scripts/cv_lesion_decision.py; model card, "The decision on a picture").
+PICTURE_TTA = "d8"
+#: (threshold, consolidation weight) of ``decide`` on a picture: lesion where P(GGO) + P(consolidation) > 0.3, and
+#: consolidation where 2 P(consolidation) > P(GGO). On pictures the arg-max under-calls lesions, consolidation most
+#: (nested CV: infection 0.730 -> 0.748, consolidation 0.359 -> 0.399). Volumes keep the arg-max: their density rules
+#: (attenuation.py, pleural.py, consolidation.py) were tuned on it and decide there.
+PICTURE_RULE = (0.3, 2.0)
 
 
 def probabilities_2d(net, hu: np.ndarray, device="cpu", tta: str = "none", bf16: bool | None = None):
@@ -80,12 +89,15 @@ def probabilities_2d(net, hu: np.ndarray, device="cpu", tta: str = "none", bf16:
 
 
 def segment_slices(net, hu: np.ndarray, device="cpu", batch: int = BATCH, progress=None, tta: str = "none",
-                   bf16: bool | None = None):
-    """uint8 labels [N, H, W] (0 / 1 GGO / 2 consolidation) for HU slices [N, H, W], in batches."""
+                   bf16: bool | None = None, rule: tuple[float, float] | None = None):
+    """uint8 labels [N, H, W] (0 / 1 GGO / 2 consolidation) for HU slices [N, H, W], in batches.
+
+    ``rule``: None, the most probable class; or (threshold, weight), ``decide``'s rule (pictures: ``PICTURE_RULE``).
+    """
     labels = np.zeros(hu.shape, np.uint8)
     for start in range(0, hu.shape[0], batch):
-        prob = probabilities_2d(net, hu[start:start + batch], device, tta, bf16)
-        labels[start:start + batch] = _argmax_classes(prob.numpy())
+        prob = probabilities_2d(net, hu[start:start + batch], device, tta, bf16).numpy()
+        labels[start:start + batch] = _argmax_classes(prob) if rule is None else decide(prob, *rule)
         if progress is not None:
             progress(min(1.0, (start + batch) / hu.shape[0]), f"lesion slices {min(start + batch, hu.shape[0])}"
                      f"/{hu.shape[0]}")
@@ -105,6 +117,17 @@ def _argmax_classes(prob: np.ndarray) -> np.ndarray:
         out[better] = c
         np.maximum(best, prob[:, c], out=best)
     return out
+
+
+def decide(prob: np.ndarray, threshold: float | None, weight: float) -> np.ndarray:
+    """uint8 labels of [N, 3, H, W] probabilities: lesion where P(GGO) + P(consolidation) > ``threshold`` (None:
+    where the arg-max is a lesion class, the arg-max's extent), and there consolidation where ``weight`` x
+    P(consolidation) > P(GGO), else GGO (``PICTURE_RULE``)."""
+    if threshold is None:
+        lesion = (prob[:, 1] > prob[:, 0]) | (prob[:, 2] > prob[:, 0])
+    else:
+        lesion = prob[:, 1] + prob[:, 2] > threshold
+    return np.where(lesion, np.where(weight * prob[:, 2] > prob[:, 1], 2, 1), 0).astype(np.uint8)
 
 
 def lung_box(lung: np.ndarray, margin: float = CROP_MARGIN) -> tuple[slice, slice, slice] | None:
@@ -165,8 +188,9 @@ def air_region(hu: np.ndarray) -> np.ndarray:
 
 def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, display_windowed: bool = False,
                     device="cpu", progress=None, net=None, picture_tta: str = PICTURE_TTA,
-                    attenuation_check: bool = True, pleural: sitk.Image | None = None,
-                    consolidation_extent: bool = True, whole_image: bool = False) -> sitk.Image:
+                    picture_rule: tuple[float, float] | None = PICTURE_RULE, attenuation_check: bool = True,
+                    pleural: sitk.Image | None = None, consolidation_extent: bool = True,
+                    whole_image: bool = False) -> sitk.Image:
     """Lesion label map (uint8: 0 none, 1 GGO, 2 consolidation) on the grid of ``image`` (canonical float32 HU).
 
     ``lungs``: the lung label map on the same grid (any label > 0 is lung), or None. A picture (one display-windowed
@@ -175,8 +199,9 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
     kept inside the (closed, filled) lung mask; without a mask, air enclosed by the body stands in for it.
     ``display_windowed`` marks approximate HU from 8-bit display values.
     ``net``: an already loaded network (else the registered lesions-unet is loaded, sha256 verified).
-    ``picture_tta``: the test-time augmentation of a picture (``probabilities_2d``; default the four quarter turns,
-    ``PICTURE_TTA``); volumes and true-HU slices have a known orientation and run without one.
+    ``picture_tta``: the test-time augmentation of a picture (``probabilities_2d``; default the four quarter turns
+    and their mirror images, ``PICTURE_TTA``); volumes and true-HU slices have a known orientation and run without
+    one. ``picture_rule``: the decision on a picture (``decide``; default ``PICTURE_RULE``; None: the arg-max).
     ``attenuation_check``: on true-HU input, drop ground glass where the lung is not denser than normal lung and
     extend it into raised lung next to it (attenuation.py); display-windowed HU are too approximate for it (model
     card).
@@ -204,7 +229,7 @@ def segment_lesions(image: sitk.Image, lungs: sitk.Image | None = None, *, displ
             raise ValueError(f"lung mask shape {lung.shape} differs from the image's {hu.shape}")
     spacing_xy = image.GetSpacing()[:2]
     if hu.shape[0] == 1 and (display_windowed or whole_image):
-        out[:] = segment_slices(net, hu, dev, progress=progress, tta=picture_tta)
+        out[:] = segment_slices(net, hu, dev, progress=progress, tta=picture_tta, rule=picture_rule)
     else:
         region = lung if lung is not None and lung.any() else air_region(hu)
         box = lung_box(region)

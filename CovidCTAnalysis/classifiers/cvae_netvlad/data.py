@@ -46,7 +46,7 @@ def figure_frame(path: Path, lesion_net, device: str = "cpu") -> tuple[np.ndarra
     ct = load_ct(path)
     hu = sitk.GetArrayFromImage(ct.image)[0]
     lesions = sitk.GetArrayFromImage(segment_lesions(ct.image, display_windowed=True, net=lesion_net,
-                                                     device=device))[0]
+                                                     device=device, **inputs.PICTURE_LESIONS))[0]
     box, found = inputs.figure_box(hu, image_lungs(ct, None, device))
     unit, side = inputs.frames(hu[None], lesions[None], box)
     return unit[0], side[0], found

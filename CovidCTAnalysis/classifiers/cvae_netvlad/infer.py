@@ -124,11 +124,15 @@ def _lung_frames(lungs: np.ndarray, box) -> np.ndarray:
 
 def _lesion_labels(ct_image: sitk.Image, lungs: sitk.Image | None, lesions: sitk.Image | None,
                    display_windowed: bool, device: str) -> np.ndarray:
-    """The lesion label array on the CT grid: the caller's, else ``lesions-unet`` run here as the pipeline runs it."""
-    if lesions is None:
+    """The lesion label array on the CT grid: the caller's, else ``lesions-unet`` run here as the pipeline runs it;
+    on a picture (one display-windowed slice) always run here, with the side information's own picture rule
+    (``inputs.PICTURE_LESIONS``)."""
+    picture = display_windowed and (ct_image.GetDimension() == 2 or ct_image.GetSize()[2] == 1)
+    if lesions is None or picture:
         from ...lesions import segment_lesions
 
-        lesions = segment_lesions(ct_image, lungs, display_windowed=display_windowed, device=device)
+        lesions = segment_lesions(ct_image, lungs, display_windowed=display_windowed, device=device,
+                                  **inputs.PICTURE_LESIONS)
     return sitk.GetArrayFromImage(lesions).reshape(sitk.GetArrayViewFromImage(ct_image).shape)
 
 

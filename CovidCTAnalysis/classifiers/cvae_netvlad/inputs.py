@@ -36,6 +36,10 @@ SIZE = 160
 SIDE = SIZE // 4
 #: §4.1: 3 mm slice increment for volumes.
 SLICE_INCREMENT_MM = 3.0
+#: How lesions-unet decides on a picture (a display-windowed figure) for the side information: the four quarter turns
+#: and the arg-max, as the shipped weights were trained and measured with (model card). lesions-unet's own picture
+#: rule since 3.1.0 (eight views, a lower lesion threshold) draws larger masks, which this model has not seen.
+PICTURE_LESIONS = {"picture_tta": "rot4", "picture_rule": None}
 #: Standardisation of the unit image for the ImageNet trunk (measured on the COVID-CT frames: mean 0.30, sd 0.32).
 MEAN, STD = 0.30, 0.32
 
