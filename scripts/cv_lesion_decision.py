@@ -130,17 +130,11 @@ def main(argv=None) -> int:
 
     # the rule to ship: the same choice made on all five folds' slices (its score there is not a CV number)
     final = max(rules, key=lambda rule: objective(dice[rule], fold_of))
-    rng = np.random.default_rng(0)
-    summary = {}
-    for name in CLASSES:
-        pairs = np.array([(a[name], b[name]) for a, b in zip(nested, shipped) if a[name] is not None])
-        diff = pairs[:, 0] - pairs[:, 1]
-        boot = diff[rng.integers(0, diff.size, (2000, diff.size))].mean(axis=1)
-        summary[name] = {"nested": round(mean_over_folds(nested, fold_of, name), 3),
-                         "shipped_rule": round(mean_over_folds(shipped, fold_of, name), 3),
-                         "difference_per_slice": round(float(diff.mean()), 3),
-                         "difference_ci95": [round(float(np.percentile(boot, q)), 3) for q in (2.5, 97.5)],
-                         "slices": int(diff.size)}
+    nested_rows = [{"slice": r["slice"], "fold": r["fold"], "dice": d} for r, d in zip(rows, nested)]
+    shipped_rows = [{"slice": r["slice"], "fold": r["fold"], "dice": d} for r, d in zip(rows, shipped)]
+    summary = {"nested": cv_lesions.class_summary(nested_rows, len(folds)),
+               "shipped_rule": cv_lesions.class_summary(shipped_rows, len(folds)),
+               "nested_minus_shipped": cv_lesions.paired(nested_rows, shipped_rows, held_out_only=False)}
     table = {f"{view} {'argmax' if rule is None else f't {rule[0]} w {rule[1]}'}":
              {name: round(mean_over_folds(dice[(view, rule)], fold_of, name), 3) for name in CLASSES}
              for view, rule in rules}

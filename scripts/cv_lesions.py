@@ -143,6 +143,22 @@ def fold_bootstrap(per_fold: list[np.ndarray], n: int = 2000, seed: int = 0) -> 
     return [round(float(np.percentile(means, 2.5)), 3), round(float(np.percentile(means, 97.5)), 3)]
 
 
+def class_summary(rows: list[dict], folds: int) -> dict:
+    """Per class: Dice per fold (mean over the fold's slices with the class present), the mean over folds with its
+    ``fold_bootstrap`` CI, the mean over all slices; ``rows``: {"fold": 1.., "dice": {class: Dice or None}}."""
+    summary = {}
+    for name in CLASSES:
+        per_fold = [np.array([r["dice"][name] if r.get("dice") and r["dice"][name] is not None else np.nan
+                              for r in rows if r["fold"] == k + 1], float) for k in range(folds)]
+        fold_means = [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for v in per_fold]
+        summary[name] = {"per_fold": [round(v, 3) for v in fold_means],
+                         "mean_over_folds": round(float(np.nanmean(fold_means)), 3),
+                         "ci95": fold_bootstrap(per_fold),
+                         "mean_over_slices": round(float(np.nanmean(np.concatenate(per_fold))), 3),
+                         "slices_with_class": int(np.isfinite(np.concatenate(per_fold)).sum())}
+    return summary
+
+
 def paired(rows: list[dict], baseline: list[dict], n: int = 2000, seed: int = 0, held_out_only: bool = True) -> dict:
     """Per class: mean Dice of the CV models and of the baseline on the slices both scored - the baseline's held-out
     slices only (rows with ``validation`` true) when ``held_out_only`` - and a bootstrap 95 % CI of the mean paired
@@ -187,16 +203,7 @@ def evaluate(args, folds) -> int:
                     print(f"{arch} fold {k + 1} slice {number:>2} exit {code} {seconds:4.1f} s "
                           + " ".join(f"{c} {v:.3f}" for c, v in row.get("dice", {}).items() if v is not None),
                           flush=True)
-        summary = {"failed": sum(r["exit"] != 0 for r in rows)}
-        for name in CLASSES:
-            per_fold = [np.array([r["dice"][name] if r.get("dice") and r["dice"][name] is not None else np.nan
-                                  for r in rows if r["fold"] == k + 1], float) for k in range(len(folds))]
-            fold_means = [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for v in per_fold]
-            summary[name] = {"per_fold": [round(v, 3) for v in fold_means],
-                             "mean_over_folds": round(float(np.nanmean(fold_means)), 3),
-                             "ci95": fold_bootstrap(per_fold),
-                             "mean_over_slices": round(float(np.nanmean(np.concatenate(per_fold))), 3),
-                             "slices_with_class": int(np.isfinite(np.concatenate(per_fold)).sum())}
+        summary = {"failed": sum(r["exit"] != 0 for r in rows), **class_summary(rows, len(folds))}
         if args.baseline:
             summary["versus_baseline"] = paired(rows, json.loads(args.baseline.read_text(encoding="utf-8"))["rows"])
         if args.compare:
