@@ -1,5 +1,6 @@
-"""DA-CMIL inference (seed 004): a 2-D slice and a CT volume as bags of lung patches, their attention maps on the CT
-grid, the classifier interface, and (shipped weights) what the model card measured."""
+"""DA-CMIL inference (seed 004): a 2-D slice as a bag of lung patches and a CT volume as a bag of lung slices (or of
+lung patches, for weights without a slice-bag network), their attention maps on the CT grid, the classifier
+interface, and (shipped weights) what the model card measured."""
 
 from __future__ import annotations
 
@@ -41,14 +42,31 @@ def random_model():
 
 
 @pytest.fixture(scope="module")
+def random_slice_model(random_model):
+    """The same with a slice-bag network for volumes (slices seen at 64 px to keep the test fast)."""
+    import torch
+
+    torch.manual_seed(1)
+    return DACMILModel(net=random_model.net, device="cpu", version="test", slices=DACMIL().eval(), slice_size=64)
+
+
+@pytest.fixture(scope="module")
 def shipped():
     if "da-cmil" not in load_registry().entries:
         pytest.skip("da-cmil is not registered")
     return load_model("cpu")
 
 
-def test_volume_is_one_bag_with_attention_per_slice_and_a_map_on_the_ct_grid(demo, random_model):
-    result, maps = classify_volume(demo.image, demo.lungs, model=random_model)
+@pytest.mark.parametrize("kind", ["lung slices", "lung patches"])
+def test_volume_is_one_bag_with_attention_per_slice_and_a_map_on_the_ct_grid(demo, random_model, random_slice_model,
+                                                                              kind):
+    model = random_slice_model if kind == "lung slices" else random_model
+    result, maps = classify_volume(demo.image, demo.lungs, model=model)
+    assert result["bag"] == kind
+    if kind == "lung slices":
+        assert result["instances"] == result["classified_slices"]
+    else:
+        assert result["instances"] >= result["classified_slices"]
     assert set(maps) == {"attention", "gradcam"}
     heat = maps["attention"]
     assert 0.0 <= result["probability"] <= 1.0
@@ -70,11 +88,12 @@ def test_volume_is_one_bag_with_attention_per_slice_and_a_map_on_the_ct_grid(dem
     assert g.shape == h.shape and 0.0 <= g.min() and g.max() <= 1.0 + 1e-6 and not g[outside].any()
 
 
-def test_volume_without_lung_is_refused(demo, random_model):
+def test_volume_without_lung_is_refused(demo, random_model, random_slice_model):
     empty = sitk.Image(demo.lungs.GetSize(), sitk.sitkUInt8)
     empty.CopyInformation(demo.lungs)
-    with pytest.raises(InputError, match="lung"):
-        classify_volume(demo.image, empty, model=random_model)
+    for model in (random_model, random_slice_model):
+        with pytest.raises(InputError, match="lung"):
+            classify_volume(demo.image, empty, model=model)
 
 
 def _slice_ct(demo, z: int):
@@ -138,6 +157,8 @@ def test_registered_entry_matches_the_shipped_weights(shipped):
     entry = load_registry().get("da-cmil")
     assert entry.check() == "ok" and entry.task == "classification"
     assert entry.input["instance_size"] == shipped.instance_size == bags.PATCH
+    assert shipped.slices is not None and entry.input["slice_size"] == shipped.slice_size == bags.SLICE_SIZE
+    assert entry.calibration["inputs"] == ["slice"]  # fitted on the patch network's 2-D predictions
 
 
 @pytest.mark.realdata

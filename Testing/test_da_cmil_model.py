@@ -155,3 +155,101 @@ def test_cohort_csv_is_checked(tmp_path):
     path.write_text("path,label\na.png,1\n")
     with pytest.raises(InputError, match="both"):
         cohort_items(path)
+
+
+def _volume(slices=12, size=120):
+    """(HU volume, lung mask) of ``slices`` copies of ``_chest`` with the lungs shrinking towards both ends."""
+    hu, lungs = _chest(size)
+    vol_hu = np.repeat(hu[None], slices, axis=0)
+    vol_lungs = np.repeat(lungs[None], slices, axis=0)
+    vol_lungs[0] = False  # a slice without lung is not a lung slice
+    return vol_hu, vol_lungs.astype(np.uint8)
+
+
+def test_volume_frames_sample_the_lung_slices_every_5_mm():
+    hu, lungs = _volume(slices=13)
+    frames = bags.volume_frames(hu, lungs, dz_mm=2.5)
+    assert frames.zs.tolist() == list(range(1, 13))
+    assert frames.picked.tolist() == [0, 2, 4, 6, 8, 10] and frames.sampled_z.tolist() == [1, 3, 5, 7, 9, 11]
+    assert frames.unit.shape == frames.lung.shape == (6, bags.FRAME, bags.FRAME)
+    assert len(frames.owner) == 12 and frames.owner.max() == 5
+    assert 0.0 <= frames.unit.min() and frames.unit.max() <= 1.0 and frames.lung.any()
+    assert bags.volume_frames(hu, np.zeros_like(lungs), 2.5) is None
+    assert bags.upsample_to_frame(np.ones((2, 8, 8))).shape == (2, bags.FRAME, bags.FRAME)
+
+
+def test_weights_file_of_both_networks_splits_back():
+    from CovidCTAnalysis.classifiers.da_cmil.infer import split_state
+    from CovidCTAnalysis.classifiers.da_cmil.train import combined_state
+
+    patch = {"a.weight": torch.ones(1), "b.weight": torch.ones(2)}
+    slices = {"a.weight": torch.zeros(1), "b.weight": torch.ones(2)}  # b shared (a frozen encoder)
+    both = combined_state(patch, slices)
+    assert set(both) == {"a.weight", "b.weight", "slices.a.weight"}  # a shared tensor is stored once
+    back = split_state(both)
+    assert set(back[0]) == set(back[1]) == set(patch)
+    assert all(torch.equal(back[0][k], patch[k]) and torch.equal(back[1][k], slices[k]) for k in patch)
+    assert split_state(patch)[1] == {}  # a file of the patch network alone
+    assert set(combined_state(both, slices)) == set(both)  # a combined file as the start keeps its patch network
+
+
+def test_train_volumes_fine_tunes_from_a_patch_network_and_scores_the_test_split(tmp_path):
+    import json
+
+    from CovidCTAnalysis.classifiers.da_cmil.infer import split_state
+    from CovidCTAnalysis.classifiers.da_cmil.train import synthetic_bags, train_volumes, volume_recipe
+    from CovidCTAnalysis.classifiers.decovnet.synthetic import load_case  # the format synthetic_bags reads
+    from CovidCTAnalysis.models.weights import save_half
+
+    folder = tmp_path / "synthetic"
+    folder.mkdir()
+    index = []
+    for i in range(8):
+        hu, lungs = _volume(slices=8, size=96)
+        label = i % 2
+        if label:
+            hu[3:6, 30:50, 20:40] = -300.0  # an opacity in the right lung
+        name = f"case{i}.npz"
+        np.savez_compressed(folder / name, hu=hu.astype(np.int16), lungs=lungs, lesions=np.zeros_like(lungs),
+                            instances=np.zeros_like(lungs), meta=np.array(json.dumps({"spacing": [1.0, 1.0, 5.0]})))
+        index.append({"file": name, "split": "test" if i >= 6 else "train", "label": label})
+        assert load_case(folder / name)[3]["spacing"][2] == 5.0
+    (folder / "index.json").write_text(json.dumps(index))
+    data, split = synthetic_bags(folder, tmp_path / "cache", say=lambda s: None)
+    assert len(data.labels) == 8 and data.sizes().tolist() == [7] * 8 and split.tolist().count("test") == 2
+    assert data.patches.shape[1:] == (bags.FRAME, bags.FRAME)
+
+    torch.manual_seed(0)
+    start = tmp_path / "patch.pt"
+    save_half(DACMIL().eval(), start)
+    cfg = volume_recipe(epochs=1, k=3, batch=2, instance_size=64, threads=1, init=str(start))
+    assert volume_recipe().freeze_encoder and volume_recipe().instance_size == 256
+    state, summary = train_volumes(cfg, synthetic=folder, cache_dir=tmp_path / "cache", say=lambda s: None)
+    patch, slices = split_state(state)
+    original = torch.load(start, weights_only=True)
+    assert all(torch.equal(patch[k], original[k]) for k in original)  # the patch network is carried unchanged
+    assert set(slices) == set(original) and any(not torch.equal(slices[k], original[k]) for k in original)
+    assert all(torch.equal(slices[k], original[k]) for k in original if k.startswith("encoder."))  # frozen
+    assert summary["synthetic_test"]["n"] == 2 and set(summary["synthetic_test_cases"]) == {"case6.npz", "case7.npz"}
+
+
+def test_volume_cohort_is_read_as_inference_reads_volumes_and_refuses_a_2d_image(tmp_path):
+    from PIL import Image
+
+    from CovidCTAnalysis.classifiers.da_cmil.train import volume_cohort_bags
+    from CovidCTAnalysis.demo import make_demo_ct, write_demo_case
+
+    rows = ["path,label"]
+    for seed, lesions in ((3, True), (4, False)):
+        case = make_demo_ct(size=(96, 96, 24), seed=seed, lesions=lesions)
+        rows.append(f"{write_demo_case(case, tmp_path / f'case{seed}')},{int(lesions)}")
+    (tmp_path / "volumes.csv").write_text("\n".join(rows) + "\n")
+    data = volume_cohort_bags(tmp_path / "volumes.csv", say=lambda s: None)
+    assert data.labels.tolist() == [1.0, 0.0] and (data.sizes() > 0).all()
+    assert data.patches.shape[1:] == (bags.FRAME, bags.FRAME) and data.patches.dtype == np.uint8
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64)).astype(np.uint8)).save(tmp_path / "figure.png")
+    (tmp_path / "mixed.csv").write_text("\n".join(rows[:2] + ["figure.png,0"]) + "\n")
+    with pytest.raises(InputError, match="2-D image") as err:
+        volume_cohort_bags(tmp_path / "mixed.csv", say=lambda s: None)
+    assert "figure.png" in str(err.value)

@@ -36,6 +36,14 @@ def test_calibrated_entry_keeps_the_raw_result():
     assert out["label"] == "non-COVID" and out["heatmap"] == "heatmap-x.nrrd"
 
 
+def test_calibration_limited_to_an_input_kind_leaves_the_other_raw():
+    entry = {"probability": 0.9, "label": "COVID-19"}
+    slices_only = {"method": "temperature", "temperature": 2.0, "inputs": ["slice"]}
+    assert calibrated_entry(entry, slices_only, "volume") is entry
+    assert calibrated_entry(entry, slices_only, "slice")["probability"] == pytest.approx(0.75)  # sqrt(9) = 3 : 1
+    assert calibrated_entry(entry, {"method": "temperature", "temperature": 2.0}, "volume")["probability_raw"] == 0.9
+
+
 def test_consensus_mean_and_disagreement():
     agree = consensus({"b": 0.7, "a": 0.9}, 0.5)
     assert agree == {"probability": pytest.approx(0.8), "spread": pytest.approx(0.2), "disagreement": False,

@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--groups-from", type=Path, help="take the patient ids from this predictions JSON (same 'names' in "
                    "the same order) when PREDICTIONS has none")
     p.add_argument("--write", action="store_true", help="store the calibration in the registry entry")
+    p.add_argument("--inputs", choices=("slice", "volume"),
+                   help="the input kind the predictions are of, when the classifier runs another network on the "
+                        "other kind (the calibration then leaves that kind raw)")
     a = p.parse_args(argv)
 
     data = json.loads(a.predictions.read_text(encoding="utf-8"))
@@ -68,6 +71,8 @@ def main(argv=None) -> int:
     block["fitted_on"] = source
     if "groups_from" in report:
         block["groups_from"] = report["groups_from"]
+    if a.inputs:
+        block["inputs"] = [a.inputs]
     print(json.dumps(block, indent=1))
     if a.write:
         registry = json.loads(registry_path.read_text(encoding="utf-8"))

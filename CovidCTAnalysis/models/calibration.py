@@ -3,8 +3,10 @@
 A classifier's registry entry may carry ``calibration``: a Platt or temperature scaling fitted on that classifier's
 validation predictions when it was trained (``evaluation.calibration``, ``scripts/calibrate_classifier.py``):
 ``{"method": "platt", "a": float, "b": float, ...}`` gives sigmoid(a * logit(p) + b); ``{"method": "temperature",
-"temperature": T, ...}`` gives sigmoid(logit(p) / T). Other keys (the data it was fitted on, ECE before and after)
-are documentation for the model card. Without an entry the probability is used as it is.
+"temperature": T, ...}`` gives sigmoid(logit(p) / T). ``"inputs": ["slice"]`` (or ``["volume"]``) limits it to the
+input kind its predictions were (a classifier whose volumes run another network than its slices); without it the
+calibration applies to every input. Other keys (the data it was fitted on, ECE before and after) are documentation
+for the model card. Without an entry the probability is used as it is.
 
 The consensus is the mean of the (calibrated) probabilities of the classifiers that ran, with a disagreement flag
 when their spread (highest minus lowest) exceeds the registry's ``consensus.disagreement_threshold``.
@@ -41,10 +43,11 @@ def calibrate(calibration: Mapping | None, p: float) -> float:
     raise ValueError(f"unknown calibration method {method!r}")
 
 
-def calibrated_entry(entry: dict, calibration: Mapping | None) -> dict:
+def calibrated_entry(entry: dict, calibration: Mapping | None, input_kind: str | None = None) -> dict:
     """A classifier's report entry with ``probability`` calibrated, the model's own ``probability_raw`` and
-    ``label_raw`` beside it, and ``label`` taken at 0.5 of the calibrated probability; unchanged without one."""
-    if not calibration:
+    ``label_raw`` beside it, and ``label`` taken at 0.5 of the calibrated probability; unchanged without one, or
+    when the calibration names ``inputs`` and ``input_kind`` ("slice" or "volume") is not among them."""
+    if not calibration or ("inputs" in calibration and input_kind not in calibration["inputs"]):
         return entry
     p = calibrate(calibration, entry["probability"])
     return dict(entry, probability=p, probability_raw=float(entry["probability"]), label=COVID if p >= 0.5 else

@@ -23,6 +23,7 @@ from ..lungs.select import DEFAULT_LUNG_MODEL
 from ..models import select_device
 from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
+from ..classifiers.interface import SLICE, VOLUME
 from ..classifiers.table import classifier_names, refusal
 from .background import BackgroundWrites
 from .classifiers import run_classifier, write_outputs
@@ -172,7 +173,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                 continue
             # calibrated where the model ships a calibration, the raw probability beside it (models/calibration.py)
             entry = write_outputs(name, run, ct, staging, dicom, submit=writes)
-            classifier_results[name] = calibrated_entry(entry, registry.get(name).calibration)
+            classifier_results[name] = calibrated_entry(entry, registry.get(name).calibration,
+                                                        SLICE if ct.is_2d else VOLUME)
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version

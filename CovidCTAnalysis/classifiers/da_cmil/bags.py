@@ -1,4 +1,5 @@
-"""Bags of DA-CMIL (Chikontwe et al., seed 004, §4.1-§4.2): an axial slice becomes a bag of lung patches.
+"""Bags of DA-CMIL (Chikontwe et al., seed 004, §4.1-§4.2): an axial slice becomes a bag of lung patches, a CT volume
+a bag of its lung slices.
 
 The paper cuts 128 x 128 patches "that mainly showed >= 30 % of lung tissue" out of its 512 x 512 slices, all
 cropped to the lung region, and resizes them to 256 x 256. Here, one slice:
@@ -16,6 +17,11 @@ The network sees each patch at ``PATCH`` px, not resized to twice its size as in
 a CPU (``TrainConfig.instance_size`` 256 is the paper's input for a GPU). Intensities are the lung window of the
 project's other slice networks (``slice_resnet.inputs``: one place for the window, the air padding and the
 resizing), standardized there too.
+
+A volume (§4.1, the "CT slices" set: a patient's slices are the instances, each resized from 512 to 256 px) is the bag
+of its lung slices (``volume_frames``): the slices holding at least 5 % of the largest slice's lung area, one every
+``SLICE_SPACING_MM``, each framed as in step 1 by the volume's lung ROI (the largest lung box over those slices).
+The network sees each frame at ``SLICE_SIZE`` (256) px, the paper's slice size.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ FRAME = 320
 PATCH = 128
 STRIDE = 96
 MIN_LUNG_FRACTION = 0.30
+#: A volume's slice instances are seen at this size (§4.1: CT slices resized from 512 to 256 px).
+SLICE_SIZE = 256
+#: Lung slices of a volume are sampled this far apart (mm); the slices between take the nearest sampled one's maps.
+SLICE_SPACING_MM = 5.0
 #: Top-left corners of the windows along one side: 0, 96, 192 (the last ends at FRAME).
 OFFSETS = tuple(range(0, FRAME - PATCH + 1, STRIDE))
 
@@ -56,6 +66,48 @@ def frames(hu: np.ndarray, lungs: np.ndarray, box: tuple[slice, slice]) -> tuple
     unit = _square_stack(framing.hu_to_unit(np.asarray(hu)[:, box[0], box[1]]))
     lung = _square_stack((np.asarray(lungs)[:, box[0], box[1]] > 0).astype(np.float32)) > 0.5
     return unit, lung
+
+
+@dataclass
+class VolumeFrames:
+    """The framed lung slices of a volume: ``unit`` and ``lung`` (K, FRAME, FRAME) of the K sampled slices, their
+    indices ``zs[picked]`` into the volume, ``owner`` (for each lung slice ``zs``, the position in ``picked`` of the
+    sampled slice nearest to it) and the lung ROI ``box`` every frame shows."""
+
+    unit: np.ndarray
+    lung: np.ndarray
+    zs: np.ndarray
+    picked: np.ndarray
+    owner: np.ndarray
+    box: tuple[slice, slice]
+
+    @property
+    def sampled_z(self) -> np.ndarray:
+        return self.zs[self.picked]
+
+
+def volume_frames(hu: np.ndarray, lungs: np.ndarray, dz_mm: float,
+                  spacing_mm: float = SLICE_SPACING_MM) -> VolumeFrames | None:
+    """The framed lung slices of a volume ``hu`` / ``lungs`` (z, y, x) whose slices are ``dz_mm`` apart; None when
+    the lung mask has no lung slice. Training (synthetic volumes) and inference frame volumes here alike."""
+    from ..slice_resnet.infer import lung_slices, sampled_slices
+
+    zs = lung_slices(lungs)
+    if zs.size == 0:
+        return None
+    box = framing.lung_roi(np.asarray(lungs)[zs])
+    picked, owner = sampled_slices(len(zs), dz_mm, spacing_mm)
+    unit, lung = frames(np.asarray(hu)[zs[picked]], np.asarray(lungs)[zs[picked]], box)
+    return VolumeFrames(unit, lung, zs, picked, owner, box)
+
+
+def upsample_to_frame(maps: np.ndarray) -> np.ndarray:
+    """Whole-frame maps (N, h, w) -> (N, FRAME, FRAME), bilinear: the spatial maps of the slice instances."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.as_tensor(np.asarray(maps, np.float32))[:, None]
+    return F.interpolate(t, size=(FRAME, FRAME), mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
 def _square_stack(crops: np.ndarray) -> np.ndarray:

@@ -35,6 +35,9 @@ TAU = 1.0  # §4.2
 LAMBDA = 0.5  # §4.2, Eq. 6
 BACKBONES = ("efficientnet-lite0", "resnet34")
 METHODS = ("da-cmil", "max", "attention")
+#: In a weights file holding both networks, the slice-bag network's keys start with this (the patch network's keys
+#: are bare, so a file of the patch network alone still loads).
+SLICES_PREFIX = "slices."
 
 
 def encoder(backbone: str) -> tuple[nn.Module, int]:
@@ -115,16 +118,21 @@ class DACMIL(nn.Module):
         self.instance = GatedAttention(FEATURES)
         self.classifier = nn.Linear(FEATURES, 1)
 
-    def instances(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(instance features phi (N, D), spatial attention (N, h, w) summing to 1 per instance)."""
-        g = self.project(self.encoder(x))
+    def instances(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(instance features phi (N, D), spatial attention (N, h, w) summing to 1 per instance) of the encoder's
+        feature maps."""
+        g = self.project(encoded)
         n, d, h, w = g.shape
         s = torch.softmax(self.spatial(g).reshape(n, h * w), dim=1)
         phi = torch.bmm(g.reshape(n, d, h * w), s[:, :, None])[:, :, 0]
         return phi, s.reshape(n, h, w)
 
     def forward(self, x: torch.Tensor, bag_sizes) -> BagOutput:
-        h, spatial = self.instances(x)
+        return self.from_encoded(self.encoder(x), bag_sizes)
+
+    def from_encoded(self, encoded: torch.Tensor, bag_sizes) -> BagOutput:
+        """``forward`` from the encoder's feature maps (N, C, h, w) of the instances."""
+        h, spatial = self.instances(encoded)
         scores = self.instance(h)[:, 0]
         logits, bags, attention = [], [], []
         start = 0

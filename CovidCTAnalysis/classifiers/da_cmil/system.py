@@ -1,9 +1,9 @@
 """da-cmil behind the classifier interface (``classifiers.interface``): a 2-D slice or a volume (seed 004).
 
-Both are bags of lung patches (``infer``); the lung mask comes from the pipeline (a display-windowed figure's from
-``lungs-unet``). The default heatmap is the model's own attention (§5.4): the spatial attention of each patch
-weighted by its instance attention; Grad-CAM of the bag logit on the same feature maps is the second view
-(``heatmap-da-cmil-gradcam.nrrd``).
+A slice is a bag of lung patches, a volume a bag of lung slices (``infer``); the lung mask comes from the pipeline
+(a display-windowed figure's from ``lungs-unet``). The default heatmap is the model's own attention (§5.4): the
+spatial attention of each instance weighted by its instance attention; Grad-CAM of the bag logit on the same
+feature maps is the second view (``heatmap-da-cmil-gradcam.nrrd``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class DACMILClassifier(ModelClassifier):
             report(1.0, f"P(COVID-19) {result['probability']:.3f}")
         else:
             if lungs is None:  # a thin stack without lungs (pipeline/lungs.py): listed as not run
-                raise InputError(ct.source, "no lung found: da-cmil classifies a volume by its lung patches")
+                raise InputError(ct.source, "no lung found: da-cmil classifies a volume by its lung slices")
             result, maps = infer.classify_volume(ct.image, lungs, progress=report, model=self.model)
         details = {k: v for k, v in result.items() if k not in ("probability", "label")}
         return ClassifierResult(probability=result["probability"], label=result["label"], version=self.version,

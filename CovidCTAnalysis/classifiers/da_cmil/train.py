@@ -56,6 +56,8 @@ class TrainConfig:
     lam: float = LAMBDA
     tau: float = TAU
     instance_size: int = bags.PATCH  # §4.2 resizes patches to 256
+    init: str | None = None  # a state dict file to start from instead of ``pretrained`` (fine-tuning)
+    freeze_encoder: bool = False  # keep the encoder as started; its feature maps are computed once (no flips)
     threads: int = 2
     device: str = "cpu"
     log: list = field(default_factory=list)
@@ -64,6 +66,21 @@ class TrainConfig:
 def paper_recipe(**overrides) -> TrainConfig:
     """The training of §4.2 as written (for a GPU): 30 epochs, k = 32, encoder lr 1e-4, patches resized to 256 px."""
     return TrainConfig(**{"epochs": 30, "k": 32, "encoder_lr": 1e-4, "instance_size": 256, **overrides})
+
+
+def volume_recipe(**overrides) -> TrainConfig:
+    """The slice-bag network's training on volumes (``train_volumes``): the patch network (``init``) as the start,
+    its encoder frozen (``freeze_encoder``: every slice encoded once, at 256 px as §4.1), the projection, both gated
+    attentions and the classifier trained at 1e-3 for 100 epochs of batches of 2 bags, k = 16 slices drawn per bag
+    (§4.2: 32), decays at 1/3, 1/2 and 5/6.
+
+    Why frozen: with the encoder in the loop a CPU affords a few hundred steps, and two such runs did not learn (bag
+    loss at chance): the paper's k = 32 with encoder rate 1e-4 (bag loss 0.80, 0.69, 0.69 over the 3 epochs before
+    its first decay) and k = 16 at 5e-4 (0.80, 0.71, 0.70, 0.70 over 4 epochs). Nor did 8 training bags overfit in
+    32 such steps. A frozen encoder makes a step cost milliseconds, and 240 steps fitted those 8 bags. All of this was
+    read from training losses on the train split; the test split scored only the final run."""
+    return TrainConfig(**{"epochs": 100, "k": 16, "batch": 2, "freeze_encoder": True,
+                          "instance_size": bags.SLICE_SIZE, **overrides})
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -146,6 +163,120 @@ def covid_ct_bags(data_root: Path, cache_dir: Path, say: Callable[[str], None] =
     return data, split
 
 
+def synthetic_bags(folder: Path, cache_dir: Path, say: Callable[[str], None] = print) -> tuple[BagSet, np.ndarray]:
+    """(bags of DeCoVNet's semi-synthetic volumes in ``folder`` (``scripts/make_decovnet_data.py``), their split
+    "train" / "test"), one bag per volume: its framed lung slices (``bags.volume_frames``, the framing inference
+    uses), cached in ``cache_dir``. Why these volumes: no labelled 3-D cohort exists here (docs/DATA.md); in them a
+    positive and a negative differ only by the transplanted lesions (``decovnet.synthetic``)."""
+    from ..decovnet.synthetic import load_case
+
+    folder = Path(folder)
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    cache = Path(cache_dir) / f"synthetic-slice-bags-{preprocessing_tag()}-{len(index)}.npz"
+    if cache.is_file():
+        d = np.load(cache)
+        return BagSet(d["patches"], d["starts"], d["labels"], d["names"], d["lungs_found"]), d["split"]
+    frames, starts, labels, names, split = [], [0], [], [], []
+    for i, row in enumerate(index):
+        hu, lungs, _, meta = load_case(folder / row["file"])
+        volume = bags.volume_frames(hu, lungs, float(meta["spacing"][2]))
+        if volume is None:
+            say(f"{row['file']}: no lung slice, left out")
+            continue
+        frames.append(np.rint(volume.unit * 255).astype(np.uint8))
+        starts.append(starts[-1] + len(volume.unit))
+        labels.append(int(row["label"]))
+        names.append(row["file"])
+        split.append(row["split"])
+        if (i + 1) % 20 == 0:
+            say(f"volume bags: {i + 1}/{len(index)}")
+    data = BagSet(np.concatenate(frames), np.array(starts, np.int64), np.array(labels, np.float32), np.array(names),
+                  np.ones(len(names), bool))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, patches=data.patches, starts=data.starts, labels=data.labels, names=data.names,
+             lungs_found=data.lungs_found, split=np.array(split))
+    return data, np.array(split)
+
+
+def combined_state(patch_state: dict, slice_state: dict) -> dict:
+    """One weights file of both networks: the patch network's keys as they are, then those of the slice-bag network
+    that differ from them under ``model.SLICES_PREFIX`` (a frozen encoder is stored once; ``infer.split_state``
+    fills it back in)."""
+    import torch
+
+    from .model import SLICES_PREFIX
+
+    patch = {k: v for k, v in patch_state.items() if not k.startswith(SLICES_PREFIX)}
+    return {**patch, **{SLICES_PREFIX + k: v for k, v in slice_state.items()
+                        if k not in patch or not torch.equal(v, patch[k])}}
+
+
+def volume_cohort_bags(csv_path: Path, say: Callable[[str], None] = print) -> BagSet:
+    """Bags of a user's cohort of CT volumes (a CSV as ``cohort_items``: columns path, label), one per volume: read by
+    ``io.load_ct``, lungs by the pipeline's ``segment_lungs``, framed lung slices by ``bags.volume_frames``: what
+    inference does. A 2-D image or a volume without lung is refused naming its file."""
+    import SimpleITK as sitk
+
+    from ...errors import InputError
+    from ...io import load_ct
+    from ...lungs.select import segment_lungs
+
+    frames, starts, labels, names = [], [0], [], []
+    items = cohort_items(csv_path)
+    for i, (path, label) in enumerate(items):
+        ct = load_ct(path)
+        if ct.is_2d:
+            raise InputError(path, "is a 2-D image; a volume cohort lists CT volumes (--cohort takes 2-D images)")
+        lungs = segment_lungs(ct.image, display_windowed=ct.display_windowed)
+        volume = bags.volume_frames(sitk.GetArrayFromImage(ct.image), sitk.GetArrayFromImage(lungs),
+                                    float(ct.image.GetSpacing()[2]))
+        if volume is None:
+            raise InputError(path, "no lung found; da-cmil's volume bags are lung slices")
+        frames.append(np.rint(volume.unit * 255).astype(np.uint8))
+        starts.append(starts[-1] + len(volume.unit))
+        labels.append(label)
+        names.append(Path(path).name)
+        say(f"volume bags: {i + 1}/{len(items)}")
+    return BagSet(np.concatenate(frames), np.array(starts, np.int64), np.array(labels, np.float32), np.array(names),
+                  np.ones(len(names), bool))
+
+
+def train_volumes(cfg: TrainConfig, *, synthetic: Path | None = None, cohort: Path | None = None,
+                  cache_dir: Path | None = None, say: Callable[[str], None] = print) -> tuple[dict, dict]:
+    """The slice-bag network (``volume_recipe``), a fine-tuning of the patch network ``cfg.init``, on the
+    ``synthetic`` volumes' train split (scored once, after its last epoch, on their test split: other anatomy,
+    other lesions) or on every volume of a ``cohort`` CSV. Returns (fp16 state dict of both networks, the patch
+    network carried over from ``cfg.init`` unchanged (``combined_state``), summary)."""
+    import torch
+
+    from ...evaluation import metrics
+    from ...models.weights import load_state
+
+    if not cfg.init:
+        raise ValueError("train_volumes fine-tunes a patch network: cfg.init must name its weights")
+    if (synthetic is None) == (cohort is None):
+        raise ValueError("train_volumes needs either synthetic or cohort")
+    torch.set_num_threads(cfg.threads)
+    t0 = time.time()
+    if cohort is not None:
+        train_set, test = volume_cohort_bags(cohort, say), None
+        summary = {"trained_on": f"volume cohort {Path(cohort).name} ({len(train_set.labels)} CTs)"}
+    else:
+        data, split = synthetic_bags(synthetic, cache_dir, say)
+        train_set, test = data.subset(np.nonzero(split == "train")[0]), data.subset(np.nonzero(split == "test")[0])
+        summary = {"trained_on": f"semi-synthetic volumes, train split ({len(train_set.labels)})"}
+    net = fit(train_set, cfg, seed=cfg.seed, say=say, tag=summary["trained_on"])
+    summary.update({"slices_per_bag": {"median": float(np.median(train_set.sizes())),
+                                       "max": int(train_set.sizes().max())},
+                    "config": {k: v for k, v in asdict(cfg).items() if k != "log"}, "log": cfg.log})
+    if test is not None:
+        p = predict(net, test, cfg.instance_size)
+        summary["synthetic_test"] = metrics.summary(test.labels, p)
+        summary["synthetic_test_cases"] = {str(n): round(float(v), 4) for n, v in zip(test.names, p)}
+    summary["wall_s"] = round(time.time() - t0, 1)
+    return combined_state(load_state("", weights=Path(cfg.init)), half_state(net)), summary
+
+
 def cohort_items(csv_path: Path) -> list[tuple[Path, int]]:
     """(image, label) rows of a cohort CSV with columns ``path`` and ``label`` (1 / COVID-19, 0 / non-COVID);
     relative paths are read from the CSV's folder."""
@@ -179,20 +310,43 @@ def instance_tensor(u8: np.ndarray, size: int):
     return standardize(t)
 
 
-def _draw(data: BagSet, index: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
-    """k instances (or all, when fewer) of each bag in ``index``, randomly flipped; (patches, bag sizes)."""
+def _pick(data: BagSet, index: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """Positions in ``data.patches`` of k instances (or all, when fewer) of each bag in ``index``; bag sizes."""
     out, sizes = [], []
     for j in index:
-        bag = data.bag(int(j))
-        pick = rng.choice(len(bag), size=min(k, len(bag)), replace=False)
-        for p in bag[np.sort(pick)]:
-            if rng.random() < 0.5:
-                p = p[:, ::-1]
-            if rng.random() < 0.5:
-                p = p[::-1]
-            out.append(p)
+        start, stop = int(data.starts[j]), int(data.starts[j + 1])
+        pick = np.sort(rng.choice(stop - start, size=min(k, stop - start), replace=False))
+        out.append(start + pick)
         sizes.append(len(pick))
+    return np.concatenate(out), sizes
+
+
+def _draw(data: BagSet, index: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """k instances (or all, when fewer) of each bag in ``index``, randomly flipped; (patches, bag sizes)."""
+    picked, sizes = _pick(data, index, k, rng)
+    out = []
+    for p in data.patches[picked]:
+        if rng.random() < 0.5:
+            p = p[:, ::-1]
+        if rng.random() < 0.5:
+            p = p[::-1]
+        out.append(p)
     return np.stack(out), sizes
+
+
+def encoded_instances(net, data: BagSet, size: int, say: Callable[[str], None] = print):
+    """The encoder's feature maps of every instance of ``data`` (float16, N x C x h x w), in eval mode: what a
+    frozen-encoder training (``TrainConfig.freeze_encoder``) reads instead of running the encoder each step."""
+    import torch
+
+    net.encoder.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(data.patches), 64):
+            out.append(net.encoder(instance_tensor(data.patches[i:i + 64], size)).half())
+            if (i // 64) % 10 == 0:
+                say(f"encoded {min(i + 64, len(data.patches))}/{len(data.patches)} instances")
+    return torch.cat(out)
 
 
 def _optimizer(net, cfg: TrainConfig):
@@ -201,6 +355,10 @@ def _optimizer(net, cfg: TrainConfig):
     encoder = list(net.encoder.parameters())
     ids = {id(p) for p in encoder}
     rest = [p for p in net.parameters() if id(p) not in ids]
+    if cfg.freeze_encoder:
+        for p in encoder:
+            p.requires_grad_(False)
+        return torch.optim.Adam([{"params": rest, "lr": cfg.lr, "base": cfg.lr}])
     return torch.optim.Adam([{"params": encoder, "lr": cfg.encoder_lr, "base": cfg.encoder_lr},
                              {"params": rest, "lr": cfg.lr, "base": cfg.lr}])
 
@@ -213,9 +371,18 @@ def fit(data: BagSet, cfg: TrainConfig, seed: int, say: Callable[[str], None] = 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build(cfg.method, cfg.backbone)
-    if cfg.pretrained != "none":
+    if cfg.init:
+        from ...models.weights import load_state
+
+        from .model import SLICES_PREFIX
+
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v
+                             for k, v in load_state("", weights=Path(cfg.init)).items()
+                             if not k.startswith(SLICES_PREFIX)})  # a shipped file: its patch network
+    elif cfg.pretrained != "none":
         pretrain(net, cfg.pretrained)
     net = net.to(cfg.device)
+    encoded = encoded_instances(net, data, cfg.instance_size, say).to(cfg.device) if cfg.freeze_encoder else None
     opt = _optimizer(net, cfg)
     steps = math.ceil(len(data.labels) / cfg.batch)
     milestones = [round(m * cfg.epochs) for m in cfg.milestones]
@@ -224,14 +391,20 @@ def fit(data: BagSet, cfg: TrainConfig, seed: int, say: Callable[[str], None] = 
         for group in opt.param_groups:
             group["lr"] = group["base"] * decay
         net.train()
+        if encoded is not None:
+            net.encoder.eval()  # frozen: its BatchNorm statistics stay those of the start
         order = rng.permutation(len(data.labels))
         t0, losses, bag_losses = time.time(), [], []
         for b in range(steps):
             index = order[b * cfg.batch:(b + 1) * cfg.batch]
-            patches, sizes = _draw(data, index, cfg.k, rng)
-            if len(patches) < 2:  # BatchNorm needs two instances
-                continue
-            out = net(instance_tensor(patches, cfg.instance_size).to(cfg.device), sizes)
+            if encoded is not None:
+                picked, sizes = _pick(data, index, cfg.k, rng)
+                out = net.from_encoded(encoded[torch.from_numpy(picked)].float(), sizes)
+            else:
+                patches, sizes = _draw(data, index, cfg.k, rng)
+                if len(patches) < 2:  # BatchNorm needs two instances
+                    continue
+                out = net(instance_tensor(patches, cfg.instance_size).to(cfg.device), sizes)
             loss = F.binary_cross_entropy_with_logits(out.logits,
                                                       torch.from_numpy(data.labels[index]).to(cfg.device))
             bag_losses.append(float(loss.detach()))
