@@ -310,27 +310,31 @@ def instance_tensor(u8: np.ndarray, size: int):
     return standardize(t)
 
 
+def _pick_bag(data: BagSet, j: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions in ``data.patches`` of k instances (or all, when fewer) of bag ``j``, in order."""
+    start, stop = int(data.starts[j]), int(data.starts[j + 1])
+    return start + np.sort(rng.choice(stop - start, size=min(k, stop - start), replace=False))
+
+
 def _pick(data: BagSet, index: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
-    """Positions in ``data.patches`` of k instances (or all, when fewer) of each bag in ``index``; bag sizes."""
-    out, sizes = [], []
-    for j in index:
-        start, stop = int(data.starts[j]), int(data.starts[j + 1])
-        pick = np.sort(rng.choice(stop - start, size=min(k, stop - start), replace=False))
-        out.append(start + pick)
-        sizes.append(len(pick))
-    return np.concatenate(out), sizes
+    """``_pick_bag`` of each bag in ``index``: (positions, bag sizes)."""
+    picks = [_pick_bag(data, int(j), k, rng) for j in index]
+    return np.concatenate(picks), [len(p) for p in picks]
 
 
 def _draw(data: BagSet, index: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
-    """k instances (or all, when fewer) of each bag in ``index``, randomly flipped; (patches, bag sizes)."""
-    picked, sizes = _pick(data, index, k, rng)
-    out = []
-    for p in data.patches[picked]:
-        if rng.random() < 0.5:
-            p = p[:, ::-1]
-        if rng.random() < 0.5:
-            p = p[::-1]
-        out.append(p)
+    """k instances (or all, when fewer) of each bag in ``index``, randomly flipped; (patches, bag sizes). Each bag's
+    flips are drawn right after its picks (the order the shipped patch network was trained with)."""
+    out, sizes = [], []
+    for j in index:
+        picked = _pick_bag(data, int(j), k, rng)
+        for p in data.patches[picked]:
+            if rng.random() < 0.5:
+                p = p[:, ::-1]
+            if rng.random() < 0.5:
+                p = p[::-1]
+            out.append(p)
+        sizes.append(len(picked))
     return np.stack(out), sizes
 
 
