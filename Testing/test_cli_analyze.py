@@ -68,12 +68,15 @@ def test_report_json_contract(demo_run):
 
 
 def test_report_has_calibrated_probabilities_and_consensus(demo_run):
-    """Issue 22: calibrated where the registry has a calibration (raw beside it); the consensus is their mean."""
+    """Issue 22: calibrated where the registry has a calibration for a volume (raw beside it); the consensus is
+    their mean."""
     out, _ = demo_run
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     registry = load_registry()
     for name, result in report["classifiers"].items():
-        assert ("probability_raw" in result) == bool(registry.get(name).calibration), name
+        calibration = registry.get(name).calibration or {}
+        applies = bool(calibration) and "volume" in calibration.get("inputs", ["volume"])
+        assert ("probability_raw" in result) == applies, name
     consensus = report["consensus"]
     assert consensus["models"] == sorted(report["classifiers"])
     mean = np.mean([r["probability"] for r in report["classifiers"].values()])
