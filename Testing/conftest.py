@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -18,6 +19,14 @@ def shared_data() -> Path:
     if not DATA.is_dir():
         pytest.skip(f"real data folder {DATA} is absent (developers and CI have it; a fresh clone does not)")
     return DATA
+
+
+def load_script(name: str):
+    """scripts/NAME.py imported as a module, so a test can call its functions and ``main``."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def sha256_tree(path: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,25 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("check_inputs", REPO / "scripts" / "check_inputs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_spread_picks_evenly_and_keeps_short_lists():
-    spread = _script().spread
+    spread = load_script("check_inputs").spread
     cases = [Path(f"{k}.png") for k in range(10)]
     assert spread(cases, 5) == [Path(f"{k}.png") for k in (0, 2, 4, 6, 8)]
     assert spread(cases, 0) == cases and spread(cases[:3], 5) == cases[:3]
 
 
 def test_refused_input_is_counted_with_its_message(tmp_path):
-    script = _script()
+    script = load_script("check_inputs")
     from CovidCTAnalysis.pipeline import AnalyzeOptions
 
     blank = tmp_path / "blank.png"
@@ -45,12 +37,12 @@ def test_refused_input_is_counted_with_its_message(tmp_path):
 
 def test_unknown_source_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
-        _script().main(["-o", str(tmp_path / "o"), "--sources", "nowhere", "--data", str(tmp_path)])
+        load_script("check_inputs").main(["-o", str(tmp_path / "o"), "--sources", "nowhere", "--data", str(tmp_path)])
     assert exc.value.code == 2
 
 
 def test_sources_find_cases_in_a_data_folder_layout(tmp_path):
-    script = _script()
+    script = load_script("check_inputs")
     imgs = tmp_path / "covid-semiseg" / "TrainingSet" / "LungInfection-Train" / "Doctor-label" / "Imgs"
     imgs.mkdir(parents=True)
     for k in (1, 0):

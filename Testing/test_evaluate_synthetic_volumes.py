@@ -3,24 +3,14 @@ way `covidct analyze` reads a volume."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from CovidCTAnalysis.classifiers.decovnet.synthetic import load_case
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("evaluate_synthetic_volumes",
-                                                  REPO / "scripts" / "evaluate_synthetic_volumes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_scores_the_test_split_only_with_per_case_probabilities(tmp_path):
@@ -41,7 +31,8 @@ def test_scores_the_test_split_only_with_per_case_probabilities(tmp_path):
         index.append({"file": name, "split": split, "label": int(lesions)})
     (folder / "index.json").write_text(json.dumps(index))
     out = tmp_path / "result.json"
-    assert _script().main(["--model", "da-cmil", "--synthetic", str(folder), "--threads", "1", "-o", str(out)]) == 0
+    script = load_script("evaluate_synthetic_volumes")
+    assert script.main(["--model", "da-cmil", "--synthetic", str(folder), "--threads", "1", "-o", str(out)]) == 0
     result = json.loads(out.read_text())
     assert [c["case"] for c in result["cases"]] == ["case0.npz", "case1.npz"]  # the train split is not scored
     assert [c["label"] for c in result["cases"]] == [1, 0]

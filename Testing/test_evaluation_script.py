@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,14 +10,7 @@ import pytest
 
 from CovidCTAnalysis.evaluation import covid_ct_split
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("evaluate_classifier", REPO / "scripts" / "evaluate_classifier.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def _dataset(root: Path) -> None:
@@ -47,7 +39,8 @@ def test_scores_csv_is_matched_by_file_name(tmp_path):
         for name, p in scores.items():
             w.writerow([f"/somewhere/{name}", p, "COVID-19" if p >= 0.5 else "non-COVID"])
     out = tmp_path / "eval"
-    assert _script().main(["--scores", str(csv_path), "--data", str(tmp_path), "--bootstrap", "50", "-o", str(out)]) == 0
+    assert load_script("evaluate_classifier").main(["--scores", str(csv_path), "--data", str(tmp_path),
+                                                    "--bootstrap", "50", "-o", str(out)]) == 0
     result = json.loads((out / "metrics.json").read_text())
     # c.png (0.3) is below 1.jpg (0.4): 1 of 12 pairs misordered
     assert result["metrics"]["roc_auc"]["value"] == pytest.approx(11 / 12)

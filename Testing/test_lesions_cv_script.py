@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("cv_lesions", REPO / "scripts" / "cv_lesions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_folds_keep_scans_together_and_cover_every_slice():
-    cv = _script()
+    cv = load_script("cv_lesions")
     rows = [(0, (300, 400), 0.2), (1, (302, 404), 0.2), (2, (300, 400), 0.0),  # 0-1 one scan; 2 follows 1 but
             (4, (300, 400), 0.1), (5, (200, 250), 0.05), (6, (420, 430), 0.0),  # 4 does not follow 2
             (7, (421, 431), 0.0), (8, (421, 431), 0.01), (9, (250, 300), 0.3), (10, (200, 310), 0.02)]
@@ -34,7 +25,7 @@ def test_folds_keep_scans_together_and_cover_every_slice():
 
 
 def test_fold_bootstrap_brackets_the_mean_over_folds():
-    cv = _script()
+    cv = load_script("cv_lesions")
     per_fold = [np.array([0.7, 0.8, np.nan]), np.array([0.6, 0.9]), np.array([0.75])]
     lo, hi = cv.fold_bootstrap(per_fold)
     mean = np.mean([0.75, 0.75, 0.75])
@@ -42,7 +33,7 @@ def test_fold_bootstrap_brackets_the_mean_over_folds():
 
 
 def test_temporary_registry_points_lesions_unet_at_the_fold_weights(tmp_path):
-    cv = _script()
+    cv = load_script("cv_lesions")
     weights = tmp_path / "fold.pt"
     weights.write_bytes(b"weights")
     folder = cv.temporary_registry(weights, tmp_path / "models")
@@ -56,7 +47,7 @@ def test_temporary_registry_points_lesions_unet_at_the_fold_weights(tmp_path):
 
 
 def test_paired_comparison_uses_only_the_baselines_held_out_slices():
-    cv = _script()
+    cv = load_script("cv_lesions")
     rows = [{"slice": 1, "dice": {"infection": 0.8, "ggo": 0.7, "consolidation": None}},
             {"slice": 2, "dice": {"infection": 0.6, "ggo": 0.5, "consolidation": 0.4}},
             {"slice": 3, "dice": {"infection": 0.9, "ggo": 0.9, "consolidation": 0.9}}]

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("tune_attenuation_rule",
-                                                  REPO / "scripts" / "tune_attenuation_rule.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_evaluation_seeds_are_refused(capsys):
-    tune = _script()
+    tune = load_script("tune_attenuation_rule")
     with pytest.raises(SystemExit) as stop:
         tune.main(["--seeds", "1,2"])
     assert stop.value.code == 2
@@ -31,7 +21,7 @@ def test_grid_pick_follows_the_rule_and_restores_the_constants(tmp_path, monkeyp
     from CovidCTAnalysis.demo import make_demo_ct
     from CovidCTAnalysis.lesions import attenuation
 
-    tune = _script()
+    tune = load_script("tune_attenuation_rule")
     small = make_demo_ct(size=(128, 128, 24), seed=2)
     monkeypatch.setattr(tune, "make_demo_ct", lambda seed: small)
     monkeypatch.setattr(tune, "GROW_MM", (3.0, 6.0))
