@@ -89,13 +89,22 @@ class VolumeFrames:
 def volume_frames(hu: np.ndarray, lungs: np.ndarray, dz_mm: float,
                   spacing_mm: float = SLICE_SPACING_MM) -> VolumeFrames | None:
     """The framed lung slices of a volume ``hu`` / ``lungs`` (z, y, x) whose slices are ``dz_mm`` apart; None when
-    the lung mask has no lung slice. Training (synthetic volumes) and inference frame volumes here alike."""
-    from ..slice_resnet.infer import lung_slices, sampled_slices
+    the lung mask has no lung slice. Training (synthetic volumes, cohorts) frames volumes here; inference, which
+    has its lung slices and box from ``slice_resnet.infer.volume_lung_slices``, through ``frame_lung_slices``."""
+    from ..slice_resnet.infer import lung_slices
 
     zs = lung_slices(lungs)
     if zs.size == 0:
         return None
-    box = framing.lung_roi(np.asarray(lungs)[zs])
+    return frame_lung_slices(hu, lungs, zs, framing.lung_roi(np.asarray(lungs)[zs]), dz_mm, spacing_mm)
+
+
+def frame_lung_slices(hu: np.ndarray, lungs: np.ndarray, zs: np.ndarray, box: tuple[slice, slice], dz_mm: float,
+                      spacing_mm: float = SLICE_SPACING_MM) -> VolumeFrames:
+    """``VolumeFrames`` of the lung slices ``zs`` of a volume, framed by the lung ROI ``box``, one every
+    ``spacing_mm``."""
+    from ..slice_resnet.infer import sampled_slices
+
     picked, owner = sampled_slices(len(zs), dz_mm, spacing_mm)
     unit, lung = frames(np.asarray(hu)[zs[picked]], np.asarray(lungs)[zs[picked]], box)
     return VolumeFrames(unit, lung, zs, picked, owner, box)

@@ -157,13 +157,12 @@ def _framed_patch_maps(instance_maps: np.ndarray, slice_bags: list) -> np.ndarra
 
 
 def _on_slices(framed: np.ndarray, lungs: list, box, shape) -> np.ndarray:
-    """Framed maps (K, FRAME, FRAME) -> (K, y, x) maps of the K slices (``shape``): kept inside each frame's lungs
+    """Framed maps (K, FRAME, FRAME; changed in place) -> (K, y, x) maps of the K slices (``shape``): kept inside each frame's lungs
     (``lungs``, framed masks or None) grown by ``LUNG_MARGIN_PX`` (Fig. 8's maps "normalized to focus on the lung
     regions only"), mapped back onto the slices together, scaled so that the case's peak is 1."""
     from ..slice_resnet.inputs import lung_focus
 
-    framed = framed.copy()
-    for k, lung in enumerate(lungs):
+    for k, lung in enumerate(lungs):  # in place: the callers' framed maps are their own temporaries
         if lung is not None and lung.any():
             framed[k] *= lung_focus(lung, LUNG_MARGIN_PX)
     peak = float(framed.max(initial=0.0))
@@ -209,14 +208,11 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
     "classified_slices", "slice_attention" (canonical z -> the slice's attention, sampled slices only), "top_slices"
     (the ``TOP_SLICES`` z with the most attention), "model_version"}.
     """
+    from ..slice_resnet.infer import volume_lung_slices
+
     report = progress or (lambda fraction, message: None)
-    hu = sitk.GetArrayFromImage(ct_image)
-    labels = sitk.GetArrayFromImage(lungs)
-    if labels.shape != hu.shape:
-        raise ValueError(f"lung labels {labels.shape} and CT {hu.shape} are not on the same grid")
-    volume = bags.volume_frames(hu, labels, float(ct_image.GetSpacing()[2]), SLICE_SPACING_MM)
-    if volume is None:
-        raise InputError(None, f"the lung mask is empty; {MODEL_NAME} needs lung slices to classify")
+    hu, labels, zs, box = volume_lung_slices(ct_image, lungs, MODEL_NAME)
+    volume = bags.frame_lung_slices(hu, labels, zs, box, float(ct_image.GetSpacing()[2]), SLICE_SPACING_MM)
     model = model or load_model(device)
     sampled = f"{len(volume.zs)} lung slices, {len(volume.picked)} sampled {SLICE_SPACING_MM:g} mm apart"
     if model.slices is not None:
