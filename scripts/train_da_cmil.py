@@ -63,6 +63,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     a = p.parse_args(argv)
+    if sum(bool(v) for v in (a.synthetic, a.volume_cohort, a.cohort, a.cv)) > 1:
+        p.error("choose one of --synthetic, --volume-cohort, --cohort and --cv")
     try:
         from CovidCTAnalysis.models.device import select_device
 
