@@ -178,28 +178,13 @@ def test_volume_frames_sample_the_lung_slices_every_5_mm():
     assert bags.upsample_to_frame(np.ones((2, 8, 8))).shape == (2, bags.FRAME, bags.FRAME)
 
 
-def test_weights_file_of_both_networks_splits_back():
-    from CovidCTAnalysis.classifiers.da_cmil.infer import split_state
-    from CovidCTAnalysis.classifiers.da_cmil.train import combined_state
-
-    patch = {"a.weight": torch.ones(1), "b.weight": torch.ones(2)}
-    slices = {"a.weight": torch.zeros(1), "b.weight": torch.ones(2)}  # b shared (a frozen encoder)
-    both = combined_state(patch, slices)
-    assert set(both) == {"a.weight", "b.weight", "slices.a.weight"}  # a shared tensor is stored once
-    back = split_state(both)
-    assert set(back[0]) == set(back[1]) == set(patch)
-    assert all(torch.equal(back[0][k], patch[k]) and torch.equal(back[1][k], slices[k]) for k in patch)
-    assert split_state(patch)[1] == {}  # a file of the patch network alone
-    assert set(combined_state(both, slices)) == set(both)  # a combined file as the start keeps its patch network
-
-
 def test_train_volumes_fine_tunes_from_a_patch_network_and_scores_the_test_split(tmp_path):
     import json
 
-    from CovidCTAnalysis.classifiers.da_cmil.infer import split_state
+    from CovidCTAnalysis.classifiers.da_cmil.model import SLICES_PREFIX
     from CovidCTAnalysis.classifiers.da_cmil.train import synthetic_bags, train_volumes, volume_recipe
     from CovidCTAnalysis.classifiers.decovnet.synthetic import load_case  # the format synthetic_bags reads
-    from CovidCTAnalysis.models.weights import save_half
+    from CovidCTAnalysis.models.weights import save_half, split_states
 
     folder = tmp_path / "synthetic"
     folder.mkdir()
@@ -225,7 +210,7 @@ def test_train_volumes_fine_tunes_from_a_patch_network_and_scores_the_test_split
     cfg = volume_recipe(epochs=1, k=3, batch=2, instance_size=64, threads=1, init=str(start))
     assert volume_recipe().freeze_encoder and volume_recipe().instance_size == 256
     state, summary = train_volumes(cfg, synthetic=folder, cache_dir=tmp_path / "cache", say=lambda s: None)
-    patch, slices = split_state(state)
+    patch, slices = split_states(state, SLICES_PREFIX)
     original = torch.load(start, weights_only=True)
     assert all(torch.equal(patch[k], original[k]) for k in original)  # the patch network is carried unchanged
     assert set(slices) == set(original) and any(not torch.equal(slices[k], original[k]) for k in original)

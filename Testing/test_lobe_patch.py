@@ -322,3 +322,94 @@ def test_shipped_model_reproduces_the_cards_results(shared_data, shipped):
         assert run.probability == pytest.approx(card[name]["probability"], abs=2e-3), name
         assert run.details["percent_infected"] == pytest.approx(card[name]["percent_infected"], abs=0.05), name
         assert set(run.segments) == {"lobes", "infected"}
+
+
+def _synthetic_folder(demo, folder):
+    """The demo CT as a matched pair of semi-synthetic volumes (the generator's file format): without and with its
+    lesions' truth (the image is the same: only the labels differ, which is what the test needs)."""
+    import json
+
+    hu = sitk.GetArrayFromImage(demo.image)
+    lungs = sitk.GetArrayFromImage(demo.lungs)
+    lesions = sitk.GetArrayFromImage(demo.lesions)
+    folder.mkdir()
+    index = []
+    for label in (0, 1):
+        name = f"case{label}.npz"
+        np.savez_compressed(folder / name, hu=hu.astype(np.int16), lungs=lungs,
+                            lesions=lesions if label else np.zeros_like(lesions), instances=np.zeros_like(lungs),
+                            meta=np.array(json.dumps({"spacing": list(demo.image.GetSpacing())})))
+        index.append({"file": name, "split": "train", "label": label})
+    index.append({"file": "unused.npz", "split": "test", "label": 1})
+    (folder / "index.json").write_text(json.dumps(index))
+    return lesions
+
+
+def test_synthetic_volumes_label_patches_by_their_lesion_masks(demo, tmp_path):
+    from CovidCTAnalysis.classifiers.lobe_patch import train as T
+
+    lesions = _synthetic_folder(demo, tmp_path / "synthetic")
+    items = T.synthetic_items(tmp_path / "synthetic")
+    assert [(p.name, y) for p, y in items] == [("case0.npz", 0), ("case1.npz", 1)]  # the train split only
+    rows = T.synthetic_sample(*items[1])
+    assert 2 <= len({r["slice"] for r in rows}) <= T.SLICES
+    assert any(float(r["coarse"].max()) >= patches.COARSE_DENSITY for r in rows)
+    assert all(float(r["coarse"].max()) == 0 for r in T.synthetic_sample(*items[0]))
+    hu = sitk.GetArrayFromImage(demo.image)
+    zs = np.sort(np.argsort(-(lesions > 0).sum(axis=(1, 2)))[:2])  # the two slices with the most lesion
+    spacing = demo.image.GetSpacing()[:2]
+    # the truth decides, not the intensity pseudo-mask: no lesion in the truth, no positive patch
+    assert all(float(r["coarse"].max()) == 0 for r in T.sample_lobes(hu, 1, spacing, zs, np.zeros_like(lesions)))
+    assert any(float(r["coarse"].max()) > 0 for r in T.sample_lobes(hu, 1, spacing, zs))
+
+
+def test_volume_network_fine_tunes_the_figure_network_and_shares_its_file(demo, tmp_path):
+    """Training from a figure network (``init``) keeps its fixed trunk stages; the file of both networks stores them
+    once; inference runs a volume through the volume network and a slice through the figure network."""
+    import json
+
+    from CovidCTAnalysis.classifiers.lobe_patch import infer, train as T
+    from CovidCTAnalysis.classifiers.lobe_patch.model import VOLUMES_PREFIX, LiteTrunk
+    from CovidCTAnalysis.models.registry import sha256_file
+    from CovidCTAnalysis.models.weights import half_state, load_state, merged_states, save_half
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    _synthetic_folder(demo, tmp_path / "synthetic")
+    cache = T.build_cache(T.synthetic_items(tmp_path / "synthetic"), tmp_path / "cache.npz", T.synthetic_sample,
+                          say=lambda s: None)
+    figures = LobeNet().eval()
+    trunk = figures.trunk
+    start = tmp_path / "figures.pt"
+    save_half(figures, start)
+    feats = T.frozen_features(trunk, cache["image"])
+    cfg = T.TrainConfig(epochs=1, batch=2, lr=1e-2, fine_epochs=1, init=str(start), patch_weight=1.0)
+    net = T.fit(cache, feats, np.arange(2), cfg, seed=0, say=lambda s: None, trunk_state=trunk.state_dict())
+    T.fit_fine(net, cache, np.arange(2), cfg, seed=0, say=lambda s: None)
+    both = merged_states(load_state("", weights=start), half_state(net), VOLUMES_PREFIX)
+    own = [k for k in both if k.startswith(VOLUMES_PREFIX)]
+    assert own and not any(k.startswith(VOLUMES_PREFIX + "trunk.stage1.") for k in own)  # fixed stages stored once
+    assert any(k.startswith(VOLUMES_PREFIX + "trunk.stage5.") for k in own)  # trained ones are its own
+
+    other = LobeNet()  # a file whose fixed stages are not the cached features' trunk is refused
+    save_half(other, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="fixed stages"):
+        T.fit(cache, feats, np.arange(2), T.TrainConfig(epochs=1, init=str(tmp_path / "other.pt")), seed=0,
+              say=lambda s: None, trunk_state=trunk.state_dict())
+
+    torch.save(both, tmp_path / "both.pt")
+    entry = {"name": "lobe-patch", "version": "9.9.9", "task": "classification", "weights": "both.pt",
+             "sha256": sha256_file(tmp_path / "both.pt"), "input": {"trunk": "efficientnet-lite0"},
+             "card": "card.md"}
+    (tmp_path / "registry.json").write_text(json.dumps({"schema": 1, "models": [entry]}))
+    model = infer.load_model("cpu", tmp_path / "registry.json")
+    assert model.volume_net is not None and model.version == "9.9.9"
+    lobes, _ = slice_lobes(paper_values(sitk.GetArrayFromImage(demo.image)[18:21]), 1)
+    by_volume, by_figure = model.lobes(lobes, volume=True)[0], model.lobes(lobes)[0]
+    with torch.no_grad():
+        x = torch.from_numpy(np.stack([lobe.image for lobe in lobes]))
+        d = torch.from_numpy(np.stack([lobe.distance for lobe in lobes]))
+        expected = torch.sigmoid(figures(x, d)["lobe_logit"]).numpy()
+    assert np.allclose(by_figure, expected, atol=1e-3) and not np.allclose(by_volume, by_figure, atol=1e-4)
+    result, _, _ = infer.classify_volume(demo.image, demo.lungs, model=model)
+    assert result["network"] == "volumes"

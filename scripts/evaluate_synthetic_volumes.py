@@ -9,7 +9,9 @@
 
 The test split shares neither background anatomy nor lesion patch with the train split
 (CovidCTAnalysis/classifiers/decovnet/synthetic.py). Writes per-case probabilities and ROC AUC, PR AUC and the
-threshold metrics with bootstrap 95 % CIs (``evaluation.metrics.summary``).
+threshold metrics with bootstrap 95 % CIs (``evaluation.metrics.summary``). A classifier that reports % infected
+lung (``percent_infected``, e.g. lobe-patch) is also scored against each volume's true involvement (the
+transplanted lesions' share of the lung): per case, and the mean and median absolute error in percentage points.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def main(argv=None) -> int:
             run = run_classifier(a.model, ct, segment_lungs(ct.image, display_windowed=False), "cpu")
             cases.append({"case": row["file"], "label": int(row["label"]), "probability": round(run.probability, 4),
                           "seconds": round(time.time() - t0, 1)})
+            if run.details.get("percent_infected") is not None:
+                cases[-1].update(percent_infected=run.details["percent_infected"],
+                                 true_percent=round(100.0 * float(row.get("involvement", 0.0)), 3))
             print(json.dumps(cases[-1]), flush=True)
     y = np.array([c["label"] for c in cases])
     p = np.array([c["probability"] for c in cases])
@@ -69,6 +74,12 @@ def main(argv=None) -> int:
                                                                                     else argv),
               "model": a.model, "version": load_registry().get(a.model).version, "split": a.split,
               "summary": metrics.summary(y, p), "cases": cases}
+    scored = [c for c in cases if "percent_infected" in c]
+    if scored:
+        error = np.abs([c["percent_infected"] - c["true_percent"] for c in scored])
+        result["percent_infected_error"] = {"n": len(scored), "mean": round(float(error.mean()), 3),
+                                            "median": round(float(np.median(error)), 3)}
+        print(f"% infected: mean absolute error {error.mean():.2f}, median {np.median(error):.2f} points")
     auc = result["summary"]["metrics"]["roc_auc"]
     low, high = auc["ci95"]
     print(f"{a.model} {result['version']}: synthetic {a.split} ROC AUC {auc['value']:.3f} [{low:.3f}, {high:.3f}]")

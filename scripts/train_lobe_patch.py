@@ -8,6 +8,10 @@ The shipped weights and their numbers (Resources/Models/cards/lobe-patch.md):
 A user's cohort of CT volumes (CSV with columns path,label; 0 healthy, 1 COVID-19, 2 other disease; 10 lung slices
 per case as the paper trains): add --cohort cases.csv; --network covid-vs-other trains §2.5's second network on its
 diseased cases. ImageNet starts need `pip install -e '.[train]'`.
+The volume network, a fine-tuning of the figure network (--init, default the registered lobe-patch weights) on
+the train split of DeCoVNet's semi-synthetic volumes (scripts/make_decovnet_data.py), with their lesion masks as
+patch labels; the written file holds both networks (the figure network of --init unchanged):
+    python scripts/train_lobe_patch.py --synthetic /tmp/decovnet/data --epochs 30 --out lobe-patch.pt
 Without --cv: writes OUT (float16 state dict) and OUT with suffix .json (config, training log).
 """
 
@@ -23,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.lobe_patch.model import TRUNKS  # noqa: E402
 from CovidCTAnalysis.classifiers.lobe_patch.train import TrainConfig, cross_validate, train  # noqa: E402
 from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.models.registry import load_registry  # noqa: E402
 from CovidCTAnalysis.models.training import save_cv_run, save_training_run  # noqa: E402
 
 
@@ -34,13 +39,24 @@ def main(argv=None) -> int:
     p.add_argument("--cv", action="store_true", help="5-fold patient-disjoint CV on COVID-CT train+val")
     p.add_argument("--folds", help="with --cv: only these folds (e.g. 1,2)")
     p.add_argument("--cohort", type=Path, help="train on this CSV of CT volumes (columns path,label)")
+    p.add_argument("--synthetic", type=Path, help="train the volume network on this folder of semi-synthetic volumes")
+    p.add_argument("--init", type=Path, help="with --synthetic: the figure network to start from (default: the "
+                                             "registered lobe-patch weights)")
+    p.add_argument("--patch-weight", type=float, default=TrainConfig.patch_weight,
+                   help="weight of the coarse patch loss (paper: 0.01)")
     p.add_argument("--network", default="diseased", choices=("diseased", "covid-vs-other"))
     p.add_argument("--trunk", default="efficientnet-lite0", choices=TRUNKS,
                    help="vgg: Table 1's patch feature extractor from random weights, trained end to end (a GPU's job)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
-    cfg = TrainConfig(epochs=a.epochs, threads=a.threads, network=a.network, trunk=a.trunk)
+    if sum(bool(v) for v in (a.synthetic, a.cohort, a.cv)) > 1:
+        p.error("choose one of --synthetic, --cohort and --cv")
+    if a.init and not a.synthetic:
+        p.error("--init goes with --synthetic")
+    init = str(a.init or load_registry().get("lobe-patch").verified_weights()) if a.synthetic else None
+    cfg = TrainConfig(epochs=a.epochs, threads=a.threads, network=a.network, trunk=a.trunk,
+                      patch_weight=a.patch_weight, init=init)
     if a.network != "diseased" and (a.cv or a.cohort is None):
         print("train_lobe_patch: --network covid-vs-other needs a --cohort with other-disease cases (label 2)",
               file=sys.stderr)
@@ -53,7 +69,7 @@ def main(argv=None) -> int:
             only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
             save_cv_run(a.out, cross_validate(a.data, a.cache, cfg, say=say, only=only), command, "lobe-patch")
             return 0
-        state, summary = train(a.data, a.cache, cfg, say=say, cohort=a.cohort)
+        state, summary = train(a.data, a.cache, cfg, say=say, cohort=a.cohort, synthetic=a.synthetic)
     except InputError as exc:
         print(f"train_lobe_patch: {exc}", file=sys.stderr)
         return 2

@@ -15,13 +15,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def half_state(net) -> dict:
+    """``net``'s state dict as stored: on the CPU, contiguous, floating tensors in float16."""
+    return {k: (v.detach().cpu().contiguous().half() if v.is_floating_point() else v.detach().cpu().contiguous())
+            for k, v in net.state_dict().items()}
+
+
 def save_half(net, path: Path) -> None:
-    """Write ``net``'s state dict with floating tensors in float16."""
+    """Write ``net``'s state dict with floating tensors in float16 (``half_state``)."""
     import torch
 
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
+    torch.save(half_state(net), path)
 
 
 def load_state(model_name: str, registry=None, weights: Path | None = None) -> dict:
@@ -37,6 +42,24 @@ def load_state(model_name: str, registry=None, weights: Path | None = None) -> d
 
     reg = registry if isinstance(registry, Registry) else load_registry(registry)
     return reg.get(model_name).load_state_dict("cpu")
+
+
+def merged_states(first: dict, second: dict, prefix: str) -> dict:
+    """One weights file of two networks that share parts (e.g. a frozen encoder): ``first``'s keys as they are
+    (any of its own keys under ``prefix`` dropped, so a merged file can start a new merge), then those of ``second``
+    that differ from ``first``'s under ``prefix``; the shared tensors are stored once. ``split_states`` undoes it."""
+    import torch
+
+    base = {k: v for k, v in first.items() if not k.startswith(prefix)}
+    return {**base, **{prefix + k: v for k, v in second.items() if k not in base or not torch.equal(v, base[k])}}
+
+
+def split_states(state: dict, prefix: str) -> tuple[dict, dict]:
+    """(first, second) state dicts of a ``merged_states`` file; the second is empty for a file of one network."""
+    n = len(prefix)
+    first = {k: v for k, v in state.items() if not k.startswith(prefix)}
+    own = {k[n:]: v for k, v in state.items() if k.startswith(prefix)}
+    return first, ({**first, **own} if own else {})
 
 
 def network_from_state(build: Callable[[], object], state: dict, device="cpu"):

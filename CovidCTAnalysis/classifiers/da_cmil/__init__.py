@@ -6,7 +6,7 @@ slice-bag network, trained on semi-synthetic volumes (``train.train_volumes``). 
 instance into a feature map, a gated spatial attention pools the map into one instance feature, a gated
 attention-MIL pooling (Ilse et al.) pools the instances into one bag feature, and one fully connected layer
 classifies the bag (``model.py``). Training adds the paper's unsupervised contrastive loss between instance and bag
-features (§3.4, Eq. 5-6; ``train.py``). One weights file holds both networks (``train.combined_state``).
+features (§3.4, Eq. 5-6; ``train.py``). One weights file holds both networks (``models.weights.merged_states``).
 
 The explanations are the model's own (``infer.py``): each instance's attention weight (per slice for a volume) and
 each instance's spatial attention map, placed back on the CT grid (``heatmap-da-cmil.nrrd``).

@@ -104,26 +104,16 @@ def _bag(net, size: int, instances: np.ndarray, device) -> tuple[float, np.ndarr
 
 def _load(device: str, registry: str | None) -> DACMILModel:
     from ...models.registry import load_registry
-    from ...models.weights import load_state, network_from_state
+    from ...models.weights import load_state, network_from_state, split_states
 
     reg = load_registry(registry)
     entry = reg.get(MODEL_NAME)
-    patch_state, slice_state = split_state(load_state(MODEL_NAME, reg))
+    patch_state, slice_state = split_states(load_state(MODEL_NAME, reg), SLICES_PREFIX)
     build = lambda: DACMIL(entry.input.get("backbone", "efficientnet-lite0"))  # noqa: E731
     slices = fused(network_from_state(build, slice_state, device)) if slice_state else None
     return DACMILModel(net=fused(network_from_state(build, patch_state, device)), device=device,
                        version=entry.version, instance_size=int(entry.input.get("instance_size", bags.PATCH)),
                        slices=slices, slice_size=int(entry.input.get("slice_size", bags.SLICE_SIZE)))
-
-
-def split_state(state: dict) -> tuple[dict, dict]:
-    """(patch network, slice-bag network) state dicts of a da-cmil weights file (``train.combined_state``): the
-    slice-bag network's own keys, the rest shared with the patch network. The second is empty for a file of the
-    patch network alone."""
-    n = len(SLICES_PREFIX)
-    patch = {k: v for k, v in state.items() if not k.startswith(SLICES_PREFIX)}
-    own = {k[n:]: v for k, v in state.items() if k.startswith(SLICES_PREFIX)}
-    return patch, ({**patch, **own} if own else {})
 
 
 #: The registered da-cmil on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry).

@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...models.weights import half_state
 from . import bags
 from .model import LAMBDA, TAU, build, contrastive_loss, pretrain
 
@@ -198,19 +199,6 @@ def synthetic_bags(folder: Path, cache_dir: Path, say: Callable[[str], None] = p
     return data, np.array(split)
 
 
-def combined_state(patch_state: dict, slice_state: dict) -> dict:
-    """One weights file of both networks: the patch network's keys as they are, then those of the slice-bag network
-    that differ from them under ``model.SLICES_PREFIX`` (a frozen encoder is stored once; ``infer.split_state``
-    fills it back in)."""
-    import torch
-
-    from .model import SLICES_PREFIX
-
-    patch = {k: v for k, v in patch_state.items() if not k.startswith(SLICES_PREFIX)}
-    return {**patch, **{SLICES_PREFIX + k: v for k, v in slice_state.items()
-                        if k not in patch or not torch.equal(v, patch[k])}}
-
-
 def volume_cohort_bags(csv_path: Path, say: Callable[[str], None] = print) -> BagSet:
     """Bags of a user's cohort of CT volumes (a CSV as ``cohort_items``: columns path, label), one per volume: read by
     ``io.load_ct``, lungs by the pipeline's ``segment_lungs``, framed lung slices by ``bags.volume_frames``: what
@@ -246,11 +234,12 @@ def train_volumes(cfg: TrainConfig, *, synthetic: Path | None = None, cohort: Pa
     """The slice-bag network (``volume_recipe``), a fine-tuning of the patch network ``cfg.init``, on the
     ``synthetic`` volumes' train split (scored once, after its last epoch, on their test split: other anatomy,
     other lesions) or on every volume of a ``cohort`` CSV. Returns (fp16 state dict of both networks, the patch
-    network carried over from ``cfg.init`` unchanged (``combined_state``), summary)."""
+    network carried over from ``cfg.init`` unchanged (``models.weights.merged_states``), summary)."""
     import torch
 
     from ...evaluation import metrics
-    from ...models.weights import load_state
+    from ...models.weights import load_state, merged_states
+    from .model import SLICES_PREFIX
 
     if not cfg.init:
         raise ValueError("train_volumes fine-tunes a patch network: cfg.init must name its weights")
@@ -274,7 +263,7 @@ def train_volumes(cfg: TrainConfig, *, synthetic: Path | None = None, cohort: Pa
         summary["synthetic_test"] = metrics.summary(test.labels, p)
         summary["synthetic_test_cases"] = {str(n): round(float(v), 4) for n, v in zip(test.names, p)}
     summary["wall_s"] = round(time.time() - t0, 1)
-    return combined_state(load_state("", weights=Path(cfg.init)), half_state(net)), summary
+    return merged_states(load_state("", weights=Path(cfg.init)), half_state(net), SLICES_PREFIX), summary
 
 
 def cohort_items(csv_path: Path) -> list[tuple[Path, int]]:
@@ -437,14 +426,6 @@ def predict(net, data: BagSet, size: int = bags.PATCH) -> np.ndarray:
             bag = data.bag(j)
             out[j] = float(torch.sigmoid(net(instance_tensor(bag, size).to(device), [len(bag)]).logits[0]))
     return out
-
-
-def half_state(net) -> dict:
-    """fp16 state dict (how the project stores weights)."""
-    import torch
-
-    return {k: (v.detach().cpu().half() if torch.is_floating_point(v) else v.detach().cpu())
-            for k, v in net.state_dict().items()}
 
 
 def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = FOLDS,

@@ -7,7 +7,9 @@ A volume: the slices holding lung in the pipeline's lung mask (the paper runs ev
 below the diaphragm from being taken for a lobe), one every ``SLICE_SPACING_MM`` = 5 mm (a common clinical slice
 thickness; the paper gives none, and its consecutive slices are what its scanners made), lobes found by §2.3 in
 each; the three-slice input takes the sampled neighbours; the case's probability is Eq. 2 over the sampled slices
-(``aggregate``).
+(``aggregate``). Volumes go through the volume network when the weights file holds one (the figure network
+fine-tuned on semi-synthetic CT volumes with exact lesion masks, ``train.train(synthetic=...)``); slices, and
+volumes under a file without one, through the figure network trained on COVID-CT.
 
 Outputs on the CT grid:
 - ``heatmap-lobe-patch.nrrd``: the infection map, coarse x fine patch probabilities (§2.8), each lobe's canvas
@@ -37,7 +39,7 @@ from ..interface import Progress
 from . import lobes as lb
 from .aggregate import THRESHOLD, case_probability, infection_pixels
 from .inputs import Lobe, paper_values, slice_lobes
-from .model import DEFAULT_TRUNK, LobeNet
+from .model import DEFAULT_TRUNK, VOLUMES_PREFIX, LobeNet
 
 MODEL_NAME = "lobe-patch"
 SLICE_SPACING_MM = 5.0
@@ -53,15 +55,18 @@ class LobePatchModel:
     net: Any
     device: str
     version: str
+    volume_net: Any = None  # the network for CT volumes when the weights file has one (else ``net``)
 
-    def lobes(self, lobes: list[Lobe]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(P(diseased) (L,), coarse (L, 32, 32), fine (L, 128, 128), attention (L, 32, 32)) of lobe inputs.
+    def lobes(self, lobes: list[Lobe], volume: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(P(diseased) (L,), coarse (L, 32, 32), fine (L, 128, 128), attention (L, 32, 32)) of lobe inputs, by the
+        volume network when ``volume`` (and the file has one), else the figure network.
 
         The fine labeller runs only on lobes with a coarse patch above 0.5: elsewhere §2.8's product of the two
         thresholded maps is empty whatever the fine map says, and the fine map is 0 there."""
         import torch
 
-        net = self.net
+        net = self.volume_net if volume and self.volume_net is not None else self.net
         ps, coarse, fine, attention = [], [], [], []
         with torch.no_grad():
             for i in range(0, len(lobes), BATCH):
@@ -84,14 +89,21 @@ class LobePatchModel:
 
 
 def _load(device: str, registry: str | None) -> LobePatchModel:
+    """The figure network and, when the weights file holds one (``model.VOLUMES_PREFIX``), the volume network."""
     from ...models.registry import load_registry
-    from ...models.weights import registered_network
+    from ...models.weights import load_state, network_from_state, split_states
 
     reg = load_registry(registry)
     trunk = reg.get(MODEL_NAME).input.get("trunk", DEFAULT_TRUNK)
-    net = registered_network(MODEL_NAME, lambda state: LobeNet(trunk), device, reg)
-    net.trunk = net.trunk.fused_for_inference()
-    return LobePatchModel(net=net, device=device, version=reg.get(MODEL_NAME).version)
+
+    def build(state):
+        net = network_from_state(lambda: LobeNet(trunk), state, device)
+        net.trunk = net.trunk.fused_for_inference()
+        return net
+
+    figures, volumes = split_states(load_state(MODEL_NAME, reg), VOLUMES_PREFIX)
+    return LobePatchModel(net=build(figures), device=device, version=reg.get(MODEL_NAME).version,
+                          volume_net=build(volumes) if volumes else None)
 
 
 #: The registered lobe-patch network on ``device`` (cached).
@@ -114,13 +126,14 @@ class SliceMaps:
     found: int = 0  # lobes §2.3 found (0: the whole slice stood in; no lung region, no % infected)
 
 
-def _analyse(model: LobePatchModel, values: np.ndarray, zs) -> list[SliceMaps]:
-    """Lobes of slices ``zs`` of paper-scale ``values`` through the network, mapped back onto the 512-px slices."""
+def _analyse(model: LobePatchModel, values: np.ndarray, zs, volume: bool = False) -> list[SliceMaps]:
+    """Lobes of slices ``zs`` of paper-scale ``values`` through the network (the volume network for a ``volume``),
+    mapped back onto the 512-px slices."""
     from .patches import COARSE, pixel_max
 
     found = [slice_lobes(values, z) for z in zs]
     flat = [lobe for lobes, _ in found for lobe in lobes]
-    p, coarse, fine, attention = model.lobes(flat)
+    p, coarse, fine, attention = model.lobes(flat, volume)
     out, k = [], 0
     for lobes, labels in found:
         shape = labels.shape
@@ -180,7 +193,7 @@ def classify_image(ct, lungs: sitk.Image | None = None, device: Any = "cpu", *,
     (maps,) = _analyse(model, paper_values(hu), [0])
     p = case_probability(maps.p[None])
     result = {"probability": p, "label": _label(p), "lobe_probabilities": _sides(maps.p),
-              **_percent([maps]), "lobes_found": maps.found, "model_version": model.version}
+              **_percent([maps]), "lobes_found": maps.found, "network": "figures", "model_version": model.version}
     shape = hu.shape[1:]
     heat = {INFECTION: _to_grid([maps.infection], shape, 1), ATTENTION: _to_grid([_unit(maps.attention)], shape, 1)}
     masks = {"lobes": _to_grid([maps.labels], shape, 0).astype(np.uint8),
@@ -203,7 +216,8 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
     """(result, {method: map}, {"lobes", "infected"}) of a canonical CT and its lung label map (same grid).
 
     result: probability, label, percent_infected (and ``_right``, ``_left``), lung_slices, classified_slices,
-    lobes_found, most_probable_slices (the 5 canonical z whose lobes are most probably diseased), model_version."""
+    lobes_found, most_probable_slices (the 5 canonical z whose lobes are most probably diseased), network ("volumes"
+    when the volume network ran, "figures" for a weights file without one), model_version."""
     from ..slice_resnet.infer import lung_slices, sampled_slices
 
     report = progress or (lambda fraction, message: None)
@@ -215,7 +229,7 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
     picked, owner = sampled_slices(len(zs), float(ct_image.GetSpacing()[2]), SLICE_SPACING_MM)
     report(0.1, f"{len(zs)} lung slices, {len(picked)} sampled {SLICE_SPACING_MM:g} mm apart")
     values = paper_values(hu[zs[picked]])
-    slices = _analyse(model, values, range(len(picked)))
+    slices = _analyse(model, values, range(len(picked)), volume=True)
     report(0.8, "infection maps")
     grid = np.stack([s.p for s in slices])
     p = case_probability(grid)
@@ -235,7 +249,7 @@ def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu"
     result = {"probability": p, "label": _label(p), **_percent(slices), "lung_slices": int(len(zs)),
               "classified_slices": int(len(picked)), "lobes_found": int(sum(s.found for s in slices)),
               "most_probable_slices": sorted(int(zs[picked[i]]) for i in top),
-              "model_version": model.version}
+              "network": "volumes" if model.volume_net is not None else "figures", "model_version": model.version}
     infected = result["percent_infected"]
     report(1.0, f"P(COVID-19) {p:.3f}" + (f", {infected:.1f} % of the lung regions infected" if infected is not None
                                           else ", no lung region found"))

@@ -37,6 +37,8 @@ from torch import nn
 TRUNKS = ("efficientnet-lite0", "vgg")
 DEFAULT_TRUNK = "efficientnet-lite0"
 DISTANCE_SCALE = 256.0
+#: Weights-file keys of the volume network (``train.train(synthetic=...)``), stored beside the figure network's.
+VOLUMES_PREFIX = "volumes."
 PATCHES = 32 * 32
 
 

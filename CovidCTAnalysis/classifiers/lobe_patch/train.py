@@ -20,6 +20,12 @@ chosen by validation accuracy; here none is chosen, since the fold that would ch
 scores); batches of 6 samples as in the paper (whose samples had 10 slices; a figure has one). The fine labeller:
 1e-4 for ``FINE_EPOCHS`` epochs (paper: 1e-5, batches of 14 samples x 2 slices).
 
+The volume network (``train(synthetic=...)``): the figure network fine-tuned on the train split of DeCoVNet's
+semi-synthetic CT volumes (``classifiers.decovnet.synthetic``: real lesions transplanted into lesion-free thoraxes),
+``SLICES`` lung slices per volume sampled as inference samples them. Their patch labels are the lesions' exact masks,
+which the §2.7.2 pseudo-mask only stands in for; ``TrainConfig.patch_weight`` sets the patch loss's weight (§2.7.4:
+0.01). It learns what COVID-CT's figures cannot teach: true HU, CT geometry, lesion-free lungs with their vessels.
+
 COVID-CT has only COVID-19 and non-COVID labels: a non-COVID figure is trained as "healthy" (label 0, all patches
 negative). Its non-COVID figures include other diseases that the metadata does not name, so the §2.5 network
 (COVID-19 vs other disease) has nothing to learn from here; training it needs a cohort labelled COVID-19 / other
@@ -58,11 +64,14 @@ class TrainConfig:
     threads: int = 1
     network: str = "diseased"  # or "covid-vs-other" (§2.5)
     trunk: str = "efficientnet-lite0"  # or "vgg": Table 1's layout from random weights, trained end to end
+    patch_weight: float = PATCH_WEIGHT  # §2.7.4
+    init: str | None = None  # start from this weights file's (first) network instead of ImageNet alone
 
 
 # ------------------------------------------------------------------------------------------------- the lobe cache
-def sample_lobes(hu: np.ndarray, label: int, spacing_xy, zs=None) -> list[dict]:
-    """Per-lobe training arrays of one sample: ``hu`` (z, y, x), its slices ``zs`` (all when None)."""
+def sample_lobes(hu: np.ndarray, label: int, spacing_xy, zs=None, truth: np.ndarray | None = None) -> list[dict]:
+    """Per-lobe training arrays of one sample: ``hu`` (z, y, x), its slices ``zs`` (all when None). The patch labels
+    come from the §2.7.2 pseudo-mask, or from ``truth`` (a lesion mask on ``hu``'s grid) where one exists."""
     import SimpleITK as sitk
 
     from ...lesions.pseudo_mask import pseudo_infection_mask
@@ -75,7 +84,9 @@ def sample_lobes(hu: np.ndarray, label: int, spacing_xy, zs=None) -> list[dict]:
     for z in zs:
         found, labels = slice_lobes(values, z)
         pseudo = np.zeros(values[z].shape, np.uint8)
-        if label and labels.any():
+        if label and truth is not None:
+            pseudo = lb.to_slice_size(np.asarray(truth[z] > 0, np.float32), order=0)[0] > 0.5
+        elif label and labels.any():
             hu512 = lb.to_slice_size(np.asarray(hu[z], np.float32))[0]
             image = sitk.GetImageFromArray(hu512)
             factor = 512.0 / max(hu[z].shape)
@@ -120,16 +131,40 @@ def volume_sample(path: Path, label: int, lungs_model: str = "lungs-classic") ->
     return sample_lobes(hu, label, ct.image.GetSpacing()[:2], picked)
 
 
-def build_cache(items: list[tuple[Path, int]], path: Path, volumes: bool = False,
+def synthetic_sample(path: Path, label: int) -> list[dict]:
+    """A semi-synthetic volume (``classifiers.decovnet.synthetic``): ``SLICES`` nearly equally spaced slices among its
+    lung slices sampled as inference samples them (one every ``infer.SLICE_SPACING_MM``, neighbours 5 mm apart), with
+    the transplanted lesions' exact masks as the patch labels (the pseudo-mask of §2.7.2 stands in for masks the
+    paper's cohort did not have; here they exist)."""
+    from ..decovnet.synthetic import load_case
+    from ..slice_resnet.infer import lung_slices, sampled_slices
+    from .infer import SLICE_SPACING_MM
+
+    hu, lungs, lesions, meta = load_case(path)
+    zs = lung_slices(lungs)
+    picked, _ = sampled_slices(len(zs), float(meta["spacing"][2]), SLICE_SPACING_MM)
+    kept = zs[picked]
+    chosen = np.unique(np.rint(np.linspace(0, len(kept) - 1, SLICES)).astype(int))
+    return sample_lobes(hu[kept], label, meta["spacing"][:2], chosen, truth=lesions[kept])
+
+
+def synthetic_items(folder: Path, split: str = "train") -> list[tuple[Path, int]]:
+    """(file, label) of one split of a folder of ``scripts/make_decovnet_data.py``."""
+    index = json.loads((Path(folder) / "index.json").read_text(encoding="utf-8"))
+    return [(Path(folder) / row["file"], int(row["label"])) for row in index if row["split"] == split]
+
+
+def build_cache(items: list[tuple[Path, int]], path: Path, load: Callable[[Path, int], list[dict]] | None = None,
                 say: Callable[[str], None] = print) -> dict:
-    """Every sample's lobes stacked (``lobe_sample`` maps lobes to samples), cached as an .npz at ``path``."""
+    """Every sample's lobes stacked (``lobe_sample`` maps lobes to samples), cached as an .npz at ``path``;
+    ``load(path, label)`` gives one sample's lobes (``figure_sample`` by default)."""
     from ...io.writers import atomic_path
 
     if path.is_file():
         return dict(np.load(path))
     rows, owner = [], []
     for i, (p, y) in enumerate(items):
-        lobes = volume_sample(p, y) if volumes else figure_sample(p, y)
+        lobes = (load or figure_sample)(p, y)
         rows += lobes
         owner += [i] * len(lobes)
         if (i + 1) % 50 == 0:
@@ -240,6 +275,8 @@ def fit(cache: dict, feats, train_samples: np.ndarray, cfg: TrainConfig, seed: i
     if feats is not None:  # the Lite trunk: ImageNet stages fixed, their outputs cached
         net.trunk.load_state_dict(trunk_state, strict=False)
         _freeze_early(net)
+    if cfg.init:
+        _start_from(net, Path(cfg.init), trunk_state)
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
     owner = _owners(cache)
     zero = torch.zeros(())
@@ -265,7 +302,7 @@ def fit(cache: dict, feats, train_samples: np.ndarray, cfg: TrainConfig, seed: i
                 keep = concordant[of_sample]
                 if keep.any():
                     l_conc = F.mse_loss(p_lobe[keep], top_patch[keep])
-            loss = l_lobe + l_conc + PATCH_WEIGHT * l_patch
+            loss = l_lobe + l_conc + cfg.patch_weight * l_patch
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -274,6 +311,21 @@ def fit(cache: dict, feats, train_samples: np.ndarray, cfg: TrainConfig, seed: i
         say(json.dumps({"epoch": epoch + 1, "loss": round(totals[0] / n, 4), "lobe": round(totals[1] / n, 4),
                         "concordance": round(totals[2] / n, 4), "patch": round(totals[3] / n, 4)}))
     return net.eval()
+
+
+def _start_from(net, path: Path, trunk_state: dict | None) -> None:
+    """Load the first network of the weights file ``path`` into ``net``; its fixed trunk stages must be the ImageNet
+    ones whose outputs were cached (``trunk_state``), or the cache would not be its features."""
+    import torch
+
+    from ...models.weights import load_state, split_states
+    from .model import VOLUMES_PREFIX
+
+    state, _ = split_states(load_state("", weights=path), VOLUMES_PREFIX)
+    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    fixed = [k for k in (trunk_state or {}) if k.split(".")[0] in ("stem", "stage1", "stage2", "stage3", "stage4")]
+    if any(not torch.equal(state["trunk." + k].float(), trunk_state[k].float().half().float()) for k in fixed):
+        raise ValueError(f"{path}: its trunk's fixed stages are not the ImageNet ones the feature cache holds")
 
 
 def _owners(cache: dict) -> dict[int, np.ndarray]:
@@ -405,19 +457,24 @@ def covid_ct_items(data_root: Path) -> tuple[list[tuple[Path, int]], np.ndarray]
 
 
 def prepared(data_root: Path, cache_dir: Path, say: Callable[[str], None] = print, cohort: Path | None = None,
-             trunk_name: str = "efficientnet-lite0"):
-    """(lobe cache, cached frozen-trunk features, the ImageNet trunk state, groups) of COVID-CT train+val or a
-    cohort; for the ``vgg`` trunk (trained end to end) the last two are None."""
+             trunk_name: str = "efficientnet-lite0", synthetic: Path | None = None):
+    """(lobe cache, cached frozen-trunk features, the ImageNet trunk state, groups) of COVID-CT train+val, a cohort
+    or the train split of a folder of semi-synthetic volumes; for the ``vgg`` trunk (trained end to end) the second
+    and third are None."""
     from .model import imagenet_lite_trunk
 
     import torch
 
     from ...io.writers import atomic_path
 
-    if cohort is not None:
+    if synthetic is not None:
+        items, groups = synthetic_items(synthetic), None
+        path = cache_dir / f"synthetic-{Path(synthetic).resolve().parent.name}-{Path(synthetic).name}.npz"
+        cache = build_cache(items, path, synthetic_sample, say=say)
+    elif cohort is not None:
         items, groups = cohort_items(cohort), None
         path = cache_dir / f"cohort-{Path(cohort).stem}.npz"
-        cache = build_cache(items, path, volumes=True, say=say)
+        cache = build_cache(items, path, volume_sample, say=say)
     else:
         items, groups = covid_ct_items(data_root)
         path = cache_dir / "covid-ct-lobes.npz"
@@ -485,15 +542,21 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
 
 
 def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, say: Callable[[str], None] = print,
-          cohort: Path | None = None, seed: int = 0):
-    """The shipped recipe on every sample (COVID-CT train + val, or a cohort): stage 1, then the fine labeller (the
-    ``diseased`` network only). Returns (float16 state dict, summary)."""
+          cohort: Path | None = None, seed: int = 0, synthetic: Path | None = None):
+    """The shipped recipe on every sample (COVID-CT train + val, a cohort, or the train split of ``synthetic``
+    volumes): stage 1, then the fine labeller (the ``diseased`` network only). Returns (float16 state dict,
+    summary). With ``synthetic`` the network is the volume network, a fine-tuning of ``cfg.init``'s network, and
+    the state dict holds both: ``cfg.init``'s unchanged, this one under ``model.VOLUMES_PREFIX``
+    (``models.weights.merged_states``; the fixed trunk stages are stored once)."""
     import time
 
     import torch
 
-    from ..slice_resnet.train import _half
+    from ...models.weights import half_state, load_state, merged_states
+    from .model import VOLUMES_PREFIX
 
+    if synthetic is not None and not cfg.init:
+        raise ValueError("the volume network fine-tunes a figure network: cfg.init must name its weights")
     t0 = time.time()
     log: list[str] = []
 
@@ -502,12 +565,16 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, say: Callable[[str
         say(line)
 
     torch.set_num_threads(cfg.threads)
-    cache, feats, trunk_state, _ = prepared(data_root, cache_dir, say, cohort, cfg.trunk)
+    cache, feats, trunk_state, _ = prepared(data_root, cache_dir, say, cohort, cfg.trunk, synthetic)
     everything = np.arange(len(cache["y"]))
     net = fit(cache, feats, everything, cfg, seed=seed, say=keep, trunk_state=trunk_state)
     if net.infection:
         net = fit_fine(net, cache, everything, cfg, seed=seed, say=keep)
+    data = (f"semi-synthetic volumes, train split of {Path(synthetic).name} ({len(everything)})" if synthetic else
+            str(cohort) if cohort else "COVID-CT train+val")
     summary = {"config": vars(cfg), "samples": int(len(everything)), "lobes": int(len(cache["lobe_sample"])),
-               "data": str(cohort) if cohort else "COVID-CT train+val", "log": log,
-               "wall_s": round(time.time() - t0, 1)}
-    return _half(net), summary
+               "data": data, "log": log, "wall_s": round(time.time() - t0, 1)}
+    state = half_state(net)
+    if synthetic is not None:
+        state = merged_states(load_state("", weights=Path(cfg.init)), state, VOLUMES_PREFIX)
+    return state, summary

@@ -44,6 +44,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...models.weights import half_state
 from . import inputs
 from .augment import augment
 from .lesion_guidance import guidance_loss, semiseg_cache
@@ -313,13 +314,6 @@ def _guide(data_root: Path, cache_dir: Path, cfg: TrainConfig) -> dict | None:
     return semiseg_cache(data_root, cache_dir) if cfg.lesion_guidance > 0 else None
 
 
-def _half(net) -> dict:
-    import torch
-
-    return {k: (v.detach().half() if torch.is_floating_point(v) else v.detach())
-            for k, v in net.to(memory_format=torch.contiguous_format).state_dict().items()}
-
-
 def _cache(data_root: Path, cache_dir: Path, cfg: TrainConfig, dist) -> dict:
     if dist is None:
         return covid_ct_cache(data_root, cache_dir, cfg.lung_focus)
@@ -378,4 +372,4 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, on: str = "train",
         summary["val"] = metrics.summary(data["val_y"], p)
         summary["val_scores"] = {str(n): round(float(v), 5) for n, v in zip(data["val_names"], p)}
     summary["wall_s"] = round(time.time() - t0, 1)
-    return _half(net), summary
+    return half_state(net), summary
