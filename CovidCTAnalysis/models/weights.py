@@ -4,8 +4,10 @@ Every trained network is stored as a float16 state dict (half the bytes; weights
 history forever) and cast back to float32 when loaded. Registered weights are read through the registry, which
 verifies their sha256; an explicit file (training, fine-tuning, evaluation of a candidate) is read as given.
 
-``registered_network`` is the one path from a model name to a network in eval mode; every network the pipeline
-runs (lungs-unet, lesions-unet, the classifiers) is loaded through it.
+``registered_network`` is the path from a model name to a network in eval mode (lungs-unet, lesions-unet, most
+classifiers). A file may hold two networks that share parts (``merged_states``: da-cmil's patch and slice-bag
+networks, lobe-patch's figure and volume networks); those models read it with ``load_state`` and ``split_states``
+and build each network with ``network_from_state``.
 """
 
 from __future__ import annotations
