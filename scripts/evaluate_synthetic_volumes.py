@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     import SimpleITK as sitk
     import torch
 
-    from CovidCTAnalysis.classifiers.decovnet.synthetic import load_case
+    from CovidCTAnalysis.classifiers.decovnet.synthetic import load_case, read_index
     from CovidCTAnalysis.evaluation import metrics
     from CovidCTAnalysis.io import load_ct
     from CovidCTAnalysis.lungs.select import segment_lungs
@@ -49,8 +49,7 @@ def main(argv=None) -> int:
     from CovidCTAnalysis.pipeline.classifiers import run_classifier
 
     torch.set_num_threads(a.threads)
-    index = [row for row in json.loads((a.synthetic / "index.json").read_text(encoding="utf-8"))
-             if row["split"] == a.split]
+    index = read_index(a.synthetic, a.split)
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
         for row in index:

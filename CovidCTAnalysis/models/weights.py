@@ -64,10 +64,15 @@ def split_states(state: dict, prefix: str) -> tuple[dict, dict]:
     return first, ({**first, **own} if own else {})
 
 
+def float_state(state: dict) -> dict:
+    """A stored (float16) state dict with its floating tensors cast to float32, ready to load into a network."""
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
 def network_from_state(build: Callable[[], object], state: dict, device="cpu"):
-    """``build()`` with ``state`` loaded (floating tensors cast to float32), in eval mode on ``device``."""
+    """``build()`` with ``state`` loaded (``float_state``), in eval mode on ``device``."""
     net = build()
-    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    net.load_state_dict(float_state(state))
     return net.to(device).eval()
 
 

@@ -19,11 +19,11 @@ from .. import __version__
 from ..errors import InputError
 from ..io import CTVolume, load_ct, to_input_grid, write_label_map
 from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
+from ..classifiers.interface import SLICE, VOLUME
 from ..lungs.select import DEFAULT_LUNG_MODEL
 from ..models import select_device
 from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
-from ..classifiers.interface import SLICE, VOLUME
 from ..classifiers.table import classifier_names, refusal
 from .background import BackgroundWrites
 from .classifiers import run_classifier, write_outputs

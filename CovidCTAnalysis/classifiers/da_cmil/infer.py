@@ -147,9 +147,9 @@ def _framed_patch_maps(instance_maps: np.ndarray, slice_bags: list) -> np.ndarra
 
 
 def _on_slices(framed: np.ndarray, lungs: list, box, shape) -> np.ndarray:
-    """Framed maps (K, FRAME, FRAME; changed in place) -> (K, y, x) maps of the K slices (``shape``): kept inside each frame's lungs
-    (``lungs``, framed masks or None) grown by ``LUNG_MARGIN_PX`` (Fig. 8's maps "normalized to focus on the lung
-    regions only"), mapped back onto the slices together, scaled so that the case's peak is 1."""
+    """Framed maps (K, FRAME, FRAME; changed in place) -> (K, y, x) maps of the K slices (``shape``): kept inside
+    each frame's lungs (``lungs``, framed masks or None) grown by ``LUNG_MARGIN_PX`` (Fig. 8's maps "normalized to
+    focus on the lung regions only"), mapped back onto the slices together, scaled so that the case's peak is 1."""
     from ..slice_resnet.inputs import lung_focus
 
     for k, lung in enumerate(lungs):  # in place: the callers' framed maps are their own temporaries

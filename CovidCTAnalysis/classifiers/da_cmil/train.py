@@ -101,11 +101,23 @@ class BagSet:
     def sizes(self) -> np.ndarray:
         return np.diff(self.starts)
 
+    @staticmethod
+    def of_volumes(frames: list, labels: list, names: list) -> "BagSet":
+        """One bag per volume from each volume's ``stored`` frames."""
+        starts = np.concatenate([[0], np.cumsum([len(f) for f in frames])]).astype(np.int64)
+        return BagSet(np.concatenate(frames), starts, np.array(labels, np.float32), np.array(names),
+                      np.ones(len(names), bool))
+
     def subset(self, index: np.ndarray) -> "BagSet":
         parts = [self.bag(int(j)) for j in index]
         starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
         return BagSet(np.concatenate(parts) if parts else self.patches[:0], starts, self.labels[index],
                       self.names[index], self.lungs_found[index])
+
+
+def stored(unit: np.ndarray) -> np.ndarray:
+    """Unit instances (patches or frames, values in [0, 1]) as a bag set stores them: uint8."""
+    return np.rint(unit * 255).astype(np.uint8)
 
 
 def image_bag(path: Path) -> tuple[bags.SliceBag, bool]:
@@ -129,7 +141,7 @@ def bag_set(items: list[tuple[Path, int]], say: Callable[[str], None] = print) -
     patches, starts, found = [], [0], []
     for i, (path, _) in enumerate(items):
         bag, ok = image_bag(path)
-        patches.append(np.rint(bag.patches * 255).astype(np.uint8))
+        patches.append(stored(bag.patches))
         starts.append(starts[-1] + len(bag))
         found.append(ok)
         if (i + 1) % 100 == 0:
@@ -169,30 +181,28 @@ def synthetic_bags(folder: Path, cache_dir: Path, say: Callable[[str], None] = p
     "train" / "test"), one bag per volume: its framed lung slices (``bags.volume_frames``, the framing inference
     uses), cached in ``cache_dir``. Why these volumes: no labelled 3-D cohort exists here (docs/DATA.md); in them a
     positive and a negative differ only by the transplanted lesions (``decovnet.synthetic``)."""
-    from ..decovnet.synthetic import load_case
+    from ..decovnet.synthetic import load_case, read_index
 
     folder = Path(folder)
-    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    index = read_index(folder)
     cache = Path(cache_dir) / f"synthetic-slice-bags-{preprocessing_tag()}-{len(index)}.npz"
     if cache.is_file():
         d = np.load(cache)
         return BagSet(d["patches"], d["starts"], d["labels"], d["names"], d["lungs_found"]), d["split"]
-    frames, starts, labels, names, split = [], [0], [], [], []
+    frames, labels, names, split = [], [], [], []
     for i, row in enumerate(index):
         hu, lungs, _, meta = load_case(folder / row["file"])
         volume = bags.volume_frames(hu, lungs, float(meta["spacing"][2]))
         if volume is None:
             say(f"{row['file']}: no lung slice, left out")
             continue
-        frames.append(np.rint(volume.unit * 255).astype(np.uint8))
-        starts.append(starts[-1] + len(volume.unit))
+        frames.append(stored(volume.unit))
         labels.append(int(row["label"]))
         names.append(row["file"])
         split.append(row["split"])
         if (i + 1) % 20 == 0:
             say(f"volume bags: {i + 1}/{len(index)}")
-    data = BagSet(np.concatenate(frames), np.array(starts, np.int64), np.array(labels, np.float32), np.array(names),
-                  np.ones(len(names), bool))
+    data = BagSet.of_volumes(frames, labels, names)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, patches=data.patches, starts=data.starts, labels=data.labels, names=data.names,
              lungs_found=data.lungs_found, split=np.array(split))
@@ -209,7 +219,7 @@ def volume_cohort_bags(csv_path: Path, say: Callable[[str], None] = print) -> Ba
     from ...io import load_ct
     from ...lungs.select import segment_lungs
 
-    frames, starts, labels, names = [], [0], [], []
+    frames, labels, names = [], [], []
     items = cohort_items(csv_path)
     for i, (path, label) in enumerate(items):
         ct = load_ct(path)
@@ -220,13 +230,11 @@ def volume_cohort_bags(csv_path: Path, say: Callable[[str], None] = print) -> Ba
                                     float(ct.image.GetSpacing()[2]))
         if volume is None:
             raise InputError(path, "no lung found; da-cmil's volume bags are lung slices")
-        frames.append(np.rint(volume.unit * 255).astype(np.uint8))
-        starts.append(starts[-1] + len(volume.unit))
+        frames.append(stored(volume.unit))
         labels.append(label)
         names.append(Path(path).name)
         say(f"volume bags: {i + 1}/{len(items)}")
-    return BagSet(np.concatenate(frames), np.array(starts, np.int64), np.array(labels, np.float32), np.array(names),
-                  np.ones(len(names), bool))
+    return BagSet.of_volumes(frames, labels, names)
 
 
 def train_volumes(cfg: TrainConfig, *, synthetic: Path | None = None, cohort: Path | None = None,
@@ -365,13 +373,11 @@ def fit(data: BagSet, cfg: TrainConfig, seed: int, say: Callable[[str], None] = 
     rng = np.random.default_rng(seed)
     net = build(cfg.method, cfg.backbone)
     if cfg.init:
-        from ...models.weights import load_state
-
+        from ...models.weights import float_state, load_state, split_states
         from .model import SLICES_PREFIX
 
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v
-                             for k, v in load_state("", weights=Path(cfg.init)).items()
-                             if not k.startswith(SLICES_PREFIX)})  # a shipped file: its patch network
+        patch_state, _ = split_states(load_state("", weights=Path(cfg.init)), SLICES_PREFIX)
+        net.load_state_dict(float_state(patch_state))  # a shipped file: its patch network
     elif cfg.pretrained != "none":
         pretrain(net, cfg.pretrained)
     net = net.to(cfg.device)

@@ -394,6 +394,12 @@ def save_case(path: Path, case: SyntheticCase, input_lungs: np.ndarray, meta: di
                         instances=case.instances, meta=np.array(json.dumps(meta)))
 
 
+def read_index(folder: Path, split: str | None = None) -> list[dict]:
+    """The rows of ``folder/index.json`` (``build_dataset``), those of one ``split`` ("train" / "test") when given."""
+    rows = json.loads((Path(folder) / "index.json").read_text(encoding="utf-8"))
+    return [row for row in rows if split is None or row["split"] == split]
+
+
 def load_case(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """(hu float32, lungs uint8, lesions uint8, meta) of a saved case."""
     with np.load(path) as f:

@@ -161,7 +161,9 @@ def train(samples: Sequence[Sample], config: TrainConfig, log: Log = print,
         train_set, val_set = list(samples), list(validation)
     net = build(config.arch)
     if config.init is not None:
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in config.init.items()})
+        from ...models.weights import float_state
+
+        net.load_state_dict(float_state(config.init))
     net = fast_layout(net.to(config.device))
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = {"epochs": [], "train": len(train_set), "validation": len(val_set),
@@ -261,15 +263,10 @@ def evaluate(model, samples: Sequence[Sample], log: Log | None = None) -> list[d
 
 def synthetic_samples(folder: Path, spec: inputs.InputSpec, split: str, log: Log | None = None) -> list[Sample]:
     """Prepared samples of one split of a ``synthetic.build_dataset`` folder (group = background variant)."""
-    import json
+    from .synthetic import load_case, read_index
 
-    from .synthetic import load_case
-
-    index = json.loads((Path(folder) / "index.json").read_text())
     out = []
-    for row in index:
-        if row["split"] != split:
-            continue
+    for row in read_index(folder, split):
         hu, lungs, _, meta = load_case(Path(folder) / row["file"])
         x = inputs.prepare_arrays(hu, lungs, meta["spacing"], spec)
         boxes = [lesion["box"] for lesion in meta["lesions"]]

@@ -150,8 +150,9 @@ def synthetic_sample(path: Path, label: int) -> list[dict]:
 
 def synthetic_items(folder: Path, split: str = "train") -> list[tuple[Path, int]]:
     """(file, label) of one split of a folder of ``scripts/make_decovnet_data.py``."""
-    index = json.loads((Path(folder) / "index.json").read_text(encoding="utf-8"))
-    return [(Path(folder) / row["file"], int(row["label"])) for row in index if row["split"] == split]
+    from ..decovnet.synthetic import read_index
+
+    return [(Path(folder) / row["file"], int(row["label"])) for row in read_index(folder, split)]
 
 
 def build_cache(items: list[tuple[Path, int]], path: Path, load: Callable[[Path, int], list[dict]] | None = None,
@@ -318,11 +319,11 @@ def _start_from(net, path: Path, trunk_state: dict | None) -> None:
     ones whose outputs were cached (``trunk_state``), or the cache would not be its features."""
     import torch
 
-    from ...models.weights import load_state, split_states
+    from ...models.weights import float_state, load_state, split_states
     from .model import VOLUMES_PREFIX
 
     state, _ = split_states(load_state("", weights=path), VOLUMES_PREFIX)
-    net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    net.load_state_dict(float_state(state))
     fixed = [k for k in (trunk_state or {}) if k.split(".")[0] in ("stem", "stage1", "stage2", "stage3", "stage4")]
     if any(not torch.equal(state["trunk." + k].float(), trunk_state[k].float().half().float()) for k in fixed):
         raise ValueError(f"{path}: its trunk's fixed stages are not the ImageNet ones the feature cache holds")
