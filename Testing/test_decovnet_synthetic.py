@@ -117,6 +117,23 @@ def test_lesion_bank_from_semiseg(shared_data):
     assert all(p.contrast_hu[p.labels > 0].mean() >= S.MIN_CONTRAST_HU for p in train + test)
 
 
+@pytest.mark.realdata
+def test_pseudo_lesion_bank_keeps_its_volumes_apart(shared_data):
+    """The pseudo-labelled bank splits by source CT volume (slices of one volume repeat its lesions), and none of its
+    patches comes from the 50 labelled slices the heatmap harness scores on."""
+    train = S.load_lesion_bank(shared_data, "train", source="pseudo")
+    test = S.load_lesion_bank(shared_data, "test", source="pseudo")
+    assert len(train) > 300 and len(test) > 50
+    volumes = {split: {S.pseudo_volume(p.source.split("#")[0]) for p in bank}
+               for split, bank in (("train", train), ("test", test))}
+    assert not volumes["train"] & volumes["test"] and len(volumes["test"]) == 4
+    labelled = {p.stem for p in S.semiseg_slices(shared_data)}
+    assert not labelled & {p.source.split("#")[0] for p in train + test}
+    assert all(set(np.unique(p.labels)) <= {0, 1} for p in train + test)
+    with pytest.raises(ValueError, match="lesion source"):
+        S.load_lesion_bank(shared_data, "train", source="doctor")
+
+
 def test_involvement_target_adds_lesions_until_reached():
     vol = _volume()
     n_lung = int((vol.lungs > 0).sum())

@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from CovidCTAnalysis.classifiers.decovnet.synthetic import build_dataset  # noqa: E402
+from CovidCTAnalysis.classifiers.decovnet.synthetic import LESION_SOURCES, build_dataset  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lesions", choices=LESION_SOURCES, default="labelled",
+                   help="lesion bank: the 50 labelled SemiSeg slices (default) or the pseudo-labelled ones, for "
+                        "models whose maps are scored on the labelled slices")
     a = p.parse_args(argv)
     if a.out.resolve().is_relative_to(REPO):
         p.error("--out must lie outside the repository (generated data is never committed)")
@@ -33,7 +36,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     start = time.time()
-    index = build_dataset(a.data, a.out, seed=a.seed)
+    index = build_dataset(a.data, a.out, seed=a.seed, lesions=a.lesions)
     counts = {}
     for row in index:
         key = (row["split"], row["label"])

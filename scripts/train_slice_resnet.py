@@ -55,13 +55,23 @@ def main(argv=None) -> int:
     p.add_argument("--lesion-guidance", type=float, default=0.0, metavar="WEIGHT",
                    help="weight of the class-activation-map loss on COVID-SemiSeg's pseudo-labelled slices "
                         "(classifiers/slice_resnet/lesion_guidance.py; 0, the default: the paper's recipe)")
+    p.add_argument("--synthetic", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of the loss on semi-synthetic CT slices (classifiers/slice_resnet/synthetic_slices.py;"
+                        " 0, the default: the paper's recipe); needs --synthetic-dir")
+    p.add_argument("--synthetic-dir", type=Path, default=None,
+                   help="a scripts/make_decovnet_data.py --lesions pseudo folder (its train volumes are used)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (per process under torchrun)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to train (default cpu); under torchrun with cuda each process takes GPU LOCAL_RANK")
     a = p.parse_args(argv)
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
                       crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads,
-                      lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device)
+                      lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device,
+                      synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "")
+    if (a.synthetic > 0) != (a.synthetic_dir is not None):
+        p.error("--synthetic WEIGHT and --synthetic-dir DIR go together")
+    if a.synthetic_dir is not None and not (a.synthetic_dir / "index.json").is_file():
+        p.error(f"--synthetic-dir {a.synthetic_dir}: no index.json (make it with scripts/make_decovnet_data.py)")
     command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
     dist = from_environment(a.device)  # None unless torchrun started several processes
     try:

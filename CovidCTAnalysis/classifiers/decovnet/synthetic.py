@@ -36,9 +36,15 @@ so edges are soft yet no voxel outside the mask changes; lesion voxels outside t
 dropped. The truth (label map, instance map, one box per lesion from its final voxels) is therefore exact: changed
 voxels are lesion voxels and every box is the bounding box of its lesion's voxels.
 
+Lesion sources (``LESION_SOURCES``): "labelled", the 50 radiologist-labelled slices above (ground glass and
+consolidation apart), or "pseudo", one in ``PSEUDO_EVERY`` of COVID-SemiSeg's 1600 pseudo-labelled slices (Inf-Net's
+binary infection masks on 20 other CT volumes; every lesion labelled 1, its class unknown). "pseudo" exists for
+models whose explanations are scored on the 50 labelled slices (the heatmap harness): their training volumes must
+not carry those slices' lesions.
+
 Splits: backgrounds are assigned to ``train`` or ``test`` (imlab id002 and demo seeds 101..104 are test), and the
-SemiSeg slices too (every fifth slice, ``TEST_SLICE_EVERY``, gives test lesions), so the synthetic test split shares
-neither anatomy nor lesion with training.
+lesion slices too (labelled: every fifth slice, ``TEST_SLICE_EVERY``; pseudo: every fifth of the 20 source volumes),
+so the synthetic test split shares neither anatomy nor lesion with training.
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ from scipy import ndimage as ndi
 from .localize import Box, box_from_mask
 
 SEMISEG = Path("covid-semiseg/TrainingSet/MultiClassInfection-Train")
+PSEUDO = Path("covid-semiseg/TrainingSet/LungInfection-Train/Pseudo-label")
+LESION_SOURCES = ("labelled", "pseudo")
+PSEUDO_EVERY = 4  # neighbouring pseudo-labelled slices repeat the same lesions
 THORAX_WIDTH_MM = 320.0
 HU_PER_GREY = 1500.0 / 255.0
 MIN_PATCH_PIXELS = 80
@@ -130,10 +139,40 @@ def patches_from_slice(grey: np.ndarray, labels: np.ndarray, name: str) -> list[
     return out
 
 
-def load_lesion_bank(data: Path, split: str | None = None) -> list[LesionPatch]:
-    """Patches of the SemiSeg slices of ``split`` ('train', 'test' or None for all), rotated into display."""
+def pseudo_volume(name: str) -> str:
+    """The CT volume a pseudo-labelled slice comes from ("Data-1_coronacases_org_001_17" -> "..._org_001")."""
+    return name.rsplit("_", 1)[0]
+
+
+def load_pseudo_bank(data: Path, split: str | None = None) -> list[LesionPatch]:
+    """Patches of one in ``PSEUDO_EVERY`` pseudo-labelled slices of the volumes of ``split`` (every fifth volume in
+    name order is 'test'), in display orientation, every lesion labelled 1."""
     from PIL import Image
 
+    from ...lesions.semiseg import to_display
+
+    paths = sorted((Path(data) / PSEUDO / "Imgs").glob("*.jpg"))
+    volumes = sorted({pseudo_volume(p.stem) for p in paths})
+    bank = []
+    for path in paths[::PSEUDO_EVERY]:
+        if split is not None and split_of_slice(volumes.index(pseudo_volume(path.stem))) != split:
+            continue
+        grey = np.asarray(Image.open(path).convert("L"))
+        mask = np.asarray(Image.open(path.parent.parent / "GT" / f"{path.stem}.png").convert("L")) > 127
+        bank += patches_from_slice(to_display(grey, path.stem), to_display(mask.astype(np.uint8), path.stem),
+                                   path.stem)
+    return bank
+
+
+def load_lesion_bank(data: Path, split: str | None = None, source: str = "labelled") -> list[LesionPatch]:
+    """Patches of the lesion slices of ``split`` ('train', 'test' or None for all), rotated into display: the
+    labelled SemiSeg slices, or with ``source="pseudo"`` the pseudo-labelled ones (``load_pseudo_bank``)."""
+    from PIL import Image
+
+    if source not in LESION_SOURCES:
+        raise ValueError(f"lesion source must be one of {LESION_SOURCES}, not {source!r}")
+    if source == "pseudo":
+        return load_pseudo_bank(data, split)
     bank = []
     for k, img_path in enumerate(semiseg_slices(data)):
         if split is not None and split_of_slice(k) != split:
@@ -422,13 +461,14 @@ def input_lungs(hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 
 
 def build_dataset(data: Path, out: Path, seed: int = 0, backgrounds: Sequence[BackgroundSpec] = BACKGROUNDS,
-                  log=print) -> list[dict]:
+                  log=print, lesions: str = "labelled") -> list[dict]:
     """Generate every variant of ``backgrounds`` (a negative and a positive each) into ``out`` as .npz files and
-    write ``out/index.json`` (file, split, background, label, lesion count). Deterministic per seed."""
+    write ``out/index.json`` (file, split, background, label, lesion count, lesion source). Deterministic per seed;
+    ``lesions``: the lesion source (``LESION_SOURCES``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    banks = {split: load_lesion_bank(data, split) for split in ("train", "test")}
-    log(f"lesion bank: {len(banks['train'])} train patches, {len(banks['test'])} test patches")
+    banks = {split: load_lesion_bank(data, split, lesions) for split in ("train", "test")}
+    log(f"lesion bank ({lesions}): {len(banks['train'])} train patches, {len(banks['test'])} test patches")
     rng = np.random.default_rng(seed)
     index = []
     for spec in backgrounds:
@@ -444,7 +484,7 @@ def build_dataset(data: Path, out: Path, seed: int = 0, backgrounds: Sequence[Ba
                 meta = {"background": spec.name, "split": spec.split, "variant": v}
                 save_case(out / name, case, input_lungs(case.hu, case.spacing), meta)
                 index.append({"file": name, "split": spec.split, "background": spec.name, "variant": v,
-                              "label": case.label, "lesions": len(case.placed),
+                              "label": case.label, "lesions": len(case.placed), "lesion_source": lesions,
                               "involvement": float((case.lesions > 0).sum() / max((case.lungs > 0).sum(), 1))})
                 log(f"{name}: {len(case.placed)} lesions, {case.hu.shape[0]} slices")
     (out / "index.json").write_text(json.dumps(index, indent=1))

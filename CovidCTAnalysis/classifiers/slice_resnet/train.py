@@ -23,6 +23,10 @@ Lesion guidance (``lesion_guidance`` > 0; not in the paper, an experiment: lesio
 trains the head's class activation map on half a batch of COVID-SemiSeg's pseudo-labelled slices against their
 infection masks; the figure-level loss and its data are unchanged.
 
+Semi-synthetic CT slices (``synthetic`` > 0 with ``synthetic_dir``; not in the paper, an experiment:
+synthetic_slices.py): every step also draws half a batch of lung-ROI slices of semi-synthetic CT volumes, half with
+lesions and half without, and adds their binary cross-entropy, times ``synthetic``, to the figures'.
+
 All randomness flows from one seed; the data cache is rebuilt identically from ../shared/data and named by a hash of
 ``inputs.py``.
 
@@ -49,6 +53,7 @@ from . import inputs
 from .augment import augment
 from .lesion_guidance import guidance_loss, semiseg_cache
 from .model import DEFAULT_BACKBONE, build_model, family
+from .synthetic_slices import balanced_draw, synthetic_cache
 
 FOLDS = 5
 
@@ -66,6 +71,8 @@ class TrainConfig:
     augment: str = "paper"  # augment.PROFILES
     lung_focus: bool = False  # train on lung-focused squares (inputs.py); the registry entry must then say so
     lesion_guidance: float = 0.0  # weight of lesion_guidance.py's loss (SemiSeg half-batches); 0: the paper's recipe
+    synthetic: float = 0.0  # weight of the semi-synthetic CT slices' loss (synthetic_slices.py); 0: the paper's recipe
+    synthetic_dir: str = ""  # a decovnet.synthetic.build_dataset folder (its train volumes), with synthetic > 0
     threads: int = 2
     device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
@@ -226,14 +233,16 @@ def predict(net, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable[[str], None] = print,
-        tag: str = "", dist=None, guide: dict | None = None) -> object:
+        tag: str = "", dist=None, guide: dict | None = None, synth: dict | None = None) -> object:
     """The fixed recipe on (x, y): the network after its last epoch (eval mode, on the CPU).
 
     ``dist`` (models.distributed.Distributed, under torchrun): DDP, each global batch shared out over the processes;
     only rank 0 calls ``say``. ``guide`` (``lesion_guidance.semiseg_cache``): with ``cfg.lesion_guidance`` > 0,
     every step adds half a batch of these squares, whose class activation map is trained against their masks
     (lesion_guidance.py); their draws and augmentations come from a generator of their own, so the figures' stream
-    is the recipe's.
+    is the recipe's. ``synth`` (``synthetic_slices.synthetic_cache``): with ``cfg.synthetic`` > 0, every step adds
+    half a batch of these slices (balanced), classified with the figures, their loss weighted by ``cfg.synthetic``;
+    drawn and augmented by a generator of their own too.
     """
     import torch
     import torch.nn.functional as F
@@ -243,6 +252,10 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
     guided = cfg.lesion_guidance > 0
     if guided and (guide is None or dist is not None or family(cfg.backbone) != "efficientnet"):
         raise ValueError("lesion guidance needs the SemiSeg squares, one process and an EfficientNet-Lite backbone")
+    synthetic = cfg.synthetic > 0
+    if synthetic and (synth is None or dist is not None or guided):
+        raise ValueError("semi-synthetic slices need their squares and one process, without lesion guidance")
+    synth_rng = np.random.default_rng([seed, 2])
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)  # the order of the images: the same in every process
     guide_rng = np.random.default_rng([seed, 1])
@@ -259,7 +272,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
     for epoch in range(cfg.epochs):
         model.train()
         order = rng.permutation(len(x))
-        t0, losses, guide_losses = time.time(), [], []
+        t0, losses, extra_losses = time.time(), [], []
         for b in range(steps_per_epoch):
             idx = np.sort(order[b * cfg.batch:(b + 1) * cfg.batch])
             if len(idx) < 2 * world:  # BatchNorm needs two images (in every process: all step together)
@@ -274,11 +287,21 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
                     memory_format=torch.channels_last))
                 logits = net.classify_features(feats[:len(idx)])[:, 0]
                 guide_loss = guidance_loss(net, feats[len(idx):], gmasks.to(device))
+            elif synthetic:
+                pick = balanced_draw(synth["y"], max(2, cfg.batch // 2), synth_rng)
+                simgs, _ = augment(_batch(synth["x"][pick]), synth_rng, profile=cfg.augment)
+                sbatch = _random_crops(inputs.to_tensor(simgs[:, 0]), cfg.crop, synth_rng)
+                both = model(torch.cat([batch, sbatch]).to(device).contiguous(memory_format=torch.channels_last))
+                logits, slogits = both[:len(idx), 0], both[len(idx):, 0]
+                synth_loss = F.binary_cross_entropy_with_logits(slogits, torch.from_numpy(synth["y"][pick]).to(device))
             else:
                 logits = model(batch.to(device).contiguous(memory_format=torch.channels_last))[:, 0]
             loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y[idx]).to(device))
+            if synthetic:
+                extra_losses.append(float(synth_loss.detach()))
+                loss = loss + cfg.synthetic * synth_loss
             if guided:
-                guide_losses.append(float(guide_loss.detach()))
+                extra_losses.append(float(guide_loss.detach()))
                 loss = loss + cfg.lesion_guidance * guide_loss
             for g in opt.param_groups:
                 g["lr"] = _cosine(step, total, cfg.lr, warmup=steps_per_epoch)
@@ -289,8 +312,8 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
             step += 1
         mean_loss = float(np.mean(losses)) if dist is None else dist.mean(float(np.mean(losses)))
         entry = {"run": tag, "epoch": epoch + 1, "loss": round(mean_loss, 4), "seconds": round(time.time() - t0, 1)}
-        if guided:
-            entry["guidance_loss"] = round(float(np.mean(guide_losses)), 4)
+        if guided or synthetic:
+            entry["guidance_loss" if guided else "synthetic_loss"] = round(float(np.mean(extra_losses)), 4)
         if dist is not None:
             entry["processes"] = dist.world_size
         cfg.log.append(entry)
@@ -314,6 +337,14 @@ def _guide(data_root: Path, cache_dir: Path, cfg: TrainConfig) -> dict | None:
     return semiseg_cache(data_root, cache_dir) if cfg.lesion_guidance > 0 else None
 
 
+def _synth(cache_dir: Path, cfg: TrainConfig) -> dict | None:
+    if cfg.synthetic <= 0:
+        return None
+    if not cfg.synthetic_dir:
+        raise ValueError("synthetic > 0 needs synthetic_dir, a generated semi-synthetic folder")
+    return synthetic_cache(Path(cfg.synthetic_dir), cache_dir)
+
+
 def _cache(data_root: Path, cache_dir: Path, cfg: TrainConfig, dist) -> dict:
     if dist is None:
         return covid_ct_cache(data_root, cache_dir, cfg.lung_focus)
@@ -330,11 +361,11 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     x, y, names, groups = pooled(_cache(data_root, cache_dir, cfg, dist), patient_ids(data_root / "covid-ct"))
-    guide = _guide(data_root, cache_dir, cfg)
+    guide, synth = _guide(data_root, cache_dir, cfg), _synth(cache_dir, cfg)
 
     def fit_predict(i, train_idx, test):
         net = fit(x[train_idx], y[train_idx], cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}",
-                  dist=dist, guide=guide)
+                  dist=dist, guide=guide, synth=synth)
         return predict(net, x[test])
 
     cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say)
@@ -363,7 +394,8 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, on: str = "train",
     x, y = data["train_x"], data["train_y"]
     if on == "train+val":
         x, y = np.concatenate([x, data["val_x"]]), np.concatenate([y, data["val_y"]])
-    net = fit(x, y, cfg, seed=cfg.seed, say=say, tag=on, dist=dist, guide=_guide(data_root, cache_dir, cfg))
+    net = fit(x, y, cfg, seed=cfg.seed, say=say, tag=on, dist=dist, guide=_guide(data_root, cache_dir, cfg),
+              synth=_synth(cache_dir, cfg))
     summary = {"trained_on": on, "config": {k: v for k, v in asdict(cfg).items() if k != "log"}, "log": cfg.log}
     if dist is not None:
         summary["distributed"] = {"processes": dist.world_size, "backend": dist.backend}
