@@ -59,7 +59,10 @@ def test_synthetic_cache_reads_a_generated_folder(tmp_path):
         case = S.SyntheticCase(hu=hu, lungs=lungs, lesions=les, instances=les.astype(np.uint16),
                                spacing=(1.0, 1.0, 5.0), label=label)
         S.save_case(tmp_path / f"v{label}.npz", case, lungs, {"split": "train"})
-        rows.append({"file": f"v{label}.npz", "split": "train", "label": label})
+        rows.append({"file": f"v{label}.npz", "split": "train", "label": label, "lesion_source": "pseudo"})
+    (tmp_path / "index.json").write_text(json.dumps([dict(rows[0], lesion_source="labelled")] + rows[1:]))
+    with pytest.raises(ValueError, match="lesions pseudo"):          # the scored slices' lesions: refused
+        synthetic_cache(tmp_path, tmp_path / "cache")
     (tmp_path / "index.json").write_text(json.dumps(rows))
     data = synthetic_cache(tmp_path, tmp_path / "cache")
     assert data["y"].tolist() == [0.0] * 6 + [1.0, 1.0] and data["volume"].tolist() == [0] * 6 + [1, 1]

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BACKBONE  # noqa: E402
+from CovidCTAnalysis.classifiers.slice_resnet.synthetic_slices import check_lesion_source  # noqa: E402
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.models.training import save_cv_run, save_training_run  # noqa: E402
@@ -70,8 +71,13 @@ def main(argv=None) -> int:
                       synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "")
     if (a.synthetic > 0) != (a.synthetic_dir is not None):
         p.error("--synthetic WEIGHT and --synthetic-dir DIR go together")
-    if a.synthetic_dir is not None and not (a.synthetic_dir / "index.json").is_file():
-        p.error(f"--synthetic-dir {a.synthetic_dir}: no index.json (make it with scripts/make_decovnet_data.py)")
+    if a.synthetic_dir is not None:
+        if not (a.synthetic_dir / "index.json").is_file():
+            p.error(f"--synthetic-dir {a.synthetic_dir}: no index.json (make it with scripts/make_decovnet_data.py)")
+        try:
+            check_lesion_source(a.synthetic_dir)
+        except ValueError as e:
+            p.error(str(e))
     command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
     dist = from_environment(a.device)  # None unless torchrun started several processes
     try:

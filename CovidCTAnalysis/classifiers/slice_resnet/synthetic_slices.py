@@ -58,6 +58,17 @@ def slice_squares(hu: np.ndarray, lungs: np.ndarray, lesions: np.ndarray, spacin
     return np.stack(squares), np.asarray(labels, np.float32)
 
 
+def check_lesion_source(folder: Path) -> None:
+    """ValueError unless every volume of the generated ``folder`` carries lesions of the pseudo-labelled slices: the
+    labelled slices' lesions would train the network on the slices its maps are scored on."""
+    from ..decovnet.synthetic import read_index
+
+    sources = {row.get("lesion_source", "labelled") for row in read_index(Path(folder))}
+    if sources != {"pseudo"}:
+        raise ValueError(f"{folder}: its lesions come from {sorted(sources)}; slice-resnet trains only on volumes made "
+                         "with scripts/make_decovnet_data.py --lesions pseudo")
+
+
 def synthetic_cache(folder: Path, cache_dir: Path, split: str = "train") -> dict[str, np.ndarray]:
     """The squares and labels of the ``split`` volumes of a generated folder, cached (named by a hash of this code,
     the framing code and the folder's index)."""
@@ -67,6 +78,7 @@ def synthetic_cache(folder: Path, cache_dir: Path, split: str = "train") -> dict
     from . import infer
 
     folder = Path(folder)
+    check_lesion_source(folder)
     index = (folder / "index.json").read_bytes()
     tag = code_tag(inputs, infer) + hashlib.sha256(index).hexdigest()[:8]
     cache = Path(cache_dir) / f"synthetic-{split}-{tag}.npz"
