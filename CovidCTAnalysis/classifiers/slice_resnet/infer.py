@@ -282,10 +282,17 @@ def volume_lung_slices(ct_image: sitk.Image, lungs: sitk.Image, model_name: str
     labels = sitk.GetArrayFromImage(lungs)
     if labels.shape != hu.shape:
         raise ValueError(f"lung labels {labels.shape} and CT {hu.shape} are not on the same grid")
-    zs = lung_slices(labels)
+    zs, box = lung_frame(labels)
     if zs.size == 0:
         raise InputError(None, f"the lung mask is empty; {model_name} needs lung slices to classify")
-    return hu, labels, zs, inputs.lung_roi(labels[zs])
+    return hu, labels, zs, box
+
+
+def lung_frame(lung_labels: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice] | None]:
+    """(lung slice indices, the lung ROI box over those slices) of a lung label map (z, y, x): how a CT's slices are
+    framed (§2.1), at inference and for the semi-synthetic training slices. The box is None without lung slices."""
+    zs = lung_slices(lung_labels)
+    return zs, (inputs.lung_roi(np.asarray(lung_labels)[zs]) if zs.size else None)
 
 
 def lung_slices(lung_labels: np.ndarray, min_fraction: float = MIN_LUNG_SLICE_FRACTION) -> np.ndarray:

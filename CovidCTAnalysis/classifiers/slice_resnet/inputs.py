@@ -135,6 +135,11 @@ def square_from_hu(hu: np.ndarray, box: tuple[slice, slice] | None = None, lungs
     return square * lung_focus(lung_square)
 
 
+def to_cache(unit: np.ndarray) -> np.ndarray:
+    """A unit image in [0, 1] as the training caches store it (uint8; ``/ 255`` gives it back)."""
+    return np.rint(np.asarray(unit) * 255.0).astype(np.uint8)
+
+
 def lung_focus(lung_square: np.ndarray, margin: int = FOCUS_MARGIN) -> np.ndarray:
     """The kept region of a lung-focused square (float32 0/1): the lungs grown by ``margin`` px, holes filled."""
     from scipy import ndimage as ndi

@@ -56,8 +56,8 @@ def semiseg_cache(data_root: Path, cache_dir: Path) -> dict[str, np.ndarray]:
     squares, masks = [], []
     for sample in pseudo_labelled_slices(Path(data_root) / "covid-semiseg"):
         square, fraction = square_with_mask(sample.hu, sample.target)
-        squares.append(np.rint(square * 255.0).astype(np.uint8))
-        masks.append(np.rint(fraction * 255.0).astype(np.uint8))
+        squares.append(inputs.to_cache(square))
+        masks.append(inputs.to_cache(fraction))
     out = {"x": np.stack(squares), "mask": np.stack(masks)}
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp:

@@ -10,7 +10,7 @@ one differ by the disease. The semi-synthetic volumes of ``decovnet.synthetic`` 
 is a negative one with transplanted lesions, so the lesions are the only difference between the classes.
 
 What. The training volumes of a ``decovnet.synthetic.build_dataset`` folder, each cut into the squares inference makes
-of a CT (``infer.lung_slices``, the case's lung ROI by ``inputs.lung_roi``, ``inputs.square_from_hu``: one place for
+of a CT (``infer.lung_frame``: the lung slices and the case's lung ROI; ``inputs.square_from_hu``: one place for
 that preprocessing). A slice is positive when its lesion area is at least ``MIN_LESION_MM2`` (a lesion of ~6 mm),
 negative when it has none and comes from a negative volume (a positive volume's lesion-free slices repeat its
 matched negative); slices with a smaller lesion are left out (neither label is right at the network's scale).
@@ -34,13 +34,10 @@ MIN_LESION_MM2 = 30.0
 def slice_squares(hu: np.ndarray, lungs: np.ndarray, lesions: np.ndarray, spacing, negative_volume: bool
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 squares (n, 256, 256), labels (n,) float32) of one volume's lung slices, framed as inference frames a
-    CT; ``spacing`` (x, y, z) mm."""
-    from .infer import lung_slices
+    CT (``infer.lung_frame``); ``spacing`` (x, y, z) mm."""
+    from .infer import lung_frame
 
-    zs = lung_slices(lungs)
-    if zs.size == 0:
-        return np.zeros((0, inputs.CACHE_SIZE, inputs.CACHE_SIZE), np.uint8), np.zeros(0, np.float32)
-    box = inputs.lung_roi(lungs[zs])
+    zs, box = lung_frame(lungs)
     pixel_mm2 = float(spacing[0]) * float(spacing[1])
     squares, labels = [], []
     for z in zs:
@@ -51,7 +48,7 @@ def slice_squares(hu: np.ndarray, lungs: np.ndarray, lesions: np.ndarray, spacin
             label = 0.0
         else:
             continue
-        squares.append(np.rint(inputs.square_from_hu(hu[z], box) * 255.0).astype(np.uint8))
+        squares.append(inputs.to_cache(inputs.square_from_hu(hu[z], box)))
         labels.append(label)
     if not squares:
         return np.zeros((0, inputs.CACHE_SIZE, inputs.CACHE_SIZE), np.uint8), np.zeros(0, np.float32)

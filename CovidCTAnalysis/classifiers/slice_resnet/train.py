@@ -93,7 +93,7 @@ def load_square(path: Path, lung_focus: bool = False) -> np.ndarray:
     from .infer import image_square
 
     square = image_square(load_ct(path), lung_focus)[0]
-    return np.rint(square * 255.0).astype(np.uint8)
+    return inputs.to_cache(square)
 
 
 def covid_ct_cache(data_root: Path, cache_dir: Path, lung_focus: bool = False) -> dict[str, np.ndarray]:
@@ -201,6 +201,12 @@ def _random_crops(x, size: int, rng: np.random.Generator, masks=None):
     return crop(x) if masks is None else (crop(x), crop(masks))
 
 
+def _views(u8: np.ndarray, cfg: "TrainConfig", rng: np.random.Generator):
+    """Cached uint8 squares as augmented network inputs (``cfg.augment``, then random ``cfg.crop`` px crops)."""
+    imgs, _ = augment(_batch(u8), rng, profile=cfg.augment)
+    return _random_crops(inputs.to_tensor(imgs[:, 0]), cfg.crop, rng)
+
+
 def _cosine(step: int, total: int, lr: float, warmup: int) -> float:
     if step < warmup:
         return lr * (step + 1) / warmup
@@ -279,8 +285,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
                 continue
             if dist is not None:
                 idx = dist.shard(idx)
-            imgs, _ = augment(_batch(x[idx]), aug_rng, profile=cfg.augment)
-            batch = _random_crops(inputs.to_tensor(imgs[:, 0]), cfg.crop, aug_rng)
+            batch = _views(x[idx], cfg, aug_rng)
             if guided:
                 gbatch, gmasks = _guide_batch(guide, cfg, guide_rng)
                 feats = net.features(torch.cat([batch, gbatch]).to(device).contiguous(
@@ -289,8 +294,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
                 guide_loss = guidance_loss(net, feats[len(idx):], gmasks.to(device))
             elif synthetic:
                 pick = balanced_draw(synth["y"], max(2, cfg.batch // 2), synth_rng)
-                simgs, _ = augment(_batch(synth["x"][pick]), synth_rng, profile=cfg.augment)
-                sbatch = _random_crops(inputs.to_tensor(simgs[:, 0]), cfg.crop, synth_rng)
+                sbatch = _views(synth["x"][pick], cfg, synth_rng)
                 both = model(torch.cat([batch, sbatch]).to(device).contiguous(memory_format=torch.channels_last))
                 logits, slogits = both[:len(idx), 0], both[len(idx):, 0]
                 synth_loss = F.binary_cross_entropy_with_logits(slogits, torch.from_numpy(synth["y"][pick]).to(device))
