@@ -127,3 +127,48 @@ def test_a_few_training_steps_move_the_weights():
     assert not torch.equal(before["encoder._conv_stem.weight"], after["encoder._conv_stem.weight"])
     logits = net(torch.from_numpy(images[:2].astype(np.float32))[:, None])
     assert torch.isfinite(lesion_loss(logits, torch.from_numpy(targets[:2].astype(np.int64))))
+
+
+def test_edge_target_is_the_lesion_boundary_band_and_skips_unsure_pixels():
+    from CovidCTAnalysis.lesions.constants import IGNORE, INFECTION_UNKNOWN_CLASS
+    from CovidCTAnalysis.lesions.training import edge_target
+
+    target = torch.zeros(2, 32, 32, dtype=torch.long)
+    target[0, 8:18, 8:18] = 1
+    target[0, 10:14, 10:14] = 2  # a class change inside the lesion is no lesion boundary
+    target[1, 8:18, 8:18] = INFECTION_UNKNOWN_CLASS
+    target[1, 0:4, 28:32] = IGNORE
+    edge, known = edge_target(target)
+    # one pixel on each side of the 10 x 10 square's outline: 12^2 - 8^2 pixels
+    assert int(edge[0].sum()) == 12 * 12 - 8 * 8
+    assert edge[0, 7, 12] == 1 and edge[0, 8, 12] == 1 and edge[0, 9, 12] == 0 and edge[0, 6, 12] == 0
+    assert torch.equal(edge[0], edge[1])  # binary pseudo-labels have the same edges
+    assert not known[1, 0:5, 27:32].any() and known[1, 6:, :26].all() and known[0].all()
+
+
+def test_edge_variant_trains_its_edge_branch_and_loads_as_itself(tmp_path):
+    from CovidCTAnalysis.lesions.training import edge_loss, lesion_loss
+
+    torch.manual_seed(0)
+    net = build_network("lite0-unet-edge").train()
+    x = torch.rand(2, 1, 64, 64)
+    target = torch.zeros(2, 64, 64, dtype=torch.long)
+    target[:, 20:40, 20:40] = 1
+    logits, edge = net(x)
+    assert logits.shape == (2, NUM_CLASSES, 64, 64) and edge.shape == (2, 1, 64, 64)
+    # the edge term is part of the loss: its gradient reaches the edge head
+    plain = lesion_loss(logits, target)
+    total = lesion_loss((logits, edge), target)
+    assert torch.isclose(total, plain + edge_loss(edge, target))
+    total.backward()
+    assert net.edge_head.weight.grad.abs().sum() > 0
+    assert net.edge_features[0].weight.grad.abs().sum() > 0
+    # saved and loaded, it is recognised by its keys and gives plain logits in eval mode
+    path = tmp_path / "edge.pt"
+    save_weights(net.eval(), path)
+    assert architecture_of(torch.load(path, weights_only=True)) == "lite0-unet-edge"
+    loaded = load_network("cpu", weights=path)
+    assert loaded.edge
+    with torch.inference_mode():
+        out = loaded(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, NUM_CLASSES, 64, 64)

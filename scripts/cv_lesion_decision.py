@@ -2,9 +2,9 @@
 """Nested cross-validation of lesions-unet's decision rule on pictures: the arg-max of the class probabilities
 against a lowered lesion threshold, a consolidation weight and added left-right flips, on the 5 CV folds.
 
-    python scripts/cv_lesion_decision.py --models DIR [-o decision.json]
+    python scripts/cv_lesion_decision.py --models DIR [--arch lite0-unet] [-o decision.json]
 
-DIR holds the fold models of ``scripts/cv_lesions.py train`` (``lite0-unet-foldK.pt``). Each fold model segments its
+DIR holds the fold models of ``scripts/cv_lesions.py train`` (``ARCH-foldK.pt``). Each fold model segments its
 held-out labelled COVID-SemiSeg slices along the path of `covidct segment-lesions` for a picture (the JPEG as stored,
 read by ``io.load_ct``, the four quarter turns averaged, ``lesions.inference.probabilities_2d``); the probabilities
 are kept, so every rule is scored on the same out-of-fold predictions:
@@ -97,7 +97,8 @@ def objective(dice: list[dict], folds: list[int]) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", type=Path, required=True, help="folder of lite0-unet-foldK.pt")
+    ap.add_argument("--models", type=Path, required=True, help="folder of ARCH-foldK.pt")
+    ap.add_argument("--arch", default="lite0-unet", help="the fold models' architecture (file names)")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     rows = []
     for k, fold in enumerate(folds):
         images = [folder / "Imgs" / f"{n}.jpg" for n in fold]
-        for number, prob in zip(fold, fold_probabilities(cv_lesions.weights_path(args.models, "lite0-unet", k),
+        for number, prob in zip(fold, fold_probabilities(cv_lesions.weights_path(args.models, args.arch, k),
                                                          images)):
             with Image.open(folder / "GT" / f"{number}.png") as im:
                 truth = np.asarray(im).ravel()

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="weights file to write (.pt, float16 state dict)")
     args = ap.parse_args(argv)
-    if args.pretrained and args.arch != "lite0-unet":
+    if args.pretrained and not args.arch.startswith("lite0-unet"):
         ap.error("--pretrained is the lite0-unet encoder's ImageNet start")
 
     torch.manual_seed(args.seed)
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             net = load_network(args.device, weights=args.init)
         else:
             pretrained = args.pretrained
-            if args.arch == "lite0-unet" and pretrained is None:
+            if args.arch.startswith("lite0-unet") and pretrained is None:
                 from CovidCTAnalysis.lesions.network import LITE_VARIANT
                 from CovidCTAnalysis.networks.pretrained import wheel_weights
 

@@ -5,6 +5,8 @@ Two architectures, told apart by the weights file's keys, so that the registry, 
 - ``lite0-unet`` (3.x): a U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder (``networks.lite_unet``), the
   encoder's features at strides 2-32 as skip connections. Few labelled slices favour a pretrained encoder; Inf-Net
   (Fan et al., IEEE TMI 2020) likewise builds on an ImageNet backbone.
+- ``lite0-unet-edge``: the same with an edge branch supervised by the lesions' boundaries (Inf-Net's edge attention,
+  ``networks.lite_unet``); an experiment of issue 25's cross-validation (model card).
 - ``basic-unet`` (1.x, 2.x): a plain 2-D U-Net (Ronneberger et al. 2015) as MONAI's BasicUNet, instance normalization
   and LeakyReLU (as the multi-class lesion U-Net of seed 000, section 4.1, which is 3-D; our labelled data are 2-D
   slices), feature widths ``constants.FEATURES``.
@@ -20,7 +22,7 @@ from ..models.weights import registered_network, save_half
 from .constants import FEATURES, NUM_CLASSES
 
 MODEL_NAME = "lesions-unet"
-ARCHITECTURES = ("basic-unet", "lite0-unet")
+ARCHITECTURES = ("basic-unet", "lite0-unet", "lite0-unet-edge")
 #: encoder of the lite0-unet architecture (networks.efficientnet_lite.VARIANTS)
 LITE_VARIANT = "efficientnet-lite0"
 
@@ -28,12 +30,12 @@ LITE_VARIANT = "efficientnet-lite0"
 def build_network(arch: str = "basic-unet", pretrained: Path | None = None):
     """An untrained network (1 input channel: normalized HU; NUM_CLASSES output logits).
 
-    ``pretrained``: lite0-unet only, the ImageNet EfficientNet-Lite0 state dict for its encoder (training).
+    ``pretrained``: lite0-unet(-edge) only, the ImageNet EfficientNet-Lite0 state dict for its encoder (training).
     """
-    if arch == "lite0-unet":
+    if arch in ("lite0-unet", "lite0-unet-edge"):
         from ..networks.lite_unet import LiteUNet
 
-        return LiteUNet(LITE_VARIANT, out_channels=NUM_CLASSES, pretrained=pretrained)
+        return LiteUNet(LITE_VARIANT, out_channels=NUM_CLASSES, pretrained=pretrained, edge=arch.endswith("-edge"))
     if arch != "basic-unet":
         raise ValueError(f"arch must be one of {ARCHITECTURES}, not {arch!r}")
     from monai.networks.nets import BasicUNet
@@ -42,7 +44,9 @@ def build_network(arch: str = "basic-unet", pretrained: Path | None = None):
 
 
 def architecture_of(state: dict) -> str:
-    """The architecture a state dict belongs to (a lite0-unet has an ``encoder``)."""
+    """The architecture a state dict belongs to (a lite0-unet has an ``encoder``, its edge variant an edge head)."""
+    if any(k.startswith("edge_head.") for k in state):
+        return "lite0-unet-edge"
     return "lite0-unet" if any(k.startswith("encoder.") for k in state) else "basic-unet"
 
 

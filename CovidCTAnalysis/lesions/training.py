@@ -4,7 +4,8 @@ Loss (per pixel, then averaged): cross-entropy on the three classes where the cl
 says "infection, class unknown" (binary pseudo-labels, binary corrected segments) the loss is
 -log(P(GGO) + P(consolidation)), i.e. cross-entropy on the infection marginal. Plus a soft Dice loss (batch-pooled)
 on infection, GGO and consolidation (the class-wise terms only over slices with class-level labels), which counters
-the class imbalance (about 87 % background on the labelled slices).
+the class imbalance (about 87 % background on the labelled slices). A network with an edge branch
+(``lite0-unet-edge``) adds ``edge_loss`` with weight ``EDGE_WEIGHT``.
 
 Semi-supervised schemes (compared on the fixed validation slices by scripts/train_lesions.py):
 
@@ -37,10 +38,35 @@ from .metrics import confusion, summarize
 from .samples import Sample
 
 SELF_TRAINING_CONFIDENCE = 0.7
+#: Inf-Net's total loss adds its edge loss to the segmentation losses without a weight (Fan et al., IEEE TMI 2020,
+#: the loss function of Inf-Net, as we read it).
+EDGE_WEIGHT = 1.0
 
 
-def lesion_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy (class-known and infection-marginal pixels) + soft Dice on infection, GGO, consolidation."""
+def edge_target(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lesions' boundary band (infection dilated by one pixel minus infection eroded by one pixel, 3 x 3) and
+    where it is known: not within one pixel of an IGNORE pixel (a teacher's unsure pixels lie mostly at margins)."""
+    inf = (((target >= 1) & (target <= 2)) | (target == INFECTION_UNKNOWN_CLASS)).float()[:, None]
+    dilated = F.max_pool2d(inf, 3, 1, 1)
+    eroded = -F.max_pool2d(-inf, 3, 1, 1)
+    near_ignore = F.max_pool2d((target == IGNORE).float()[:, None], 3, 1, 1)
+    return (dilated - eroded)[:, 0], near_ignore[:, 0] == 0
+
+
+def edge_loss(edge_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the edge map against ``edge_target``, averaged over the known pixels (Inf-Net's edge
+    loss is a plain BCE against the ground truth's edges)."""
+    edge, known = edge_target(target)
+    bce = F.binary_cross_entropy_with_logits(edge_logits.float()[:, 0], edge, reduction="none")
+    return (bce * known).sum() / known.sum().clamp(min=1)
+
+
+def lesion_loss(logits, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (class-known and infection-marginal pixels) + soft Dice on infection, GGO, consolidation; for a
+    network with an edge branch (``logits`` = (class logits, edge logits)) plus ``EDGE_WEIGHT`` x ``edge_loss``."""
+    if isinstance(logits, tuple):
+        logits, edge_logits = logits
+        return lesion_loss(logits, target) + EDGE_WEIGHT * edge_loss(edge_logits, target)
     logp = F.log_softmax(logits.float(), dim=1)
     known = target <= 2
     unknown = target == INFECTION_UNKNOWN_CLASS

@@ -13,6 +13,13 @@ are upsampled bilinearly to the input size. The input (one channel in [0, 1]; he
 the five stride-2 steps need) is standardized with the ImageNet grey-level mean and standard deviation before the
 encoder, the scale its pretrained weights expect.
 
+``edge=True`` adds the idea of Inf-Net's edge attention module (Fan et al., IEEE TMI 2020): the
+low-level stride-4 encoder features go through a 3x3 convolution to 32 edge features, a 1x1 convolution of which is
+an edge map supervised with the lesions' boundaries (``lesions.training.edge_loss``); the edge features, upsampled,
+are concatenated with the decoder's last (stride 2) features before the head, so the segmentation sees them, as
+Inf-Net's decoder does. Inf-Net takes its edge features from its backbone's second block; the stride-4 stage is the
+matching level here. In training mode such a network returns (logits, edge logits); in eval mode only the logits.
+
 >>> net = LiteUNet("efficientnet-lite0", out_channels=3)
 >>> net(torch.zeros(2, 1, 256, 256)).shape
 torch.Size([2, 3, 256, 256])
@@ -34,17 +41,24 @@ SKIP_STAGES = (0, 1, 2, 4, 6)
 DECODER = (128, 64, 48, 32)
 #: ImageNet mean and standard deviation averaged over R, G, B (the stem's weights are summed over the colours).
 IMAGENET_GREY = (0.449, 0.226)
+#: Channels of the edge features (``edge=True``), as Inf-Net's edge attention module.
+EDGE_CHANNELS = 32
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class LiteUNet(nn.Module):
     """U-Net with an EfficientNet-Lite0/1/2 encoder and ``out_channels`` logits at the input's size.
 
     ``pretrained``: an ImageNet state dict file of ``variant`` (``pretrained.wheel_weights``) loaded into the encoder
-    (training only; a trained LiteUNet is restored with ``load_state_dict``).
+    (training only; a trained LiteUNet is restored with ``load_state_dict``). ``edge``: the edge branch (module
+    docstring).
     """
 
     def __init__(self, variant: str = "efficientnet-lite0", out_channels: int = 3, pretrained: Path | None = None,
-                 decoder: tuple[int, ...] = DECODER):
+                 decoder: tuple[int, ...] = DECODER, edge: bool = False):
         super().__init__()
         from monai.networks.nets.basic_unet import UpCat
 
@@ -65,6 +79,11 @@ class LiteUNet(nn.Module):
                              upsample="nontrainable", interp_mode="bilinear", align_corners=False, halves=False))
             cin = cout
         self.decoder = nn.ModuleList(ups)
+        if edge:
+            self.edge_features = _conv_bn_relu(widths[1], EDGE_CHANNELS)
+            self.edge_head = nn.Conv2d(EDGE_CHANNELS, 1, 1)
+            self.edge_fuse = _conv_bn_relu(cin + EDGE_CHANNELS, cin)
+        self.edge = edge
         self.head = nn.Conv2d(cin, out_channels, 1)
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -78,9 +97,17 @@ class LiteUNet(nn.Module):
                 feats.append(h)
         return feats
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         feats = self.encode(x)
         h = feats[-1]
         for up, skip in zip(self.decoder, reversed(feats[:-1])):
             h = up(h, skip)
-        return F.interpolate(self.head(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        size = x.shape[-2:]
+        if not self.edge:
+            return F.interpolate(self.head(h), size=size, mode="bilinear", align_corners=False)
+        e = self.edge_features(feats[1])
+        h = self.edge_fuse(torch.cat([h, F.interpolate(e, size=h.shape[-2:], mode="bilinear", align_corners=False)], 1))
+        logits = F.interpolate(self.head(h), size=size, mode="bilinear", align_corners=False)
+        if not self.training:
+            return logits
+        return logits, F.interpolate(self.edge_head(e), size=size, mode="bilinear", align_corners=False)
