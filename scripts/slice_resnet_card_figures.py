@@ -25,7 +25,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DOCTOR = Path("covid-semiseg/TrainingSet/LungInfection-Train/Doctor-label")
+from CovidCTAnalysis.lesions.semiseg import DOCTOR_LABEL  # noqa: E402
+
+DOCTOR = Path("covid-semiseg") / DOCTOR_LABEL
 
 
 def _cases(data: Path, tmp: Path, stack: str, slices: list[str]) -> list[dict]:

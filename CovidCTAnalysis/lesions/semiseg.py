@@ -32,6 +32,8 @@ from .samples import Sample
 
 LABELLED = Path("TrainingSet/MultiClassInfection-Train")
 PSEUDO = Path("TrainingSet/LungInfection-Train/Pseudo-label")
+#: the radiologist-labelled slices with binary infection masks (where the heatmap harness scores explanations)
+DOCTOR_LABEL = Path("TrainingSet/LungInfection-Train/Doctor-label")
 
 
 def to_display(array: np.ndarray, name: str) -> np.ndarray:

@@ -60,7 +60,6 @@ from scipy import ndimage as ndi
 from .localize import Box, box_from_mask
 
 SEMISEG = Path("covid-semiseg/TrainingSet/MultiClassInfection-Train")
-PSEUDO = Path("covid-semiseg/TrainingSet/LungInfection-Train/Pseudo-label")
 LESION_SOURCES = ("labelled", "pseudo")
 PSEUDO_EVERY = 4  # neighbouring pseudo-labelled slices repeat the same lesions
 THORAX_WIDTH_MM = 320.0
@@ -149,9 +148,9 @@ def load_pseudo_bank(data: Path, split: str | None = None) -> list[LesionPatch]:
     name order is 'test'), in display orientation, every lesion labelled 1."""
     from PIL import Image
 
-    from ...lesions.semiseg import to_display
+    from ...lesions.semiseg import PSEUDO, to_display
 
-    paths = sorted((Path(data) / PSEUDO / "Imgs").glob("*.jpg"))
+    paths = sorted((Path(data) / "covid-semiseg" / PSEUDO / "Imgs").glob("*.jpg"))
     volumes = sorted({pseudo_volume(p.stem) for p in paths})
     bank = []
     for path in paths[::PSEUDO_EVERY]:
