@@ -142,3 +142,13 @@ def test_involvement_target_adds_lesions_until_reached():
     assert len(case.placed) > 1
     with pytest.raises(ValueError):
         S.place_lesions(vol, [_disk_patch()], np.random.default_rng(3), count=2, involvement=0.1)
+
+
+def test_generated_thorax_background_takes_the_requested_size(tmp_path):
+    spec = S.BackgroundSpec("demo-1", "train", "demo:1", 1)
+    coarse = S.load_background(tmp_path, spec, demo_size=(48, 48, 24))
+    fine = S.load_background(tmp_path, spec, demo_size=(96, 96, 24))
+    assert coarse.hu.shape == coarse.lungs.shape == (24, 48, 48)
+    assert fine.hu.shape == (24, 96, 96)
+    assert fine.spacing[0] == pytest.approx(coarse.spacing[0] / 2) and fine.spacing[2] == pytest.approx(coarse.spacing[2])
+    assert (fine.lungs > 0).any() and (coarse.lungs > 0).any()

@@ -203,6 +203,9 @@ BACKGROUNDS: tuple[BackgroundSpec, ...] = (
     BackgroundSpec("imlab-id002", "test", "imlab-lung3d/id002-128x128x64.nii.gz", 8),
     *(BackgroundSpec(f"demo-{s}", "test", f"demo:{s}", 2) for s in range(101, 105)),
 )
+#: Generated thoraxes' size (x, y, z voxels over the demo's 350 x 350 x 300 mm): DeCoVNet resamples every volume to
+#: 224 px anyway, so 160 px (2.2 mm) saves generation time. ``build_dataset(demo_size=...)`` makes them at another size,
+#: e.g. 512 px in-plane (0.68 mm, a clinical CT's resolution) for networks that see CT at its own resolution.
 DEMO_SIZE = (160, 160, 64)
 
 
@@ -215,8 +218,9 @@ class Volume:
     spacing: tuple[float, float, float]
 
 
-def load_background(data: Path, spec: BackgroundSpec) -> Volume:
-    """A background volume in canonical orientation with its lungs-classic mask."""
+def load_background(data: Path, spec: BackgroundSpec, demo_size: Sequence[int] = DEMO_SIZE) -> Volume:
+    """A background volume in canonical orientation with its lungs-classic mask (a generated thorax of
+    ``demo_size`` voxels)."""
     import SimpleITK as sitk
 
     from ...lungs import segment_lungs_classic
@@ -224,7 +228,7 @@ def load_background(data: Path, spec: BackgroundSpec) -> Volume:
     if spec.source.startswith("demo:"):
         from ...demo import make_demo_ct
 
-        case = make_demo_ct(size=DEMO_SIZE, seed=int(spec.source.split(":")[1]), lesions=False)
+        case = make_demo_ct(size=tuple(demo_size), seed=int(spec.source.split(":")[1]), lesions=False)
         image = case.image
     else:
         from ...io import load_ct
@@ -460,10 +464,10 @@ def input_lungs(hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 
 
 def build_dataset(data: Path, out: Path, seed: int = 0, backgrounds: Sequence[BackgroundSpec] = BACKGROUNDS,
-                  log=print, lesions: str = "labelled") -> list[dict]:
+                  log=print, lesions: str = "labelled", demo_size: Sequence[int] = DEMO_SIZE) -> list[dict]:
     """Generate every variant of ``backgrounds`` (a negative and a positive each) into ``out`` as .npz files and
     write ``out/index.json`` (file, split, background, label, lesion count, lesion source). Deterministic per seed;
-    ``lesions``: the lesion source (``LESION_SOURCES``)."""
+    ``lesions``: the lesion source (``LESION_SOURCES``); ``demo_size``: the generated thoraxes' size (x, y, z)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     banks = {split: load_lesion_bank(data, split, lesions) for split in ("train", "test")}
@@ -471,7 +475,7 @@ def build_dataset(data: Path, out: Path, seed: int = 0, backgrounds: Sequence[Ba
     rng = np.random.default_rng(seed)
     index = []
     for spec in backgrounds:
-        background = load_background(data, spec)
+        background = load_background(data, spec, demo_size)
         for v in range(spec.variants):
             var = variant(background, rng)
             involvement = float(np.exp(rng.uniform(*np.log(INVOLVEMENT_RANGE))))
