@@ -53,7 +53,8 @@ def _window(text: str) -> tuple[float, float]:
     return values  # type: ignore[return-value]
 
 
-def _size(text: str) -> tuple[int, int, int]:
+def demo_size(text: str) -> tuple[int, int, int]:
+    """``--demo-size X,Y,Z`` of a generated thorax (voxels), within what the generator is meant for."""
     values = _numbers(int, text)
     if len(values) != 3 or not all(16 <= v <= 512 for v in values[:2]) or not 8 <= values[2] <= 300:
         raise argparse.ArgumentTypeError(f"--demo-size needs X,Y,Z with X,Y in 16..512 and Z in 8..300, not {text!r}")
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="full pipeline for one CT: lungs, lesions, classifiers, report")
     a.add_argument("input", nargs="?", type=Path, help="CT file, DICOM folder, 2-D slice or slice folder")
     a.add_argument("--demo", action="store_true", help="analyze a generated demo chest CT with known lesions")
-    a.add_argument("--demo-size", type=_size, default=(256, 256, 96), metavar="X,Y,Z",
+    a.add_argument("--demo-size", type=demo_size, default=(256, 256, 96), metavar="X,Y,Z",
                    help="voxels of the demo CT (default 256,256,96; at most 512,512,300)")
     a.add_argument("--demo-seed", type=_seed, default=0, help="seed of the demo CT (default 0)")
     a.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--outputs", type=Path, default=Path("covidct-web"), metavar="DIR",
                    help="where analyses, uploads and saved corrections go (default ./covidct-web)")
     w.add_argument("--demo", action="store_true", help="open the demo CT when the server starts")
-    w.add_argument("--demo-size", type=_size, default=(256, 256, 96), metavar="X,Y,Z",
+    w.add_argument("--demo-size", type=demo_size, default=(256, 256, 96), metavar="X,Y,Z",
                    help="voxels of the demo CT the page offers (default 256,256,96)")
     w.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     w.add_argument("--models", default="all", help="classifiers to run: all, or a comma-separated list")

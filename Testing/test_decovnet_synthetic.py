@@ -150,5 +150,6 @@ def test_generated_thorax_background_takes_the_requested_size(tmp_path):
     fine = S.load_background(tmp_path, spec, demo_size=(96, 96, 24))
     assert coarse.hu.shape == coarse.lungs.shape == (24, 48, 48)
     assert fine.hu.shape == (24, 96, 96)
-    assert fine.spacing[0] == pytest.approx(coarse.spacing[0] / 2) and fine.spacing[2] == pytest.approx(coarse.spacing[2])
+    assert fine.spacing[0] == pytest.approx(coarse.spacing[0] / 2)
+    assert fine.spacing[2] == pytest.approx(coarse.spacing[2])
     assert (fine.lungs > 0).any() and (coarse.lungs > 0).any()

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.classifiers.decovnet.synthetic import DEMO_SIZE, LESION_SOURCES, build_dataset  # noqa: E402
+from CovidCTAnalysis.cli import demo_size  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -29,12 +30,11 @@ def main(argv=None) -> int:
     p.add_argument("--lesions", choices=LESION_SOURCES, default="labelled",
                    help="lesion bank: the 50 labelled SemiSeg slices (default) or the pseudo-labelled ones, for "
                         "models whose maps are scored on the labelled slices")
-    p.add_argument("--demo-size", type=int, nargs=3, default=list(DEMO_SIZE), metavar=("X", "Y", "Z"),
-                   help=f"voxels of the generated thoraxes (default {' '.join(map(str, DEMO_SIZE))}: 2.2 mm in-plane; "
-                        "512 512 64 gives a clinical CT's 0.68 mm in-plane, for lobe-patch's volume network)")
+    p.add_argument("--demo-size", type=demo_size, default=DEMO_SIZE, metavar="X,Y,Z",
+                   help=f"voxels of the generated thoraxes (default {','.join(map(str, DEMO_SIZE))}: 2.2 mm in-plane; "
+                        "512,512,64 gives a clinical CT's 0.68 mm in-plane, for networks that see a CT at its own "
+                        "resolution)")
     a = p.parse_args(argv)
-    if min(a.demo_size) < 32:
-        p.error(f"--demo-size must be at least 32 voxels along each axis, got {' '.join(map(str, a.demo_size))}")
     if a.out.resolve().is_relative_to(REPO):
         p.error("--out must lie outside the repository (generated data is never committed)")
     import torch
