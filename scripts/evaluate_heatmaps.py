@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.evaluation.heatmaps import mass_inside, summarize  # noqa: E402
-from CovidCTAnalysis.lesions.semiseg import DOCTOR_LABEL  # noqa: E402
+from CovidCTAnalysis.lesions.semiseg import DOCTOR_LABEL, FOLDER  # noqa: E402
 
-DOCTOR = Path("covid-semiseg") / DOCTOR_LABEL
+DOCTOR = FOLDER / DOCTOR_LABEL
 
 
 def _heat(run, method: str | None):

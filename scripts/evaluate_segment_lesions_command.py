@@ -33,8 +33,9 @@ sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.lesions.constants import VALIDATION_SLICES  # noqa: E402
 from CovidCTAnalysis.lesions.metrics import CLASSES  # noqa: E402
+from CovidCTAnalysis.lesions.semiseg import FOLDER, LABELLED as LABELLED_IN_FOLDER  # noqa: E402
 
-LABELLED = Path("covid-semiseg/TrainingSet/MultiClassInfection-Train")
+LABELLED = FOLDER / LABELLED_IN_FOLDER
 
 
 def dice_per_class(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | None]:

@@ -22,9 +22,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from CovidCTAnalysis.lesions.semiseg import DOCTOR_LABEL  # noqa: E402
+from CovidCTAnalysis.lesions.semiseg import DOCTOR_LABEL, FOLDER  # noqa: E402
 
-DOCTOR = Path("covid-semiseg") / DOCTOR_LABEL
+DOCTOR = FOLDER / DOCTOR_LABEL
 
 
 def _case(ct, lungs, truth=None):

@@ -30,6 +30,8 @@ from ..errors import InputError
 from .constants import INFECTION_UNKNOWN_CLASS, VALIDATION_SLICES, display_to_hu
 from .samples import Sample
 
+#: COVID-SemiSeg's folder in the data root (../shared/data, docs/DATA.md); the paths below are inside it
+FOLDER = Path("covid-semiseg")
 LABELLED = Path("TrainingSet/MultiClassInfection-Train")
 PSEUDO = Path("TrainingSet/LungInfection-Train/Pseudo-label")
 #: the radiologist-labelled slices with binary infection masks (where the heatmap harness scores explanations)

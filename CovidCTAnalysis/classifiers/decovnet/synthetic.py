@@ -57,9 +57,10 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from ...lesions.semiseg import FOLDER as SEMISEG_FOLDER, LABELLED
 from .localize import Box, box_from_mask
 
-SEMISEG = Path("covid-semiseg/TrainingSet/MultiClassInfection-Train")
+SEMISEG = SEMISEG_FOLDER / LABELLED
 LESION_SOURCES = ("labelled", "pseudo")
 PSEUDO_EVERY = 4  # neighbouring pseudo-labelled slices repeat the same lesions
 THORAX_WIDTH_MM = 320.0
@@ -150,7 +151,7 @@ def load_pseudo_bank(data: Path, split: str | None = None) -> list[LesionPatch]:
 
     from ...lesions.semiseg import PSEUDO, to_display
 
-    paths = sorted((Path(data) / "covid-semiseg" / PSEUDO / "Imgs").glob("*.jpg"))
+    paths = sorted((Path(data) / SEMISEG_FOLDER / PSEUDO / "Imgs").glob("*.jpg"))
     volumes = sorted({pseudo_volume(p.stem) for p in paths})
     bank = []
     for path in paths[::PSEUDO_EVERY]:

@@ -48,13 +48,13 @@ def square_with_mask(hu: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
 def semiseg_cache(data_root: Path, cache_dir: Path) -> dict[str, np.ndarray]:
     """The 1600 pseudo-labelled COVID-SemiSeg slices as uint8 squares and infected fractions (x 255), cached."""
     from ...io.writers import atomic_path
-    from ...lesions.semiseg import pseudo_labelled_slices
+    from ...lesions.semiseg import FOLDER, pseudo_labelled_slices
 
     cache = Path(cache_dir) / f"semiseg-pseudo-{semiseg_tag()}.npz"
     if cache.is_file():
         return dict(np.load(cache))
     squares, masks = [], []
-    for sample in pseudo_labelled_slices(Path(data_root) / "covid-semiseg"):
+    for sample in pseudo_labelled_slices(Path(data_root) / FOLDER):
         square, fraction = square_with_mask(sample.hu, sample.target)
         squares.append(inputs.to_cache(square))
         masks.append(inputs.to_cache(fraction))
