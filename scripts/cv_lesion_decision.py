@@ -2,7 +2,7 @@
 """Nested cross-validation of lesions-unet's decision rule on pictures: the arg-max of the class probabilities
 against a lowered lesion threshold, a consolidation weight and added left-right flips, on the 5 CV folds.
 
-    python scripts/cv_lesion_decision.py --models DIR [--arch lite0-unet] [-o decision.json]
+    python scripts/cv_lesion_decision.py --models DIR [--arch lite0-unet] [--compare decision.json] [-o decision.json]
 
 DIR holds the fold models of ``scripts/cv_lesions.py train`` (``ARCH-foldK.pt``). Each fold model segments its
 held-out labelled COVID-SemiSeg slices along the path of `covidct segment-lesions` for a picture (the JPEG as stored,
@@ -20,6 +20,9 @@ other four folds' slices is chosen and scored on the outer fold's slices; the ta
 over folds of per-fold means, as ``cv_lesions.py``), the shipped rule's on the same slices, and a paired bootstrap 95 %
 CI of the difference. Nothing is chosen on the slices it is scored on. The rule to ship is the same choice made on
 all 50 slices (``chosen_on_all_folds``; lesions.inference.PICTURE_TTA and PICTURE_RULE).
+
+``--compare FILE``: another architecture's output of this script on the same folds; its nested scores are paired with
+these slice by slice (``nested_minus_compare``: means and a bootstrap 95 % CI of the difference over all slices).
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", type=Path, required=True, help="folder of ARCH-foldK.pt")
     ap.add_argument("--arch", default="lite0-unet", help="the fold models' architecture (file names)")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--compare", type=Path, help="this script's JSON for other fold models, paired on nested scores")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
     folder = args.data / command_eval.LABELLED
@@ -136,10 +140,16 @@ def main(argv=None) -> int:
     summary = {"nested": cv_lesions.class_summary(nested_rows, len(folds)),
                "shipped_rule": cv_lesions.class_summary(shipped_rows, len(folds)),
                "nested_minus_shipped": cv_lesions.paired(nested_rows, shipped_rows, held_out_only=False)}
+    command = f"python scripts/cv_lesion_decision.py --models DIR --arch {args.arch}"
+    if args.compare:
+        other = json.loads(args.compare.read_text(encoding="utf-8"))
+        other_rows = [{"slice": r["slice"], "fold": r["fold"], "dice": r["nested"]} for r in other["rows"]]
+        summary["nested_minus_compare"] = cv_lesions.paired(nested_rows, other_rows, held_out_only=False)
+        command += f" --compare {args.compare.name}"
     table = {f"{view} {'argmax' if rule is None else f't {rule[0]} w {rule[1]}'}":
              {name: round(mean_over_folds(dice[(view, rule)], fold_of, name), 3) for name in CLASSES}
              for view, rule in rules}
-    result = {"command": f"python scripts/cv_lesion_decision.py --models DIR --arch {args.arch}", "folds": folds,
+    result = {"command": command, "folds": folds,
               "chosen_per_outer_fold": chosen, "summary": summary,
               "chosen_on_all_folds": {"view": final[0], "rule": "argmax" if final[1] is None else
                                       {"threshold": final[1][0], "consolidation_weight": final[1][1]}},

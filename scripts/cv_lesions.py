@@ -100,7 +100,7 @@ def train(args, folds) -> int:
         cmd = [sys.executable, str(REPO / "scripts" / "train_lesions.py"), "--arch", arch, "--method", "self-training",
                "--holdout", holdout, "--seed", str(SEED), "--threads", "1", "--device", args.device,
                "--data", str(args.data / "covid-semiseg"), "--out", str(out), "--scale", str(args.scale)]
-        if args.pretrained and arch.startswith("lite0-unet"):
+        if args.pretrained and arch.startswith("lite"):
             cmd += ["--pretrained", str(args.pretrained)]
         jobs.append((cmd, out.with_suffix(".log")))
     env = dict(os.environ, OMP_NUM_THREADS="1")

