@@ -237,13 +237,8 @@ def test_heatmaps_toggle_and_change_the_view(page, artifacts):
     page.screenshot(path=str(artifacts / "3-heatmap-decovnet.png"))
 
 
-def test_annotator_paints_a_stroke_and_saves_the_correction(page, server, artifacts):
-    _, _, outputs = server
-    page.click("#covidct-page-annotator")
-    page.click("#covidct-use-analysis-mask")
-    _message(page, "ready to correct")
-    page.click("#covidct-tool-paint")
-    page.wait_for_function("document.querySelector('#covidct-tool-paint').classList.contains('v-btn--active')")
+def _stroke(page) -> None:
+    """A horizontal paint stroke across the axial view's left lung."""
     box = page.locator(".layout-grid-item").nth(AXIAL).bounding_box()
     x0, y = box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.45
     page.mouse.move(x0, y)
@@ -253,20 +248,39 @@ def test_annotator_paints_a_stroke_and_saves_the_correction(page, server, artifa
         time.sleep(0.05)
     page.mouse.up()
     time.sleep(1)
+
+
+def test_annotator_paints_a_stroke_and_saves_the_correction(page, server, artifacts):
+    _, _, outputs = server
+    page.click("#covidct-page-annotator")
+    page.click("#covidct-use-analysis-mask")
+    _message(page, "ready to correct")
+    page.click("#covidct-tool-paint")
+    page.wait_for_function("document.querySelector('#covidct-tool-paint').classList.contains('v-btn--active')")
+    mask_file = outputs / "dataset" / "masks" / "e2e-case.nii.gz"
+    image_file = outputs / "dataset" / "images" / "e2e-case.nii.gz"
+    analysed = sitk.GetArrayFromImage(sitk.ReadImage(str(outputs / "runs" / "0002" / "lesions.seg.nrrd")))
     page.fill("#covidct-case-id", "e2e-case")
-    page.click("#covidct-save")
-    _message(page, "correction saved")
+    # On a loaded machine the server can take the first stroke before its paint effect is active (the button shows
+    # active on the client first): stroke and save up to three times; a stroke that never paints still fails.
+    for attempt in range(1, 4):
+        _stroke(page)
+        mask_file.unlink(missing_ok=True)
+        page.click("#covidct-save")
+        _message(page, "correction saved")
+        deadline = time.time() + STEP_S
+        while not mask_file.is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        mask = sitk.GetArrayFromImage(sitk.ReadImage(str(mask_file)))
+        added = int(((mask == 1) & (analysed != 1)).sum())
+        if added > 20:
+            break
     page.screenshot(path=str(artifacts / "4-correction-saved.png"))
 
     page.click("#covidct-tool-threshold")  # the threshold effect applies too (not saved again)
     page.click("#covidct-apply-threshold")
     _message(page, "threshold applied")
 
-    mask_file = outputs / "dataset" / "masks" / "e2e-case.nii.gz"
-    image_file = outputs / "dataset" / "images" / "e2e-case.nii.gz"
     assert mask_file.is_file() and image_file.is_file()
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(mask_file)))
-    analysed = sitk.GetArrayFromImage(sitk.ReadImage(str(outputs / "runs" / "0002" / "lesions.seg.nrrd")))
     assert mask.shape == analysed.shape == (48, 96, 96)
-    added = int(((mask == 1) & (analysed != 1)).sum())
-    assert added > 20, f"the painted stroke added {added} ground-glass voxels"
+    assert added > 20, f"after {attempt} strokes the painted mask added {added} ground-glass voxels"
