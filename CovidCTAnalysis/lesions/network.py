@@ -1,6 +1,6 @@
 """The lesions-unet network, and loading its registered weights.
 
-Two architectures, told apart by the weights file's keys, so that the registry, the pipeline and Slicer load either:
+The architectures, told apart by the weights file's keys, so that the registry, the pipeline and Slicer load each:
 
 - ``lite0-unet`` (3.x): a U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder (``networks.lite_unet``), the
   encoder's features at strides 2-32 as skip connections. Few labelled slices favour a pretrained encoder; Inf-Net
