@@ -48,16 +48,22 @@ def build_network(arch: str = "basic-unet", pretrained: Path | None = None):
 
 
 def architecture_of(state: dict) -> str:
-    """The architecture a state dict belongs to: a lite U-Net has an ``encoder`` (Lite0: 16 blocks; Lite1 and Lite2:
-    21, Lite2's last one 352 channels wide, Lite1's 320), its edge variant an edge head; else basic-unet."""
+    """The architecture a state dict belongs to: a lite U-Net has an ``encoder`` whose block count and last block's
+    width name its EfficientNet-Lite variant (``efficientnet_lite.stage_plan``), its edge variant an edge head; else
+    basic-unet."""
     if any(k.startswith("edge_head.") for k in state):
         return "lite0-unet-edge"
     blocks = {int(k.split(".")[2]) for k in state if k.startswith("encoder._blocks.")}
     if not blocks:
         return "basic-unet"
-    if len(blocks) == 16:
-        return "lite0-unet"
-    return "lite2-unet" if state[f"encoder._blocks.{max(blocks)}._bn2.weight"].shape[0] == 352 else "lite1-unet"
+    from ..networks.efficientnet_lite import stage_plan
+
+    width = state[f"encoder._blocks.{max(blocks)}._bn2.weight"].shape[0]
+    for arch, variant in LITE_ENCODERS.items():
+        plan = stage_plan(variant)
+        if not arch.endswith("-edge") and (sum(s[4] for s in plan), plan[-1][3]) == (len(blocks), width):
+            return arch
+    raise ValueError(f"no lite U-Net has {len(blocks)} encoder blocks ending {width} channels wide")
 
 
 def save_weights(net, path: Path) -> None:
