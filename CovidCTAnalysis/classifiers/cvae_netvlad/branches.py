@@ -6,9 +6,9 @@ max pooling), 64 3 x 3 (leaky ReLU). The side branch here is exactly that, on th
 frame (``inputs.SIDE``). The global branch departs from the paper (model card, "Departures"): the stem and the first
 five stages of the ImageNet EfficientNet-Lite0 (frozen; stride 16, 112 channels) stand in for its first two
 convolutions, then the paper's third convolution (64 3 x 3, leaky ReLU). On a few hundred COVID-CT figures a
-from-scratch encoder learns the figures' framing rather than the disease (the project's slice classifiers' experience,
-measured again for this package in the card), and a frozen trunk lets the features of every training figure be
-computed once (``FrozenTrunk``).
+from-scratch encoder learns the figures' framing rather than the disease (the project's slice classifiers' experience;
+the paper's from-scratch branch was not trained for this package, model card), and a frozen trunk lets the features
+of every training figure be computed once (``FrozenTrunk``).
 """
 
 from __future__ import annotations
