@@ -61,8 +61,8 @@ def probabilities_2d(net, hu: np.ndarray, device="cpu", tta: str = "none", bf16:
     The network runs under bfloat16 autocast where the hardware has it (``bf16`` None), which halves the CPU time;
     validation Dice is the same to the third decimal (model card). Same input, same machine: same output.
     ``tta``: test-time augmentation, the mean of the probabilities over views of the resized input turned back -
-    "none"; "flip" (left-right); "rot4" (the four quarter turns: a picture's orientation is unknown, see
-    ``PICTURE_TTA``).
+    "none"; "flip" (left-right); "rot4" (the four quarter turns); "d8" (those and their mirror images: a picture's
+    orientation is unknown, ``PICTURE_TTA``).
     """
     import torch
     import torch.nn.functional as F

@@ -2,8 +2,8 @@
 
 A consolidation against the costal pleura is as dense as the intercostal muscles next to it; in one axial slice
 nothing in the image separates the two, only the shape of the lung's outline tells them apart. lesions-unet, a 2-D
-network, calls most of such plaques chest wall (on the demo CT its consolidation Dice alone is 0.09 / 0.03 for seeds
-0 / 1; model card). lungs-classic, on the other hand, is built to find exactly these: its pleural fills
+network, calls most of such plaques chest wall (on the demo CT the shipped network alone misses 49-60 % of the
+consolidation volume; model card). lungs-classic, on the other hand, is built to find exactly these: its pleural fills
 (lungs/pleura.py) add dense tissue that bites into the convex costal outline of the lung or lies between aerated lung
 and a rib, and they were checked to add next to nothing on normal lungs. What they added, where a voxel of it is
 denser than ``DENSE_HU`` and inside the final lung mask, is labelled consolidation here (a pleural effusion would be

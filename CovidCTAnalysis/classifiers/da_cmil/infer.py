@@ -19,7 +19,7 @@ windows averaged where they overlap), and mapped back onto the CT grid:
 ``heatmap-da-cmil.nrrd``, scaled to [0, 1] over the case. The second view is Grad-CAM of the bag's logit on every
 instance's feature map, from the same forward pass, placed the same way (``heatmap-da-cmil-gradcam.nrrd``). Both are
 kept inside the lungs and a 1 cm margin, as the paper shows its maps (Fig. 8: "normalized to focus on the lung
-regions only"); the model card gives the share of the raw maps that fell outside.
+regions only"); the model card gives the pointing game with and without this restriction.
 
 Weights come from the registry (sha256 checked) and are loaded once per (registry, device).
 """

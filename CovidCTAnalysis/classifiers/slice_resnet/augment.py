@@ -128,7 +128,7 @@ def frame(images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     size = images.shape[-1]
     out = images.clone()
     for i in range(out.shape[0]):
-        if rng.random() < P_FRAME:  # crop inside the figure (40-100 % of the side each way), keep the pixel scale
+        if rng.random() < P_FRAME:  # crop inside the figure (60-100 % of the side each way), keep the pixel scale
             h, w = (rng.uniform(0.6, 1.0, 2) * size).astype(int)
             y0, x0 = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
             keep = torch.zeros_like(out[i])
