@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Evaluate `lungs-classic` and/or `lungs-unet`: Dice and HD95 against reference masks, lesion coverage on the demo CT.
 
-Cases (default: all that are available):
+Cases (default: imlab, demo, lungmask and totalseg, those available; totalseg-slices only when named):
   imlab      ../shared/data/imlab-lung3d, 2 thorax CTs with lung masks (float, lung ~255: > 127 is lung); also a
              15-line baseline (threshold -400 or -500 HU, air touching the slice edge removed, largest component, holes
              filled) for comparison
@@ -14,7 +14,7 @@ Cases (default: all that are available):
              3 mm pixels and resampled in-plane to --slice-mm: at the lung bases, the lung found against the lobe
              masks; on the slices below the lungs, how many get a (false) lung and how much
 
-    python scripts/evaluate_lungs.py                          # every case available
+    python scripts/evaluate_lungs.py                          # the default cases available
     python scripts/evaluate_lungs.py --cases demo --demo-size 256,256,96 --demo-seeds 0,1,2
     python scripts/evaluate_lungs.py --image CT.nii.gz --reference lungs.nii.gz [--reference-threshold 0.5]
     python scripts/evaluate_lungs.py --model lungs-classic,lungs-unet   # both methods, one table

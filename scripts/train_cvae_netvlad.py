@@ -6,8 +6,10 @@ The shipped weights and their numbers (Resources/Models/cards/cvae-netvlad.md):
     python scripts/train_cvae_netvlad.py --cv --out cv-full.json                          # 5-fold CV, full model
     python scripts/train_cvae_netvlad.py --cv --variant cvae-global --out cv-global.json  # ablation: no side info
     python scripts/train_cvae_netvlad.py --cv --variant no-cvae --out cv-no-cvae.json     # ablation: no CVAE
+    python scripts/train_cvae_netvlad.py --cv --cvae-epochs 200 --epochs 200 --lr 1e-5 --out cv-paper.json  # §5.1
     python scripts/train_cvae_netvlad.py --out Resources/Models/cvae-netvlad/cvae-netvlad.pt
-Without --cv: writes OUT (fp16 state dict of the classifier) and OUT with suffix .json (config, log).
+Without --cv: writes OUT (fp16 state dict of the frozen trunk and the classifier) and OUT with suffix .json (config,
+log).
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 #!/usr/bin/env python
 """Train and evaluate DeCoVNet (seed 002); see CovidCTAnalysis/classifiers/decovnet/train.py.
 
-On the semi-synthetic set (scripts/make_decovnet_data.py), as for the shipped weights (exact command in
-Resources/Models/cards/decovnet.md):
-    python scripts/train_decovnet.py --synthetic /tmp/decovnet/data --out Resources/Models/decovnet/decovnet.pt \
+On the semi-synthetic set (scripts/make_decovnet_data.py), as for the shipped weights (0.2.0: 0.1.0's weights, trained
+from random weights with 12 warm-up epochs, continued with augmentation from the first epoch; both commands in
+Resources/Models/cards/decovnet.md, "Training"):
+    python scripts/train_decovnet.py --synthetic /tmp/decovnet/data --out decovnet-0.1.0.pt \
         --in-plane 112,168 --z-mm 5 --lung-only --mask-value 0.1 --lr 1e-3 --warmup-epochs 12 --epochs 40 \
-        --time-limit 2100 --threads 1 --real --eval-dir /tmp/decovnet/eval
+        --time-limit 2100 --threads 1
+    python scripts/train_decovnet.py --synthetic /tmp/decovnet/data --out Resources/Models/decovnet/decovnet.pt \
+        --init decovnet-0.1.0.pt --in-plane 112,168 --z-mm 5 --lung-only --mask-value 0.1 --lr 1e-4 \
+        --warmup-epochs 0 --epochs 13 --threads 1 --real --eval-dir /tmp/decovnet/eval
 The paper's configuration on a GPU (Table I grid, every slice, lungs-unet masks, Adam 1e-5, 100 epochs, augmentation):
     python scripts/train_decovnet.py --cohort /data/mosmed --labels labels.csv --paper --device cuda --out w.pt
 On your own cohort (a folder of CTs and a labels CSV with columns path,label[,split]):

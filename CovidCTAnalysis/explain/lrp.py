@@ -15,7 +15,7 @@ networks need more than its defaults, so ``LRPExplainer`` first makes an explain
   relevance through unchanged (captum's ``IdentityRule``), as captum does for ``nn.ReLU``; ``nn.Flatten`` moves it
   with the values (``Reshape``).
 
-Rules (the composite recommended by Montavon et al. 2019 and used by seed 000, iCovid §3.4, with alpha = 2):
+Rules (the composite recommended by Montavon et al. 2019 and used by seed 000, iCovid §4.3, with alpha = 2):
 the first convolution z^B over the input bounds (``ZBox``), the other convolutions (depthwise too) alpha-beta
 (``AlphaBeta``, default alpha = 1, beta = 0), dense layers LRP-epsilon, pooling layers captum's defaults.
 Convolutions run their rule in a custom backward (``_RuleFunction``) that hands captum the relevance divided by the

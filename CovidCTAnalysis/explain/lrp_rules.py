@@ -10,7 +10,7 @@ z_j = sum_i x_i w_ij + b_j; relevance R_j of its outputs is redistributed to its
 - ``AlphaBeta(alpha, beta)`` with alpha - beta = 1: positive and negative contributions (x_i w_ij)^+ and
   (x_i w_ij)^- are normalized separately, R_i = sum_j (alpha (x_i w_ij)^+ / z_j^+ - beta (x_i w_ij)^- / z_j^-) R_j,
   biases split the same way into z^+ and z^-. alpha = 1, beta = 0 is the Deep-Taylor rule of captum's
-  ``Alpha1_Beta0_Rule``; alpha = 2, beta = 1 is what the LRP-CMP explanations of seed 000 (iCovid, §3.4) use.
+  ``Alpha1_Beta0_Rule``; alpha = 2, beta = 1 is what the LRP-CMP explanations of seed 000 (iCovid, §4.3) use.
 - ``ZBox(low, high)``: the z^B rule for the first layer, whose inputs are bounded (low <= x_i <= high):
   R_i = sum_j (x_i w_ij - low w_ij^+ - high w_ij^-) / sum_i (...) R_j.
 

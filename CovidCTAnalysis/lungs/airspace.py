@@ -43,7 +43,7 @@ GAS_WALL_FRACTION = 0.65
 #: The shell: from 5 to 12 mm out (beyond the partial-volume rim of the blob's wall).
 GAS_SHELL_MM = (5.0, 12.0)
 #: Outside air is flooded from the image edge through voxels below this fraction of the air-to-tissue range
-#: (-900 HU on real HU; lung parenchyma is about -850 HU on the coarse grid) ...
+#: (-950 HU on real HU, like ``PURE_AIR_FRACTION``; lung parenchyma is about -850 HU on the coarse grid) ...
 OUTSIDE_AIR_FRACTION = 0.05
 #: ... and grown this far over the partial-volume rim of the skin.
 OUTSIDE_RIM_MM = 5.0

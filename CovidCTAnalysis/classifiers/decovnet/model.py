@@ -28,7 +28,8 @@ Where Table I leaves a detail open, the choice that reproduces its output sizes:
 The parameter count is 0.53 M, not the 0.347 M of Table III: the layer list of Table I cannot give 0.347 M (its first
 classifier convolution alone has 0.22 M weights), so the table is followed.
 
-Lesion localization needs the last feature maps (32 x 4 x 14 x 21) and the FC weights: ``forward_with_features``.
+Lesion localization (``infer.CAM_LAYERS``) runs the backbone and the head apart (``forward_head``): Grad-CAM on
+the ResBlocks' output (the default), or CAM on the head's last feature maps (32 x 4 x 14 x 21) with the FC weights.
 
 Baselines (Table III), selectable by ``build(name)``:
 - ``TwoDClfNet`` (Table VI, Fig. 8): a 2-D network per slice (Conv2d(2, 64)@7x7 stem, ResBlock(64, 128)@3x3, max

@@ -13,8 +13,8 @@ shipped weights used and why):
 - ``warmup_epochs``: the first epochs run without augmentation and with Dropout3d off. With global max pooling the
   gradient reaches only the strongest response; until lesions are among the strongest responses, augmentation and
   dropout mostly add noise. On 12 synthetic volumes the network learned in ~60 steps without them and not at all
-  in as many steps with them. The shipped weights: lr 1e-3, 12 warm-up epochs; at lr 1e-4 and 3e-4 (3 and 8 warm-up
-  epochs) the loss stayed at 0.69-0.70 for 6-9 epochs on the full synthetic set (model card).
+  in as many steps with them. The 0.1.0 weights (which 0.2.0 continues): lr 1e-3, 12 warm-up epochs; at lr 1e-4
+  and 3e-4 (3 and 8 warm-up epochs) the loss stayed at 0.69-0.70 for 6-9 epochs on the full synthetic set (model card).
 - ``init``: start from a state dict (e.g. the shipped weights) instead of random weights, to continue training them
   with the paper's augmentation from the first epoch (``warmup_epochs`` 0): every epoch that can be kept then saw
   §II-F3's augmentation and dropout.
