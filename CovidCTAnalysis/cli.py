@@ -308,6 +308,9 @@ def _cmd_classify(args) -> int:
             found = find_lungs(ct, DEFAULT_LUNG_MODEL, device)
             lungs = found.labels if found.found else None
         run = run_classifier(args.model, ct, lungs, device)
+        if lungs is None and needs_lungs(args.model):  # a refusal has said so already, as its one-line error
+            print(f"covidct: warning: {ct.source}: lung mask not found: {found.problem}; {args.model} classified "
+                  "the image anyway", file=sys.stderr)
         rows.append(csv_row(str(path), run))
         if emit:
             emit("classify", n / len(args.input), f"{path}: P(COVID-19) {run.probability:.3f}")

@@ -90,11 +90,19 @@ def test_analyze_abdomen_volume_exits_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_analyze_figure_without_lungs_is_not_refused(tmp_path):
+@pytest.fixture(scope="module")
+def figure_analysis(tmp_path_factory):
+    """`covidct analyze` of a figure in which no lung is found: (its output folder, the process)."""
     _needs_lesions_unet()
-    out = tmp_path / "out"
-    proc = covidct("analyze", _disc_png(tmp_path / "disc.png"), "-o", out, "--device", "cpu",
+    folder = tmp_path_factory.mktemp("no-lungs")
+    out = folder / "out"
+    proc = covidct("analyze", _disc_png(folder / "disc.png"), "-o", out, "--device", "cpu",
                    "--models", _volume_classifier())
+    return out, proc
+
+
+def test_analyze_figure_without_lungs_is_not_refused(figure_analysis):
+    out, proc = figure_analysis
     assert proc.returncode == 0, proc.stderr
     assert "lung mask not found" in proc.stderr
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -107,6 +115,32 @@ def test_analyze_figure_without_lungs_is_not_refused(tmp_path):
     assert (out / "lesions.seg.nrrd").is_file()
 
 
+@pytest.mark.mrml
+def test_analysis_without_lungs_loads_into_a_scene(figure_analysis):
+    """Slicer and the web app load such a report too: its warning is the first row of the measurements table and
+    the null % involvement a row that says why there is no number (it used to raise TypeError in the table)."""
+    pytest.importorskip("slicer")
+    from CovidCTAnalysis.mrml.results import load_analysis
+    from CovidCTAnalysis.mrml.scene import new_scene
+    from CovidCTAnalysis.io import write_volume
+    from CovidCTAnalysis.mrml.tables import report_rows
+    from CovidCTAnalysis.mrml.volumes import load_volume
+
+    out, proc = figure_analysis
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    rows = report_rows(report)
+    assert rows[0].measurement == "Warning" and "lung mask not found" in rows[0].note
+    involvement = [row for row in rows if row.measurement.startswith("Involvement")]
+    assert len(involvement) == 1 and involvement[0].note == "not measured: no lung mask"
+    assert any(row.measurement == "Lesion volume" for row in rows)
+    ct = out.parent / "ct.nrrd"  # the figure as Slicer holds it once opened (the web app writes the same)
+    write_volume(load_ct(out.parent / "disc.png").image, ct)
+    with new_scene() as headless:
+        result = load_analysis(headless.scene, out, reference_volume=load_volume(headless.scene, ct, "disc"))
+        assert result.table.GetTable().GetNumberOfRows() == len(rows)
+
+
 def test_segment_lesions_figure_without_lungs_is_not_refused(tmp_path):
     _needs_lesions_unet()
     out = tmp_path / "lesions.png"
@@ -114,6 +148,18 @@ def test_segment_lesions_figure_without_lungs_is_not_refused(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "lung mask not found" in proc.stderr
     assert np.array(Image.open(out)).shape == (128, 128)
+
+
+def test_classify_figure_without_lungs_warns_on_stderr(tmp_path):
+    """docs/CONTRACTS.md: `classify` prints the missing lung mask on stderr, as `segment-lesions` does; a classifier
+    that refuses such an image says so in its one-line error instead."""
+    if "slice-resnet" not in load_registry().entries:
+        pytest.skip("slice-resnet is not registered in this checkout")
+    png = _disc_png(tmp_path / "disc.png")
+    proc = covidct("classify", "--model", "slice-resnet", png, "-o", tmp_path / "out.csv", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "lung mask not found" in proc.stderr and "slice-resnet classified the image anyway" in proc.stderr
+    assert (tmp_path / "out.csv").is_file()
 
 
 @pytest.mark.realdata

@@ -31,9 +31,11 @@ def report_rows(report: dict) -> list[Row]:
         rows += [Row("Ground-glass opacity volume", lesions["ggo_ml"], "mL"),
                  Row("Consolidation volume", lesions["consolidation_ml"], "mL"),
                  Row("Lesion volume", lesions["total_ml"], "mL")]
-        involvement = lesions.get("percent_involvement", {})
+        involvement = lesions.get("percent_involvement")
+        if involvement is None and "percent_involvement" in lesions:  # an image without a lung mask (issue 18)
+            rows.append(Row("Involvement", math.nan, "", "not measured: no lung mask"))
         for side, title in (("right", "right lung"), ("left", "left lung"), ("total", "both lungs")):
-            if side in involvement:
+            if side in (involvement or {}):
                 rows.append(Row(f"Involvement of {title}", involvement[side], "%"))
         severity = lesions.get("severity")
         if severity:

@@ -16,7 +16,10 @@ file SlicerTotalSegmentator ships for its structures): category / type / type-mo
     with "99" for local schemes); replace it when a verified standard code is at hand,
   - localized lesion (DeCoVNet's CAM + 3DCC region, seed 002 Section II-E): SCT 52988006 "Lesion",
   - suspected infection (the intensity pseudo-mask of seed 001 Section 2.7.2, for annotators to correct): private
-    99COVIDCT SUSPINFECT "Suspected infection" (a suggestion, not a finding: no standard code says that).
+    99COVIDCT SUSPINFECT "Suspected infection" (a suggestion, not a finding: no standard code says that),
+  - lobe-patch's infected region (seed 001 Section 2.8): private 99COVIDCT PATCHINFECT;
+- lobe-patch's right and left k-means lung regions (seed 001 Section 2.3, not anatomical lobes): category Anatomical
+  Structure, private type 99COVIDCT KMLUNGREGION, modifier Right or Left.
 
 Colours are the colours of CovidCTAnalysis.labels (a test keeps the two in step).
 """

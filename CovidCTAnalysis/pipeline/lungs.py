@@ -24,11 +24,13 @@ THIN_STACK_MM = 40.0
 @dataclass
 class FoundLungs:
     """The lung label map on the canonical grid (all 0 when none was found), the pleural fill of lungs-classic
-    (or None), and, when no lung was found in a 2-D image, the warning for the report (else None)."""
+    (or None), and, when no lung was found in a 2-D image, the warning for the report and the lung finder's reason
+    (else None)."""
 
     labels: sitk.Image
     pleural: sitk.Image | None
     warning: str | None = None
+    problem: str | None = None
 
     @property
     def found(self) -> bool:
@@ -62,5 +64,5 @@ def find_lungs(ct, model: str, device="cpu", progress: Callable[[float, str], No
         empty.CopyInformation(ct.image)
         if progress is not None:
             progress(1.0, f"no lung found ({exc.problem}); going on without a lung mask")
-        return FoundLungs(empty, None, lung_warning(exc.problem, thin_stack=not ct.is_2d))
+        return FoundLungs(empty, None, lung_warning(exc.problem, thin_stack=not ct.is_2d), exc.problem)
     return FoundLungs(labels, pleural)

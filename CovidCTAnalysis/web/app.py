@@ -7,7 +7,7 @@ render off screen and stream images to the page) and the Slicer modules' logic o
   ``mrml.analyze_logic.AnalyzeLogic``: a background `covidct analyze` process, progress, Cancel, the outputs loaded by
   ``mrml.results``), the four-up views with the lungs and lesions as segments, one toggle and opacity per classifier's
   heatmap (``mrml.heatmaps``), the localized lesion, the measurements (``mrml.tables``) and the files to download;
-- the annotator's page: the analysis's lesion mask or the intensity pseudo-mask (``mrml.lesion_logic``) corrected
+- the annotator's page: the analysis's lesion mask or a lesions-unet pseudo-mask (``mrml.lesion_logic``) corrected
   with trame-slicer's Segment Editor effects (paint, erase, threshold) and saved into the images/ + masks/ dataset
   that ``scripts/train_lesions.py --corrected`` reads (``mrml.dataset``).
 
@@ -313,7 +313,7 @@ class CovidCTWebApp:
         self._guard(run)
 
     def pseudo_mask(self) -> None:
-        """Make the intensity pseudo-mask of the open CT in the background (the Lesion Segmentation module's)."""
+        """Segment the open CT with lesions-unet in the background (the Lesion Segmentation module's pseudo-mask)."""
         def run():
             if self.ct is None:
                 raise ValueError("open a CT first")
