@@ -6,12 +6,18 @@ against the raw stored integers of a TotalSegmentator file (intercept -1024).
 Modality: (0008,0060) must be CT. When it is missing (lungmask's test slices), the SOP Class UID (0008,0016) decides
 (CT Image Storage and its enhanced/legacy variants count as CT); with neither, the file is accepted as CT and a note
 says so. Anything else is refused by name ("modality MR, not CT").
+
+Damaged files: GDCM's series scan silently skips every file it cannot parse, so a truncated last slice would vanish
+from the volume. A folder's DICOM-looking files (DICM marker, or a DICOM extension) that no series took are refused by
+name, unless their file meta says they are DICOM objects without a CT image (a report, a key object selection, a
+parametric map): those are no slices and are ignored, with a note.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,7 +26,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from . import validate
-from .sniff import is_dicom, read_head
+from .sniff import SIDECAR_NAMES, classify, is_dicom, natural_key, read_head
 from .volume import strip_metadata
 
 MODALITY = "0008|0060"
@@ -37,6 +43,13 @@ CT_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image Storage",
     "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT Image Storage",
 }
+# Storage classes of single images that may be slices of a CT series: a file of one of them that GDCM skipped is a
+# damaged slice, never an object to ignore (Secondary Capture carries converted or anonymised CT slices).
+SLICE_SOP_CLASSES = set(CT_SOP_CLASSES) | {"1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1",
+                                           "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3",
+                                           "1.2.840.10008.5.1.4.1.1.7.4"}
+# File meta elements (explicit VR little endian) whose length takes 4 bytes after 2 reserved ones.
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 # Largest tolerated deviation of slice gaps from their mean, as a fraction of the mean gap (rounding in positions).
 UNEVEN_TOLERANCE = 0.1
 # Largest angle (degrees) between the line through the slice positions and the slices' normal: beyond it the series
@@ -193,17 +206,19 @@ def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path], l
     reader of the results must know, e.g. an assumed slice spacing). Geometry is checked (issue 24): slices without
     Image Position (Patient) are stacked at their Spacing Between Slices (0018,0088) or Slice Thickness (0018,0050)
     with a warning (GDCM would say 1 mm), or refused when neither is given; a gantry-tilted (sheared) series is
-    refused with a line saying how to resample it.
+    refused with a line saying how to resample it. A DICOM-looking file that no series took, or whose image does not
+    decode, is refused by name (``_check_skipped_files``, ``_check_decodable``): GDCM would drop it silently.
     """
     with quiet_itk():
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+        series_files = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid) for uid in series_ids}
+    ignored = _check_skipped_files(folder, {Path(f).name for files in series_files.values() for f in files})
     if not series_ids:
         raise InputError(folder, "holds DICOM files but no readable image series")
     candidates = []  # (n files, uid, files, modality, note)
     refused = []
     for uid in series_ids:
-        with quiet_itk():
-            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+        files = series_files[uid]
         if not files:
             continue
         try:
@@ -224,6 +239,9 @@ def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path], l
     candidates.sort(key=lambda c: -c[0])  # stable: equal counts keep GDCM's order
     n, uid, files, modality, note, reader = candidates[0]
     notes = [note] if note else []
+    if ignored:
+        notes.append("ignored DICOM files without a CT image (reports, key objects, maps): "
+                     + ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
     shown_uid = uid or "(no series UID)"
     if len(series_ids) > 1:
         notes.append(f"{len(series_ids)} series in folder; used {shown_uid} ({n} slice{'' if n == 1 else 's'})")
@@ -241,6 +259,7 @@ def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path], l
         with quiet_itk():
             image = series_reader.Execute()
     except RuntimeError:
+        _check_decodable(files)
         raise InputError(folder, f"series {shown_uid} could not be read: its slices differ in size or type, or a "
                                  "file is damaged") from None
     if image.HasMetaDataKey("ITK_non_uniform_sampling_deviation"):
@@ -298,3 +317,80 @@ def _check_even_slices(folder: Path, files: Sequence[str]) -> None:
     if np.max(np.abs(gaps - mean)) > UNEVEN_TOLERANCE * mean:
         raise InputError(folder, f"has unevenly spaced slices (gaps {np.min(gaps):.3g} to {np.max(gaps):.3g} mm): "
                                  "missing slices?")
+
+
+def _damaged(path: Path, n: int, total: int, others: Sequence[str], where: str = "DICOM files in the folder",
+             what: str = "is a damaged or unreadable DICOM file") -> InputError:
+    """One line naming the first damaged file, how many there are, and what to do (a volume missing a slice is no
+    CT to measure)."""
+    them = "it" if n == 1 else "them"
+    also = f", and so {'is' if len(others) == 1 else 'are'} {', '.join(others[:3])}" if others else ""
+    more = " ..." if len(others) > 3 else ""
+    return InputError(path, f"{what}{also}{more} ({n} of the {total} {where}); restore {them} from the source, or "
+                            f"remove {them}")
+
+
+def _media_sop_class(head: bytes) -> str | None:
+    """Media Storage SOP Class UID (0002,0002) of the file meta (explicit VR little endian after the DICM marker)."""
+    at = 132
+    while at + 8 <= len(head):
+        group, element = struct.unpack_from("<HH", head, at)
+        if group != 0x0002 or element > 0x0002:
+            return None
+        if head[at + 4:at + 6] in _LONG_VRS:
+            if at + 12 > len(head):
+                return None
+            length, start = struct.unpack_from("<I", head, at + 8)[0], at + 12
+        else:
+            length, start = struct.unpack_from("<H", head, at + 6)[0], at + 8
+        if element == 0x0002:
+            value = head[start:start + length]
+            text = value.rstrip(b"\x00 ").decode("ascii", "replace") if len(value) == length else ""
+            return text or None
+        at = start + length
+    return None
+
+
+def _check_skipped_files(folder: Path, placed: set[str]) -> list[str]:
+    """Refuse the folder when a file that looks like DICOM was left out of every series by GDCM (it skips what it
+    cannot parse: a truncated slice would silently be missing from the volume). Hidden files and the names of
+    harmless companions (DICOMDIR, README, ...) are not looked at, as in the folder listing of load.py; a skipped
+    file whose file meta names a storage class other than a CT slice's (a dose report, a parametric map) is no slice
+    and is returned, to be ignored with a note."""
+    dicoms = []
+    for p in sorted(folder.iterdir(), key=lambda q: natural_key(q.name)):
+        name = p.name.lower()
+        if name.startswith(".") or name in SIDECAR_NAMES or Path(name).stem in SIDECAR_NAMES or not p.is_file():
+            continue
+        if classify(p) == "dicom":
+            dicoms.append(p)
+    skipped = [p for p in dicoms if p.name not in placed]
+    damaged, ignored = [], []
+    for p in skipped:
+        head = read_head(p, 512)
+        sop = _media_sop_class(head) if is_dicom(head) else None
+        if sop is None or sop in SLICE_SOP_CLASSES:
+            damaged.append(p)
+        else:
+            ignored.append(p.name)
+    if damaged:
+        raise _damaged(damaged[0], len(damaged), len(dicoms), [p.name for p in damaged[1:]])
+    return ignored
+
+
+def _check_decodable(files: Sequence[str]) -> None:
+    """After a series failed to read: name the first file whose image cannot be decoded on its own (a corrupted
+    compressed stream passes GDCM's series scan). Returns when every file decodes (the slices then differ)."""
+    bad = []
+    for f in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(f)
+        reader.SetImageIO("GDCMImageIO")
+        try:
+            with quiet_itk():
+                reader.Execute()
+        except RuntimeError:
+            bad.append(Path(f))
+    if bad:
+        raise _damaged(bad[0], len(bad), len(files), [p.name for p in bad[1:]], "files of the series",
+                       "is a DICOM file whose image could not be decoded: corrupted, or an unsupported compression")
