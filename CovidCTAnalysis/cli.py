@@ -162,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free port)")
     w.add_argument("--data", type=Path, default=Path("."), metavar="DIR",
                    help="folder whose CTs the page may open by path (default: the current folder)")
-    w.add_argument("--outputs", type=Path, default=Path("covidct-web"), metavar="DIR",
-                   help="where analyses, uploads and saved corrections go (default ./covidct-web)")
+    from .web.serve import DEFAULT_OUTPUTS
+
+    w.add_argument("--outputs", type=Path, default=Path(DEFAULT_OUTPUTS), metavar="DIR",
+                   help=f"where analyses, uploads and saved corrections go (default ./{DEFAULT_OUTPUTS}; "
+                        "another folder must lie outside --data)")
     w.add_argument("--demo", action="store_true", help="open the demo CT when the server starts")
     w.add_argument("--demo-size", type=demo_size, default=(256, 256, 96), metavar="X,Y,Z",
                    help="voxels of the demo CT the page offers (default 256,256,96)")
