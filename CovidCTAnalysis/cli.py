@@ -326,9 +326,17 @@ def _cmd_batch(args) -> int:
     from .models.registry import load_registry
     from .pipeline import AnalyzeOptions
     from .pipeline.analyze import selected_classifiers
-    from .pipeline.batch import COHORT_PAGE, make_cases, read_case_list, run_batch
+    from .pipeline.batch import (COHORT, COHORT_PAGE, FAILURES, check_scheduler_address, make_cases,
+                                 read_case_list, run_batch)
     from .pipeline.cohort_labels import read_labels
 
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise InputError(None, "covidct batch needs the batch extra (distributed missing): "
+                               "pip install -e '.[batch]'") from None
+    if args.scheduler is not None:  # a malformed address stops here, before any input is read or anything written
+        check_scheduler_address(args.scheduler)
     inputs = list(args.input) + (read_case_list(args.list) if args.list else [])
     if not inputs:
         raise InputError(None, "batch needs INPUT paths or --list CASES.csv")
@@ -345,9 +353,14 @@ def _cmd_batch(args) -> int:
     result = run_batch(cases, args.output, options, workers=args.workers, scheduler=args.scheduler,
                        id_map=args.id_map, labels=None if labels is None else labels.by_case,
                        report=lambda line: print(f"covidct: {line}", file=sys.stderr, flush=True))
+    succeeded = result.done or result.skipped  # cohort.csv is written only when a case is done
+    table = f"cohort table {args.output / COHORT}, " if succeeded else ""
     print(f"{len(result.done)} analyzed, {len(result.skipped)} done before, {len(result.failed)} failed "
-          f"(see {args.output / 'failures.csv'}); cohort table {args.output / 'cohort.csv'}, page "
-          f"{args.output / COHORT_PAGE}")
+          f"(see {args.output / FAILURES}); {table}page {args.output / COHORT_PAGE}")
+    if not succeeded:
+        print(f"covidct: error: every case failed ({len(result.failed)}); their errors are in "
+              f"{args.output / FAILURES}", file=sys.stderr)
+        return 1
     return 0
 
 

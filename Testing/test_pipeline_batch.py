@@ -107,12 +107,15 @@ def test_interrupted_batch_resumes_each_case_once_and_records_the_broken_one(sha
 def test_a_rerun_with_other_inputs_is_refused(tmp_path):
     """case-0001 of the first list must not be taken as done for another CT."""
     from CovidCTAnalysis.errors import InputError
-    from CovidCTAnalysis.pipeline.batch import INPUTS_FILE, check_same_inputs
+    from CovidCTAnalysis.pipeline.batch import INPUTS_FILE, checked_inputs, record_inputs
 
-    check_same_inputs(tmp_path, make_cases([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"]))
-    check_same_inputs(tmp_path, make_cases([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", tmp_path / "c.nii.gz"]))
+    def check_and_record(paths):
+        record_inputs(tmp_path, checked_inputs(tmp_path, make_cases([tmp_path / p for p in paths])))
+
+    check_and_record(["a.nii.gz", "b.nii.gz"])
+    check_and_record(["a.nii.gz", "b.nii.gz", "c.nii.gz"])
     with pytest.raises(InputError, match="case-0001 was another file"):
-        check_same_inputs(tmp_path, make_cases([tmp_path / "b.nii.gz", tmp_path / "a.nii.gz"]))
+        check_and_record(["b.nii.gz", "a.nii.gz"])
     assert "a.nii.gz" not in (tmp_path / INPUTS_FILE).read_text()
 
 
