@@ -7,6 +7,7 @@ The shipped weights and their numbers (Resources/Models/cards/cvae-netvlad.md):
     python scripts/train_cvae_netvlad.py --cv --variant cvae-global --out cv-global.json  # ablation: no side info
     python scripts/train_cvae_netvlad.py --cv --variant no-cvae --out cv-no-cvae.json     # ablation: no CVAE
     python scripts/train_cvae_netvlad.py --cv --cvae-epochs 200 --epochs 200 --lr 1e-5 --out cv-paper.json  # §5.1
+    python scripts/train_cvae_netvlad.py --cv --tune-last-stage --seed 1 --out cv-tuned-1.json  # trunk stage 5 tuned
     python scripts/train_cvae_netvlad.py --out Resources/Models/cvae-netvlad/cvae-netvlad.pt
 Without --cv: writes OUT (fp16 state dict of the frozen trunk and the classifier) and OUT with suffix .json (config,
 log).
@@ -39,10 +40,12 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, help="classifier epochs")
     p.add_argument("--lr", type=float, help="classifier learning rate")
     p.add_argument("--cvae-epochs", type=int)
+    p.add_argument("--tune-last-stage", action="store_true",
+                   help="fine-tune the ImageNet trunk's last stage with the classifier (not the shipped recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
-    chosen = {"variant": a.variant, "seed": a.seed, "threads": a.threads}
+    chosen = {"variant": a.variant, "seed": a.seed, "threads": a.threads, "tune_last_stage": a.tune_last_stage}
     chosen.update({k: v for k, v in (("epochs", a.epochs), ("lr", a.lr), ("cvae_epochs", a.cvae_epochs))
                    if v is not None})
     cfg = TrainConfig(**chosen)

@@ -37,6 +37,8 @@ class FrozenTrunk(nn.Module):
 
             load_pretrained(lite, "efficientnet", wheel_weights("efficientnet-lite0"), in_channels=1)
         last = lite.stage_ends[TRUNK_STAGES - 1]
+        #: Index in ``blocks`` of the last stage's first block (what ``--tune-last-stage`` fine-tunes).
+        self.last_stage_start = lite.stage_ends[TRUNK_STAGES - 2] + 1
         self.stem = nn.Sequential(lite._conv_stem, lite._bn0, lite._act_stem)
         self.blocks = nn.Sequential(*lite._blocks[:last + 1])
         for p in self.parameters():
@@ -47,6 +49,14 @@ class FrozenTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
+
+    def below_last_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """The trunk without its last stage (stride 16, 80 channels)."""
+        return self.blocks[:self.last_stage_start](self.stem(x))
+
+    def last_stage(self) -> nn.Sequential:
+        """The last stage's blocks (the modules themselves, not copies)."""
+        return self.blocks[self.last_stage_start:]
 
 
 class GlobalHead(nn.Module):
