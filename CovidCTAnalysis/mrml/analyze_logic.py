@@ -17,7 +17,7 @@ from . import heatmaps
 from .jobs import JobRunner, ProcessFactory, RunningLogic
 from .parameters import Bool, Choice, Float, NodeReference, ParameterNode, String, StringList
 from .process import BackgroundProcess, analyze_command
-from .results import AnalysisNodes, load_analysis, remove_analysis
+from .results import AnalysedVolume, AnalysisNodes, load_analysis, nothing_added_on_failure, remove_analysis
 from .tables import Row, table_rows
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -91,26 +91,35 @@ class AnalyzeLogic(RunningLogic):
             return analyze_command(source_path or source, out, device=device, models=models, python=self.python,
                                    demo_size=self.demo_size)
 
+        analysed = AnalysedVolume(self.scene, volume) if volume is not None else None
+
         def load(out: Path) -> None:
-            self._load_results(out, volume, parameters)
+            self._load_results(out, analysed, parameters)
 
         self.runner.run(None if source_path else volume, command, load, outdir=outdir)
 
-    def _load_results(self, outdir: Path, volume, parameters: AnalyzeParameters) -> None:
-        self.clear_results()
-        self.results = load_analysis(
-            self.scene, outdir, reference_volume=volume, closed_surfaces=parameters.show3D,
-            heatmap_threshold=parameters.heatmapThreshold, heatmap_opacity=parameters.heatmapOpacity,
-            app_logic=self.app_logic)
-        if not parameters.outputFolder:
-            self.results.mark_unsaved()
+    def _load_results(self, outdir: Path, analysed: AnalysedVolume | None, parameters: AnalyzeParameters) -> None:
+        volume = analysed.node() if analysed is not None else None  # refuses before anything is replaced
+        self.clear_results(keep=volume)
+        with nothing_added_on_failure(self.scene):
+            results = load_analysis(
+                self.scene, outdir, reference_volume=volume, closed_surfaces=parameters.show3D,
+                heatmap_threshold=parameters.heatmapThreshold, heatmap_opacity=parameters.heatmapOpacity,
+                app_logic=self.app_logic)
+            if not parameters.outputFolder:
+                results.mark_unsaved()
+        self.results = results
         if volume is None:
-            parameters.inputVolume = self.results.volume
+            parameters.inputVolume = results.volume
 
     # -- results --------------------------------------------------------------------------------------------------
-    def clear_results(self) -> None:
-        """Remove the nodes of the previous analysis (not the CT the user brought)."""
+    def clear_results(self, keep=None) -> None:
+        """Remove the nodes of the previous analysis: not the CT the user brought, but the CT it loaded itself (the
+        demo CT), so a second demo run leaves one demo CT; ``keep``, the CT analysed now, stays in any case (the
+        demo CT analysed again becomes a CT like any other)."""
         if self.results is not None:
+            if keep is not None and self.results.volume is keep:
+                self.results.owns_volume = False
             remove_analysis(self.scene, self.results)
         self.results = None
 

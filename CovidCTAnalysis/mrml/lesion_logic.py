@@ -24,7 +24,7 @@ from .jobs import JobRunner, ProcessFactory, RunningLogic
 from .markups import add_lesion_markups, lesion_points
 from .parameters import Choice, NodeReference, ParameterNode, String
 from .process import BackgroundProcess, covidct_command
-from .results import remove_with_helpers
+from .results import AnalysedVolume, nothing_added_on_failure, remove_with_helpers
 from .segmentations import label_array, load_segmentation
 from .volumes import geometry, ijk_to_ras
 
@@ -85,23 +85,36 @@ class LesionSegmentationLogic(RunningLogic):
         def command(source: Path, outdir: Path):
             return segment_lesions_command(source, outdir, device=device, python=self.python)
 
+        analysed = AnalysedVolume(self.scene, volume)
+
         def load(outdir: Path) -> None:
-            node = self.load_mask(parameters, outdir / OUTPUT_NAME, name=f"{volume.GetName()} lesion pseudo-mask")
+            ct = analysed.node()
+            node = self.load_mask(parameters, outdir / OUTPUT_NAME, name=f"{ct.GetName()} lesion pseudo-mask",
+                                  volume=ct)
             node.StorableModified()  # its file was temporary: let Slicer's Save write it
 
         self.runner.run(volume, command, load, stages=("lesions",))
 
-    def load_mask(self, parameters: LesionSegmentationParameters, path: str | Path, name: str | None = None):
-        """Load a lesion label file as the segmentation to correct (it becomes ``parameters.segmentation``)."""
-        volume = parameters.inputVolume
+    def load_mask(self, parameters: LesionSegmentationParameters, path: str | Path, name: str | None = None,
+                  volume=None):
+        """Load a lesion label file as the segmentation to correct (it becomes ``parameters.segmentation``).
+
+        ``volume``: the CT the mask belongs to (default: ``parameters.inputVolume``). The mask and its CT are
+        corrected and saved as a pair, so ``parameters.inputVolume`` is set to it when another CT was selected
+        meanwhile (a pseudo-mask run whose CT selection changed while it ran).
+        """
+        volume = volume if volume is not None else parameters.inputVolume
         if volume is None:
             raise ValueError("select the CT volume the mask belongs to")
         path = Path(path)
-        node = load_segmentation(self.scene, path, LESION_SEGMENTS, name=name or f"{volume.GetName()} lesions",
-                                 reference_volume=volume, closed_surfaces=True)
-        node.SetAttribute(KIND_ATTRIBUTE, "lesions")
-        parameters.segmentation = node
-        self.update_markups(parameters)
+        with nothing_added_on_failure(self.scene):  # a mask that cannot be read adds nothing
+            node = load_segmentation(self.scene, path, LESION_SEGMENTS, name=name or f"{volume.GetName()} lesions",
+                                     reference_volume=volume, closed_surfaces=True)
+            node.SetAttribute(KIND_ATTRIBUTE, "lesions")
+            if parameters.inputVolume is not volume:
+                parameters.inputVolume = volume
+            parameters.segmentation = node
+            self.update_markups(parameters)
         return node
 
     def update_markups(self, parameters: LesionSegmentationParameters):

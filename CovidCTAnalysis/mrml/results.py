@@ -19,6 +19,8 @@ to lie on the CT's grid.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,9 +53,10 @@ class AnalysisNodes:
     table: object | None = None
     markups: object | None = None
     view: ViewRequest | None = None  # how the views were set up (``show=True``)
+    owns_volume: bool = False  # the CT was loaded by this analysis (a ``--demo`` run): it goes with the results
 
     def nodes(self) -> list:
-        """Every node created for this analysis (not the user's CT), e.g. to remove them again."""
+        """Every node created for this analysis but the CT (see ``owns_volume``), e.g. to file them in a folder."""
         located = [node for pair in self.localizations.values() for node in pair]
         plotted = [node for table, chart in self.attention.values() for node in (table, chart, *chart_series(chart))]
         created = [self.lungs, self.lesions, self.table, self.markups, *self.heatmaps.values(), *located, *plotted,
@@ -61,10 +64,67 @@ class AnalysisNodes:
         return [n for n in created if n is not None]
 
     def mark_unsaved(self) -> None:
-        """Flag the created nodes as changed since read, so Slicer's Save writes them (their files were temporary)."""
-        for node in self.nodes():
+        """Flag the created nodes as changed since read, so Slicer's Save writes them (their files were temporary).
+
+        The CT too when this analysis loaded it from its output folder (the demo CT): that file goes with the folder.
+        """
+        for node in self.nodes() + ([self.volume] if self._volume_read_from_outdir() else []):
             if hasattr(node, "StorableModified"):  # plot charts and series are not storable
                 node.StorableModified()
+
+    def _volume_read_from_outdir(self) -> bool:
+        storage = self.volume.GetStorageNode() if self.owns_volume else None
+        if storage is None or not storage.GetFileName():
+            return False
+        return Path(storage.GetFileName()).resolve().parent == self.outdir.resolve()
+
+
+class AnalysedVolume:
+    """The volume node a background run was started on, held by node ID until its outputs are loaded.
+
+    The outputs belong to the CT that was analysed, not to whichever volume the panel selects when the run ends;
+    ``node()``, called once when the outputs are loaded, refuses (ValueError, nothing loaded) when that CT was removed
+    from the scene meanwhile, instead of attaching results to a node that is no longer there.
+    """
+
+    def __init__(self, scene, node):
+        self.scene = scene
+        self.node_id = node.GetID()
+        self.name = node.GetName()
+        # a closed scene hands out its IDs again (and a scene file brings its own): the ID alone could name another
+        # volume, so the node is kept too, until the run ends
+        self._node = node
+
+    def node(self):
+        expected, self._node = self._node, None  # a CT deleted meanwhile is not kept in memory after the run
+        found = self.scene.GetNodeByID(self.node_id)
+        if expected is None or found is not expected:
+            raise ValueError(f"the volume {self.name} was removed during the run; nothing loaded")
+        return found
+
+
+@contextmanager
+def nothing_added_on_failure(scene) -> Iterator[None]:
+    """Remove every node added to ``scene`` inside the block when it raises (then the exception goes on).
+
+    Loading outputs adds nodes step by step (a heatmap, its storage and display nodes, the shared colour table, ...);
+    a load that fails half-way must leave the scene as it was. Singletons (e.g. the subject hierarchy) stay.
+    """
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    try:
+        yield
+    except BaseException:
+        remove_added_nodes(scene, before)
+        raise
+
+
+def remove_added_nodes(scene, before: set) -> None:
+    """Remove the nodes whose ID is not in ``before`` (data nodes with their display and storage nodes first)."""
+    added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+    added = [node for node in added if node.GetID() not in before and not node.IsSingleton()]
+    helpers = [node for node in added if node.IsA("vtkMRMLDisplayNode") or node.IsA("vtkMRMLStorageNode")]
+    for node in [*reversed([node for node in added if node not in helpers]), *helpers]:
+        remove_with_helpers(scene, node)
 
 
 def read_report(outdir: str | Path) -> dict:
@@ -115,22 +175,19 @@ def load_analysis(scene, outdir: str | Path, reference_volume=None, *, closed_su
     outdir = Path(outdir)
     report = read_report(outdir)
     created_ct = reference_volume is None
-    volume = _load_ct(scene, outdir, report) if created_ct else reference_volume
-    result = AnalysisNodes(outdir=outdir, report=report, volume=volume)
-    try:
+    with nothing_added_on_failure(scene):
+        volume = _load_ct(scene, outdir, report) if created_ct else reference_volume
+        result = AnalysisNodes(outdir=outdir, report=report, volume=volume, owns_volume=created_ct)
         _populate(scene, result, closed_surfaces, heatmap_threshold, heatmap_opacity, name_prefix)
-    except BaseException:
-        for node in result.nodes() + ([volume] if created_ct else []):
-            remove_with_helpers(scene, node)
-        raise
-    if show:
-        result.view = show_analysis(scene, result, app_logic, in_3d=closed_surfaces)
+        if show:
+            result.view = show_analysis(scene, result, app_logic, in_3d=closed_surfaces)
     return result
 
 
 def remove_analysis(scene, result: AnalysisNodes) -> None:
-    """Remove the nodes one analysis created (not the CT the user brought) and its subject hierarchy folder."""
-    for node in result.nodes():
+    """Remove the nodes one analysis created (not the CT the user brought, but the CT it loaded itself, see
+    ``AnalysisNodes.owns_volume``) and its subject hierarchy folder."""
+    for node in result.nodes() + ([result.volume] if result.owns_volume else []):
         remove_with_helpers(scene, node)
     if result.view is not None:
         remove_folder(scene, result.view.folder_item)

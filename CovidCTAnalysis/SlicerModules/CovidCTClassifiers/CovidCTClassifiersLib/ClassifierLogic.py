@@ -19,8 +19,9 @@ from CovidCTAnalysis.mrml import heatmaps
 from CovidCTAnalysis.mrml.plots import attention_plot, chart_series
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, analyze_command
-from CovidCTAnalysis.mrml.results import (classifier_segmentations, heatmap_files, load_classifier_segmentation,
-                                          load_localization, read_report, remove_with_helpers)
+from CovidCTAnalysis.mrml.results import (AnalysedVolume, classifier_segmentations, heatmap_files,
+                                          load_classifier_segmentation, load_localization, nothing_added_on_failure,
+                                          read_report, remove_with_helpers)
 
 from .Parameters import ClassifierParameters
 
@@ -82,13 +83,24 @@ class ClassifierLogic(RunningLogic):
         def command(source: Path, outdir: Path):
             return analyze_command(source, outdir, device=device, models=self.model, python=self.python)
 
+        analysed = AnalysedVolume(self.scene, volume)
+
         def load(outdir: Path) -> None:
-            self._load(outdir, parameters)
+            self._load(outdir, parameters, analysed.node())
 
         self.runner.run(volume, command, load)
 
-    def _load(self, outdir: Path, parameters: ClassifierParameters) -> None:
+    def _load(self, outdir: Path, parameters: ClassifierParameters, volume) -> None:
+        """Show the outputs on ``volume``, the CT that was classified; a load that fails adds nothing."""
         self.clear()
+        with nothing_added_on_failure(self.scene):
+            try:
+                self._load_outputs(outdir, parameters, volume)
+            except BaseException:
+                self.clear()  # the logic forgets the nodes it had loaded (nothing_added_on_failure removes the rest)
+                raise
+
+    def _load_outputs(self, outdir: Path, parameters: ClassifierParameters, volume) -> None:
         report = read_report(outdir)
         result = (report.get("classifiers") or {}).get(self.model)
         if result is None:
@@ -97,25 +109,25 @@ class ClassifierLogic(RunningLogic):
         for method, name in (result.get("heatmaps") or {}).items():
             if name != result.get("heatmap") and (outdir / name).is_file():
                 node = heatmaps.load_heatmap(self.scene, outdir / name, f"{self.model}-{method}",
-                                             reference_volume=parameters.inputVolume,
-                                             threshold=parameters.heatmapThreshold, opacity=parameters.heatmapOpacity)
+                                             reference_volume=volume, threshold=parameters.heatmapThreshold,
+                                             opacity=parameters.heatmapOpacity)
                 node.StorableModified()
                 self.extra_heatmaps[method] = node
         path = heatmap_files(outdir, report).get(self.model)
         if path is not None:
             self.heatmap = heatmaps.load_heatmap(
-                self.scene, path, self.model, reference_volume=parameters.inputVolume,
+                self.scene, path, self.model, reference_volume=volume,
                 threshold=parameters.heatmapThreshold, opacity=parameters.heatmapOpacity)
             self.heatmap.StorableModified()  # its file was temporary: let Slicer's Save write it
             if parameters.showHeatmap:
-                heatmaps.show_heatmap(self.scene, self.heatmap, parameters.inputVolume)
+                heatmaps.show_heatmap(self.scene, self.heatmap, volume)
         located = result.get("localization_segmentation")
         if located:
-            self.localization = load_localization(self.scene, outdir / located, parameters.inputVolume, self.model)
+            self.localization = load_localization(self.scene, outdir / located, volume, self.model)
             for node in self.localization:
                 node.StorableModified()
         for kind, name in classifier_segmentations(result).items():
-            node = load_classifier_segmentation(self.scene, outdir / name, kind, parameters.inputVolume, self.model)
+            node = load_classifier_segmentation(self.scene, outdir / name, kind, volume, self.model)
             node.StorableModified()
             self.segmentations[kind] = node
         if result.get("slice_attention"):
