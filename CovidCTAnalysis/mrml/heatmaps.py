@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .volumes import array_from_volume, geometry, load_volume, remove_with_helpers
+from .volumes import array_from_volume, load_volume, move_onto_grid, remove_with_helpers
 
 COLOR_TABLE_NAME = "CovidCT heatmap (jet)"
 KIND_ATTRIBUTE = "CovidCTAnalysis.Kind"
@@ -55,9 +55,12 @@ def load_heatmap(scene, path: str | Path, model: str, *, reference_volume=None,
     """A scalar volume node for ``heatmap-MODEL.nrrd`` with the heatmap display (colour table, 0..1, threshold).
 
     With ``reference_volume`` the heatmap must lie on its grid (the contract); otherwise InputError names the file.
+    A heatmap with the same voxel centres but an axis in the opposite order (a left-handed CT read by another
+    reader) is flipped onto the reference's grid, so it is voxel for voxel the CT's. A damaged file is refused by
+    ``load_volume`` before MRML reads it.
     """
     node = load_volume(scene, path, name=f"{model} heatmap")
-    if reference_volume is not None and not geometry(node).matches(geometry(reference_volume)):
+    if reference_volume is not None and not move_onto_grid(node, reference_volume):
         remove_with_helpers(scene, node)
         raise InputError(path, f"heatmap is not on the grid of volume {reference_volume.GetName()!r}")
     values = array_from_volume(node)
