@@ -235,7 +235,7 @@ def _cmd_segment_lungs(args) -> int:
     try:
         labels = segment_lungs(ct.image, model, display_windowed=ct.display_windowed, device=device)
     except LungsNotFoundError as exc:  # name the file (issue 24)
-        raise LungsNotFoundError(exc.path or ct.source, exc.problem) from None
+        raise LungsNotFoundError(exc.path or ct.source, ct.with_hu_doubt(exc.problem)) from None
     write_label_map(to_input_grid(labels, ct), args.output, LUNG_SEGMENTS)
     return 0
 

@@ -15,11 +15,8 @@ from ..errors import InputError
 from . import dicom, slices, validate, volume_files
 from .sniff import (IMAGE_SUFFIXES, SUPPORTED_INPUTS, VOLUME_SUFFIXES, check_regular_file, classify,
                     compound_suffix, read_head)
-from .volume import (CTVolume, as_3d, canonical_to_picture, canonicalize, orientation_code, picture_plane,
+from .volume import (AIR_HU, CTVolume, as_3d, canonical_to_picture, canonicalize, orientation_code, picture_plane,
                      slice_order)
-
-# Below this HU no voxel is air: a chest CT in HU always has some (outside the body, the lungs, the trachea).
-AIR_HU = -500.0
 
 
 def load_ct(path: str | Path, *, spacing: Sequence[float] | None = None,
@@ -27,8 +24,9 @@ def load_ct(path: str | Path, *, spacing: Sequence[float] | None = None,
     """Read one CT from any INPUT of docs/CONTRACTS.md and return it on the canonical grid in HU.
 
     path: a NIfTI/NRRD/MHA file, a DICOM file, a DICOM series folder, a PNG/JPEG slice or a folder of slices.
-    spacing: (x, y, z) mm for sources without geometry (PNG/JPEG); for a single DICOM slice only z (its extent)
-        is used; ignored, with a note, for sources that state their own spacing.
+    spacing: (x, y, z) mm for sources without geometry (PNG/JPEG); for a single DICOM slice or a 2-D NIfTI/NRRD/MHA
+        image only z (its extent) is used; ignored, with a note, for sources that state their own spacing. A 2-D
+        image without a slice thickness is ``slices.DEFAULT_SLICE_MM`` thick, as a PNG/JPEG slice, with a note.
     window: (width, level) used to map 8-bit display values to HU (default lung window 1500, -600); ignored, with a
         note, for sources in HU.
     Raises InputError naming the file and the problem for anything that is not a usable CT.
@@ -63,6 +61,11 @@ def _load(path: Path, spacing, window) -> CTVolume:
 
 def _load_volume_file(path, kind, spacing, window) -> CTVolume:
     image = volume_files.read(path, kind)
+    if image.GetDimension() == 2 and spacing is not None:  # a 2-D file states its pixel spacing, not its thickness
+        notes = _ignored_options(None, window)
+        notes.append(f"2-D image; stated slice thickness {spacing[2]:g} mm used as its extent (only the z value of "
+                     "the stated spacing is used: the file states its pixel spacing)")
+        return _finish(path, kind, image, notes=notes, thickness=spacing[2])
     notes = _ignored_options(spacing, window)
     return _finish(path, kind, image, notes=notes)
 
@@ -164,21 +167,27 @@ def _ignored_options(spacing, window) -> list[str]:
 
 def _finish(path: Path, kind: str, image: sitk.Image, *, notes: list[str], modality: str | None = None,
             window: tuple[float, float] | None = None, files: Sequence[Path] = (),
-            warnings: Sequence[str] = ()) -> CTVolume:
-    """Validate values, canonicalize, and record the input grid."""
+            warnings: Sequence[str] = (), thickness: float | None = None) -> CTVolume:
+    """Validate values, canonicalize, and record the input grid.
+
+    thickness: the extent (mm) of a 2-D ``image``, stated by the caller; None: assumed as for PNG/JPEG slices, with a
+    note (volumes in mL depend on it)."""
     input_size = tuple(int(s) for s in image.GetSize())
     input_spacing = tuple(float(s) for s in image.GetSpacing())
     input_origin = tuple(float(o) for o in image.GetOrigin())
     input_direction = tuple(float(d) for d in image.GetDirection())
-    image3 = as_3d(image)
+    image3 = as_3d(image, thickness)
+    notes = list(notes)
+    if image.GetDimension() == 2 and thickness is None:
+        notes.append(f"2-D image without a slice thickness: assumed {slices.DEFAULT_SLICE_MM:g} mm (as for PNG/JPEG "
+                     "slices), so its volumes in mL rest on that assumption")
     lo, hi = validate.check_values(path, image3)  # before canonicalize casts: 1e300 would become infinity
     canonical, oriented_direction, obliquity = canonicalize(image3)
-    notes = list(notes)
     if obliquity > 0:
         notes.append(f"oblique by {obliquity:.1f} degrees: treated as axis-aligned, outputs mapped back voxel "
                      "for voxel")
     display_windowed = window is not None
-    if not display_windowed and lo > AIR_HU:
+    if not display_windowed and lo > AIR_HU:  # CTVolume.hu_doubt says the same when no lungs are found
         notes.append(f"no voxel below {AIR_HU:g} (lowest {lo:g}): no air in the image; are the values HU?")
     order = slice_order(tuple(image3.GetDirection()), oriented_direction, image3.GetSize()[2])
     slice_files = tuple(files[i] for i in order) if order is not None and len(files) == image3.GetSize()[2] else ()
@@ -206,8 +215,9 @@ def read_canonical(path: str | Path, *, spacing: Sequence[float] | None = None) 
 
     NIfTI/NRRD/MHA (e.g. imlab-lung3d ``*-msk.nii.gz``, float with lung ~255: binarize > 127 yourself) or a PNG
     label image (L or P: palette indices are the labels, as in COVID-SemiSeg GT masks; PNG geometry as for
-    ``load_ct`` slices, ``spacing`` optional). Same canonicalization as ``load_ct``, so a mask read here lies on the
-    grid of the CT read by ``load_ct`` from the matching file.
+    ``load_ct`` slices, ``spacing`` optional; a 2-D NIfTI/NRRD/MHA mask uses only its z, as ``load_ct`` does). Same
+    canonicalization as ``load_ct``, so a mask read here lies on the grid of the CT read by ``load_ct`` from the
+    matching file (given the same ``spacing``).
     """
     path = Path(path).expanduser()
     try:
@@ -215,15 +225,17 @@ def read_canonical(path: str | Path, *, spacing: Sequence[float] | None = None) 
             raise InputError(path, "is a folder; give a mask file (.nii.gz, .nrrd, .mha or .png)")
         check_regular_file(path)
         kind = classify(path)
+        spacing = validate.check_spacing_option(path, spacing)
         if kind in volume_files.IMAGE_IO:
             image = volume_files.read(path, kind)
         elif kind == "image":
-            image = _read_png_labels(path, validate.check_spacing_option(path, spacing))
+            image = _read_png_labels(path, spacing)
         else:
             raise InputError(path, "has an unsupported mask file type; use .nii.gz, .nii, .nrrd, .mha or .png")
     except OSError as e:
         raise InputError(path, f"cannot be read: {e.strerror or e}") from None
-    canonical, _, _ = canonicalize(as_3d(image), dtype=None)
+    # a 2-D mask gets the slice thickness load_ct gives the matching 2-D CT
+    canonical, _, _ = canonicalize(as_3d(image, None if spacing is None else spacing[2]), dtype=None)
     return canonical
 
 

@@ -19,10 +19,14 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .slices import DEFAULT_SLICE_MM
+
 IDENTITY3 = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 KINDS = ("nifti", "nrrd", "mha", "dicom-series", "dicom-file", "slice-2d", "slice-stack")
 # Directions closer than this to identity are rounding noise (DICOM strings like 0.999999), not obliquity.
 OBLIQUE_TOLERANCE = 1e-3
+# Below this HU no voxel is air: a chest CT in HU always has some (outside the body, the lungs, the trachea).
+AIR_HU = -500.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +95,23 @@ class CTVolume:
     def input_dimension(self) -> int:
         return len(self.input_size)
 
+    @property
+    def hu_doubt(self) -> str | None:
+        """Why the values may not be HU (no voxel is air, e.g. HU + 1024 stored without a rescale intercept), or None.
+
+        Display-windowed slices are mapped to HU by construction and never doubted."""
+        lowest = self.value_range[0]
+        if self.display_windowed or not lowest > AIR_HU:  # NaN (unknown range) is not doubted either
+            return None
+        return (f"no voxel is below {AIR_HU:g} (lowest {lowest:g}), so the values may not be HU (stored without a "
+                "rescale intercept?)")
+
+    def with_hu_doubt(self, problem: str) -> str:
+        """``problem`` (e.g. the lung finder's "no lungs found in the image (...)") followed by ``hu_doubt`` when the
+        values may not be HU, so a one-line refusal names the likely cause."""
+        doubt = self.hu_doubt
+        return problem if doubt is None or doubt in problem else f"{problem}; {doubt}"
+
     def summary(self) -> dict:
         """The CONTRACTS report.json "input" block (path, size, spacing_mm, display_windowed) plus kind and notes."""
         return {"path": str(self.source), "size": list(self.size), "spacing_mm": [float(s) for s in self.spacing],
@@ -110,12 +131,17 @@ def strip_metadata(image: sitk.Image) -> sitk.Image:
     return image
 
 
-def as_3d(image: sitk.Image) -> sitk.Image:
-    """A 2-D image as a one-slice 3-D image (JoinSeries extends the direction with +z)."""
+def as_3d(image: sitk.Image, thickness: float | None = None) -> sitk.Image:
+    """A 2-D image as a one-slice 3-D image (JoinSeries extends the direction with +z).
+
+    A 2-D image states no slice thickness: the slice is ``thickness`` mm thick, by default ``DEFAULT_SLICE_MM`` as
+    for PNG/JPEG slices (JoinSeries alone would say 1 mm), so volumes in mL agree across the 2-D containers. Callers
+    that report volumes must say the thickness was assumed.
+    """
     if image.GetDimension() == 3:
         return image
     if image.GetDimension() == 2:
-        return sitk.JoinSeries([image])
+        return sitk.JoinSeries([image], 0.0, float(DEFAULT_SLICE_MM if thickness is None else thickness))
     raise ValueError(f"expected a 2-D or 3-D image, got {image.GetDimension()}-D")
 
 

@@ -59,7 +59,7 @@ def find_lungs(ct, model: str, device="cpu", progress: Callable[[float, str], No
                                                    device=device, progress=progress)
     except LungsNotFoundError as exc:
         if not (ct.is_2d or is_thin_stack(ct)):
-            raise LungsNotFoundError(exc.path or ct.source, exc.problem) from None
+            raise LungsNotFoundError(exc.path or ct.source, ct.with_hu_doubt(exc.problem)) from None
         empty = sitk.Image(ct.image.GetSize(), sitk.sitkUInt8)
         empty.CopyInformation(ct.image)
         if progress is not None:
