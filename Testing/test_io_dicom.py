@@ -131,6 +131,14 @@ def test_single_file_is_a_one_slice_volume(tmp_path):
     assert load_ct(tmp_path / "one.dcm", spacing=(1, 1, 1.25)).spacing[2] == pytest.approx(1.25)
 
 
+def test_single_file_without_a_thickness_is_assumed_5_mm_and_says_so(tmp_path):
+    """As every 2-D image without a thickness: not GDCM's silent 1 mm, which made its mL a fifth of a PNG's."""
+    write_slice(tmp_path / "one.dcm", _volume(1)[0], z=12.0, extra={"0018|0050": ""})
+    ct = load_ct(tmp_path / "one.dcm")
+    assert ct.spacing[2] == pytest.approx(5.0)
+    assert any("without a slice thickness: assumed 5 mm" in n for n in ct.notes), ct.notes
+
+
 def test_single_coronal_file_is_a_picture_of_its_plane(tmp_path):
     """Issue 18: one coronal slice is analysed as a 2-D picture (head at the top), and results go back exactly."""
     hu = _volume(1)[0]

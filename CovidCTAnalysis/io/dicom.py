@@ -148,8 +148,9 @@ def check_pixels_header(path: Path, reader: sitk.ImageFileReader) -> None:
 def read_file(path: Path, spacing_z: float | None = None) -> tuple[sitk.Image, str, list[str]]:
     """One DICOM file (one slice, or a multi-frame volume). Returns (3-D image in HU, modality, notes).
 
-    For a single slice, the slice extent along its normal is the Slice Thickness (0018,0050) (GDCM would say 1 mm),
-    or ``spacing_z`` when given.
+    For a single slice, the slice extent along its normal is ``spacing_z`` when given, else the Slice Thickness
+    (0018,0050), else the 5 mm every 2-D image without a thickness is given (GDCM would say 1 mm, or the Spacing
+    Between Slices, which is no slice's extent).
     """
     reader = read_header(path)
     modality, note = modality_of(path, reader)
@@ -170,11 +171,17 @@ def read_file(path: Path, spacing_z: float | None = None) -> tuple[sitk.Image, s
         thickness = _float_tag(reader, SLICE_THICKNESS)
         z = spacing_z if spacing_z is not None else thickness
         if z is not None and z > 0:
-            sp = list(image.GetSpacing())
-            sp[2] = float(z)
-            image.SetSpacing(sp)
             notes.append(f"single slice; {'stated' if spacing_z is not None else 'slice thickness'} {z:g} mm used "
                          "as its extent")
+        else:  # neither given: the assumption every 2-D image without a thickness gets (load.py), said as there
+            from .slices import DEFAULT_SLICE_MM
+
+            z = DEFAULT_SLICE_MM
+            notes.append(f"single slice without a slice thickness: assumed {z:g} mm, so its volumes in mL rest on "
+                         "that assumption")
+        sp = list(image.GetSpacing())
+        sp[2] = float(z)
+        image.SetSpacing(sp)
     _check_geometry(path, image)
     return image, modality, notes
 
