@@ -92,7 +92,8 @@ def test_seg_files_written_and_listed(dicom_analysis):
     out, _ = dicom_analysis
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert {"lungs.seg.dcm", "lesions.seg.dcm"} <= set(report["files"])
-    assert not report["warnings"], report["warnings"]
+    # the demo's 3.1 mm pixels are coarser than lesions-unet was trained on, which is the one warning expected
+    assert [w for w in report["warnings"] if "coarser than lesions-unet" not in w] == [], report["warnings"]
     for name in SEGS:
         ds = pydicom.dcmread(str(out / f"{name}.seg.dcm"))
         assert ds.SOPClassUID == SEG_STORAGE

@@ -2,9 +2,8 @@
 
 Multiple-instance classifiers weigh every slice of a CT (DA-CMIL, seed 004 §5.4 and Fig. 8: "attention scores"
 beside the spatial maps); report.json gives them as ``slice_attention`` {canonical z: weight}. Here they become a
-locked table node (slice number counted from 1 as in report.html, and the weight) and a plot chart node with one
-bar series over it, which Slicer shows in a plot view.
-"""
+locked table node (slice number counted from the feet, 1 = lowest slice: report.json's index + 1; and the weight)
+and a plot chart node with one bar series over it, which Slicer shows in a plot view."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ SLICE, WEIGHT = "slice", "attention"
 
 
 def attention_rows(slice_attention: dict) -> list[tuple[int, float]]:
-    """(slice number from 1, weight) sorted by slice, from report.json's {z (str or int): weight}."""
+    """(slice number from the feet, 1 = lowest, weight) sorted by slice, from report.json's {z (str or int): weight}."""
     return sorted((int(z) + 1, float(w)) for z, w in slice_attention.items())
 
 
@@ -43,7 +42,7 @@ def attention_plot(scene, model: str, slice_attention: dict, name: str | None = 
     chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", scene.GenerateUniqueName(name))
     chart.AddAndObservePlotSeriesNodeID(series.GetID())
     chart.SetTitle(name)
-    chart.SetXAxisTitle("axial slice")
+    chart.SetXAxisTitle("axial slice (1 = lowest)")
     chart.SetYAxisTitle("attention weight")
     chart.SetLegendVisibility(False)
     return table_node, chart

@@ -6,7 +6,9 @@ emits progress events and is timed. A stage whose model this version does not sh
 into place only when the whole run has succeeded, so a failed run leaves no partial output; one run owns OUTDIR at a
 time, and a new analysis replaces an earlier one in it as a whole (outfolder.py); report.json lists the files. A 2-D
 image in which the lung finder finds no lung is not refused: it goes on without a lung mask, and the report's
-``warnings`` say what that leaves out (lungs.py).
+``warnings`` say what that leaves out (lungs.py). A volume whose lungs are not wholly inside the scan gets no severity
+band, and one whose pixels are coarser than lesions-unet was trained on keeps its numbers; both with a warning
+(coverage.py).
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .background import BackgroundWrites
 from .classifiers import run_classifier, write_outputs
+from .coverage import PARTIAL_LUNGS_NOT_GRADED, coarse_pixel_warning, partial_lungs_warning
 from .dicom_outputs import DicomOutputs
 from .lungs import find_lungs
 from .outfolder import OutputFolder
 from .privacy import Privacy, patient_section
 from .progress import Emit, Progress
 from .report import build_report, write_html, write_json
-from .report_images import heatmap_figures, key_figures
+from .report_images import SliceNames, heatmap_figures, key_figures
 from .report_pdf import write_pdf
 
 LUNG_MODEL = DEFAULT_LUNG_MODEL
@@ -120,8 +123,12 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         versions[LUNG_MODEL] = registry.get(LUNG_MODEL).version
         dicom.segmentation(lung_labels, staging / "lungs.seg.dcm", LUNG_SEGMENTS, (LUNG_MODEL, versions[LUNG_MODEL]),
                            "lungs")
+        partial = None  # the warning when the lungs are not wholly inside the scan (coverage.py)
         if found.found:
             lungs, pleural, lung_ml = found.labels, found.pleural, lung_volumes_ml(found.labels)
+            partial = partial_lungs_warning(ct, found.labels)
+            if partial is not None:
+                warnings.append(partial)
         else:
             lungs, pleural, lung_ml = None, None, None
             warnings.append(found.warning)
@@ -143,9 +150,13 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             if lungs is None:  # no lung mask: volumes only
                 lesion_numbers = without_lung_numbers(lesion_numbers)
             elif ct.is_2d:  # the MosMedData scale grades the whole lungs; one slice does not show them
-                lesion_numbers["severity"] = dict(lesion_numbers["severity"], band=None,
-                                                  description="not graded: the scale needs the whole lungs, "
-                                                              "not a single slice")
+                lesion_numbers = not_graded(lesion_numbers, "not graded: the scale needs the whole lungs, "
+                                                            "not a single slice")
+            elif partial is not None:  # nor does a scan that holds only part of them; % involvement stays
+                lesion_numbers = not_graded(lesion_numbers, PARTIAL_LUNGS_NOT_GRADED)
+            coarse = coarse_pixel_warning(ct, LESION_MODEL, lungs_found=lungs is not None)
+            if coarse is not None:  # the numbers stay as measured (coverage.py)
+                warnings.append(coarse)
             versions[LESION_MODEL] = registry.get(LESION_MODEL).version
         else:
             unavailable["lesions"] = f"model {LESION_MODEL} is not available in this version"
@@ -190,7 +201,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    lungs=lungs, lesions=lesions, lung_ml=lung_ml, lesion_numbers=lesion_numbers,
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
-                   warnings=privacy.data(warnings), consensus=agreement)
+                   warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers)
         result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
@@ -198,8 +209,9 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         result["consensus"] = agreement
         if patient is not None:
             result["patient"] = patient
-        write_pdf(staging / "report.pdf", result, key_figures(ct.image, lungs, lesions),
-                  heatmap_figures(ct.image, heatmaps))
+        names = SliceNames(ct.image, ct, keep_identifiers=options.keep_identifiers)  # as report.html names slices
+        write_pdf(staging / "report.pdf", result, key_figures(ct.image, lungs, lesions, names=names),
+                  heatmap_figures(ct.image, heatmaps, names=names))
     result["timings_s"] = dict(progress.timings_s)  # the report stage included
     result["files"] = sorted({p.name for p in staging.iterdir()} | {"report.json"})
     write_json(staging / "report.json", result)
@@ -213,6 +225,11 @@ def without_lung_numbers(numbers: dict) -> dict:
     out["severity"] = dict(numbers["severity"], band=None,
                            description="not graded: no lung mask, so no % involvement")
     return out
+
+
+def not_graded(numbers: dict, description: str) -> dict:
+    """Lesion numbers with the severity band withheld (null) and ``description`` saying why; the rest stays."""
+    return dict(numbers, severity=dict(numbers["severity"], band=None, description=description))
 
 
 def _share(report, index: int, count: int, name: str):

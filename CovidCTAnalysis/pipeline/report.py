@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from ..io import CTVolume
 from ..io.writers import atomic_path
-from .report_images import attention_charts, heatmap_images, key_images
+from .report_images import FROM_THE_FEET, SliceNames, attention_charts, heatmap_images, key_images
 
 
 def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
@@ -83,9 +83,15 @@ def _ml(value: float) -> str:
 
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
-               unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None) -> None:
+               unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None,
+               keep_identifiers: bool | None = None) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
-    ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers."""
+    ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers.
+    Slices are named as the reader's viewer names them (report_images.SliceNames: z in mm, DICOM instance and file,
+    the input file's own index); DICOM file names lose the patient's identifiers unless ``keep_identifiers`` (by
+    default: when ``patient`` is given)."""
+    keep = patient is not None if keep_identifiers is None else keep_identifiers
+    names = SliceNames(ct.image, ct, keep_identifiers=keep)
     size = " × ".join(str(s) for s in ct.image.GetSize())
     spacing = " × ".join(f"{s:.3g}" for s in ct.image.GetSpacing())
     sections = [] if not patient else ["<h2>Patient</h2>", _table([(k.replace("_", " "), str(v))
@@ -94,6 +100,7 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         "<h2>Input</h2>",
         _table(
             [("file", str(input_path)), ("kind", ct.kind), ("size (voxels)", size), ("spacing (mm)", spacing)]
+            + ([("axial slices", names.z_range())] if names.z_range() else [])
             + ([("intensities", "display-windowed 8-bit image mapped to approximate HU "
                  f"(window width {ct.window[0]:g}, level {ct.window[1]:g}); HU-based results are approximate")]
                if ct.display_windowed else [])
@@ -121,7 +128,7 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         band = f"{sev['band']}: " if sev.get("band") else ""
         sections += [_table([("severity band", f"{band}{sev['description']} ({sev['scale']})")])]
     if classifiers:
-        rows = [(name, _classifier_line(r)) for name, r in classifiers.items()]
+        rows = [(name, _classifier_line(r, names)) for name, r in classifiers.items()]
         if consensus and consensus.get("probability") is not None:
             flag = (f"; the classifiers disagree (spread {consensus['spread']:.2f} > {consensus['threshold']:.2f})"
                     if consensus["disagreement"] else f"; spread {consensus['spread']:.2f}")
@@ -130,14 +137,16 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         sections += ["<h2>Classifiers</h2>", _table(rows)]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
-    images = (key_images(ct.image, lungs=lungs, lesions=lesions) + heatmap_images(ct.image, heatmaps or {})
-              + attention_charts(classifiers or {}))
+    images = (key_images(ct.image, lungs=lungs, lesions=lesions, names=names)
+              + heatmap_images(ct.image, heatmaps or {}, names) + attention_charts(classifiers or {}, names))
     figures = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for caption, data in images
     )
-    sections += ["<h2>Key images</h2>", f'<div class="figs">{figures}</div>',
+    note = names.note()
+    sections += ["<h2>Key images</h2>", f'<p class="note">{html.escape(note)}</p>' if note else "",
+                 f'<div class="figs">{figures}</div>',
                  "<h2>Timings</h2>", _table([(k, f"{v:.2f} s") for k, v in timings_s.items()])]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>CovidCTAnalysis report — {html.escape(input_path.name)}</title>
@@ -157,8 +166,9 @@ figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; backgroun
     _atomic_write_text(path, page)
 
 
-def _classifier_line(result: dict) -> str:
-    """One readable line per classifier: probability, label and the numbers its paper reports."""
+def _classifier_line(result: dict, names: SliceNames | None = None) -> str:
+    """One readable line per classifier: probability, label and the numbers its paper reports; slices named by
+    ``names`` (without it, counted from the feet, 1 = lowest slice)."""
     parts = [f"P(COVID-19) = {result['probability']:.3f} → {result['label']}"]
     if result.get("probability_raw") is not None:
         parts[0] += f" (calibrated, {result['calibration']}; uncalibrated {result['probability_raw']:.3f})"
@@ -175,5 +185,10 @@ def _classifier_line(result: dict) -> str:
         parts.append(f"infected lung {result['percent_infected']:.1f} % of its k-means lung regions"
                      + (f" ({', '.join(sides)})" if sides else ""))
     if result.get("top_slices"):
-        parts.append("most attended axial slices " + ", ".join(str(int(z) + 1) for z in result["top_slices"]))
+        zs = [int(z) for z in result["top_slices"]]
+        if names is not None and all(0 <= z < names.size[2] for z in zs) and not names.where(zs[0]).startswith(
+                "slice "):
+            parts.append("most attended axial slices: " + "; ".join(names.where(z) for z in zs))
+        else:
+            parts.append("most attended axial slices " + ", ".join(str(z + 1) for z in zs) + f" ({FROM_THE_FEET})")
     return "; ".join(parts)

@@ -7,8 +7,10 @@ Pages (A4 portrait):
 2. key images: the axial and coronal slices of report.html with lung contours and lesion fills;
 3. on: each classifier's heatmaps, two per page.
 Every text comes from the report dictionary (the same numbers as report.json); figures come from
-``report_images`` (the same pictures as report.html). Written through ``io.writers.atomic_path``. Matplotlib is used
-without pyplot (a Figure per page), so no global state or display is touched.
+``report_images`` (the same pictures as report.html; their captions name slices as report.html does when
+``analyze`` passes the CT's ``SliceNames``, else counted from the feet, 1 = lowest slice). Written through
+``io.writers.atomic_path``. Matplotlib is used without pyplot (a Figure per page), so no global state or display is
+touched.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ def _picture_pages(title: str, figures: Sequence[Figure]):
             ax = fig.add_axes(slot)
             ax.imshow(rgb, aspect=row_mm / col_mm, interpolation="bilinear")
             ax.set_axis_off()
-            ax.set_title(caption, fontsize=9)
+            # below the image, as IMAGE_SLOTS says: a caption naming a DICOM file may take two lines
+            ax.text(0.5, -0.015, "\n".join(textwrap.wrap(caption, 100)) or caption, transform=ax.transAxes,
+                    ha="center", va="top", fontsize=9)
         yield fig
 
 
