@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder whose CTs the page may open by path (default: the current folder)")
     from .web.serve import DEFAULT_OUTPUTS
 
-    w.add_argument("--outputs", type=Path, default=Path(DEFAULT_OUTPUTS), metavar="DIR",
+    w.add_argument("--outputs", type=Path, default=None, metavar="DIR",
                    help=f"where analyses, uploads and saved corrections go (default ./{DEFAULT_OUTPUTS}; "
                         "another folder must lie outside --data)")
     w.add_argument("--demo", action="store_true", help="open the demo CT when the server starts")

@@ -124,3 +124,14 @@ def test_no_lungs_in_values_that_are_not_hu_says_so(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "may not be HU" in result.stderr and str(raw) in result.stderr
     assert not (tmp_path / "lungs.nii.gz").exists()
+
+
+def test_a_2d_inputs_segmentation_keeps_the_grid_readers_give_the_file(tmp_path):
+    """Readers give a 2-D file's slice 1 mm: its .seg.nrrd must be on that grid to overlay it in Slicer."""
+    from CovidCTAnalysis.io.writers import write_label_map
+    from CovidCTAnalysis.labels import LUNG_SEGMENTS
+
+    labels = sitk.GetImageFromArray(np.zeros((8, 8), np.uint8))
+    labels.SetSpacing((0.7, 0.7))
+    out = write_label_map(labels, tmp_path / "lungs.seg.nrrd", LUNG_SEGMENTS)
+    assert sitk.ReadImage(str(out)).GetSpacing() == pytest.approx((0.7, 0.7, 1.0))

@@ -31,7 +31,7 @@ from CovidCTAnalysis.mrml.volumes import load_volume, remove_with_helpers  # noq
 
 REPO = Path(__file__).resolve().parents[1]
 SLICER_MODULES = REPO / "CovidCTAnalysis" / "SlicerModules"
-MODULES = ("CovidCTAnalyze", "CovidCTLesionSegmentation", "CovidCTClassifiers")
+MODULES = ("CovidCTAnalyze", "CovidCTLesionSegmentation", "CovidCTClassifiers", "CovidCTLungSegmentation")
 DEMO_SIZE = (64, 64, 32)
 
 pytestmark = pytest.mark.mrml
@@ -46,6 +46,8 @@ from CovidCTClassifiersLib.ClassifierLogic import ClassifierLogic  # noqa: E402
 from CovidCTClassifiersLib.Parameters import ClassifierParameters  # noqa: E402
 from CovidCTLesionSegmentationLib.LesionSegmentationLogic import LesionSegmentationLogic  # noqa: E402
 from CovidCTLesionSegmentationLib.Parameters import LesionSegmentationParameters  # noqa: E402
+from CovidCTLungSegmentationLib.LungSegmentationLogic import OUTPUT_NAME, LungSegmentationLogic  # noqa: E402
+from CovidCTLungSegmentationLib.Parameters import LungSegmentationParameters  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +218,13 @@ def _analyze_run(scene, demo, tmp_path):
     return AnalyzeParameters.of(scene), AnalyzeLogic(scene, FakeProcess(_outputs(demo, tmp_path))), "start"
 
 
-@pytest.mark.parametrize("run", [_lesion_run, _classifier_run, _analyze_run], ids=["lesions", "classifier", "analyze"])
+def _lung_run(scene, demo, tmp_path):
+    fake = FakeProcess({OUTPUT_NAME: demo[1] / "lungs.seg.nrrd"})
+    return LungSegmentationParameters.of(scene), LungSegmentationLogic(scene, fake), "start"
+
+
+@pytest.mark.parametrize("run", [_lesion_run, _classifier_run, _analyze_run, _lung_run],
+                         ids=["lesions", "classifier", "analyze", "lungs"])
 def test_removing_the_ct_during_a_run_is_a_failure_that_adds_nothing(headless, demo, tmp_path, run):
     """The user deletes the CT in the Data module while its run goes on: the outputs have nothing to lie on, so the
     run fails with one line naming the CT and no orphan results appear in the scene."""
@@ -280,4 +288,26 @@ def test_a_scene_closed_during_a_run_does_not_take_the_results(headless, demo, t
     before = _node_ids(scene)
     _wait(logic)
     assert logic.state is ProcessState.FAILED and "patient A was removed during the run" in logic.error_message
+    assert _node_ids(scene) == before
+
+
+def test_a_mask_load_that_fails_late_changes_no_selection(headless, demo, monkeypatch):
+    """The lesion points fail after the mask was read: the mask goes, and the CT selected before stays selected."""
+    import CovidCTAnalysis.mrml.lesion_logic as lesion_logic
+
+    scene = headless.scene
+    ct, folder = demo
+    analysed = load_volume(scene, ct, "patient A")
+    other = load_volume(scene, folder / "other-grid-ct.nrrd", "patient B")
+    parameters = LesionSegmentationParameters.of(scene)
+    parameters.inputVolume = other
+    before = _node_ids(scene)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no points")
+
+    monkeypatch.setattr(lesion_logic, "add_lesion_markups", broken)
+    with pytest.raises(RuntimeError, match="no points"):
+        LesionSegmentationLogic(scene).load_mask(parameters, folder / "lesions.seg.nrrd", volume=analysed)
+    assert parameters.inputVolume is other and parameters.segmentation is None
     assert _node_ids(scene) == before

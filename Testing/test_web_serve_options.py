@@ -159,6 +159,11 @@ def test_the_default_outputs_folder_in_the_data_folder_is_allowed(folders):
                           text=True, timeout=120, cwd=data)
     assert proc.returncode == 1 and "covidct: internal error" in proc.stderr, proc.stderr
     assert not (data / "covidct-web").exists()
+    below = data / "case"  # started below the data folder: the default ./covidct-web is inside it, and allowed
+    below.mkdir()
+    proc = subprocess.run([sys.executable, "-c", WITH_STAND_INS, "serve", "--port", "0", "--data", ".."],
+                          capture_output=True, text=True, timeout=120, cwd=below)
+    assert proc.returncode == 1 and "covidct: internal error" in proc.stderr, proc.stderr
 
 
 def test_port_0_announces_and_writes_the_port_bound(folders):
@@ -191,3 +196,11 @@ def test_port_0_announces_and_writes_the_port_bound(folders):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+
+
+def test_a_ready_file_that_cannot_be_written_is_refused_before_the_server_starts(folders):
+    data, _, root = folders
+    afile = root / "afile"
+    afile.write_text("x")
+    refused(serve("--data", data, "--outputs", root / "out", "--ready-file", afile / "ready"), str(afile / "ready"))
+    assert not (root / "out").exists()

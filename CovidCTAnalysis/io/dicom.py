@@ -26,6 +26,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from . import validate
+from .slices import DEFAULT_SLICE_MM
 from .sniff import SIDECAR_NAMES, classify, is_dicom, natural_key, read_head
 from .volume import strip_metadata
 
@@ -174,8 +175,6 @@ def read_file(path: Path, spacing_z: float | None = None) -> tuple[sitk.Image, s
             notes.append(f"single slice; {'stated' if spacing_z is not None else 'slice thickness'} {z:g} mm used "
                          "as its extent")
         else:  # neither given: the assumption every 2-D image without a thickness gets (load.py), said as there
-            from .slices import DEFAULT_SLICE_MM
-
             z = DEFAULT_SLICE_MM
             notes.append(f"single slice without a slice thickness: assumed {z:g} mm, so its volumes in mL rest on "
                          "that assumption")

@@ -122,7 +122,9 @@ def write_label_map(labels: sitk.Image, path: str | Path, segments: Sequence[Seg
     if ext == ".png":
         return write_png_label(image, path)
     if ext == ".seg.nrrd":
-        image3 = as_3d(image)
+        # a 2-D input's labels on the grid a reader gives that 2-D file (1 mm deep, as ITK and Slicer load it), so
+        # they overlay it; the 5 mm assumed for its mL (load.py) is no property of the file
+        image3 = as_3d(image, 1.0)
         for key, value in segnrrd.header(segments, image3.GetSize()).items():
             image3.SetMetaData(key, value)
         _itk_write(image3, path, compress=True)

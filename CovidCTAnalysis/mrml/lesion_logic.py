@@ -107,14 +107,23 @@ class LesionSegmentationLogic(RunningLogic):
         if volume is None:
             raise ValueError("select the CT volume the mask belongs to")
         path = Path(path)
-        with nothing_added_on_failure(self.scene):  # a mask that cannot be read adds nothing
-            node = load_segmentation(self.scene, path, LESION_SEGMENTS, name=name or f"{volume.GetName()} lesions",
-                                     reference_volume=volume, closed_surfaces=True)
-            node.SetAttribute(KIND_ATTRIBUTE, "lesions")
-            if parameters.inputVolume is not volume:
-                parameters.inputVolume = volume
-            parameters.segmentation = node
-            self.update_markups(parameters)
+        before = (parameters.inputVolume, parameters.segmentation)
+        try:
+            with nothing_added_on_failure(self.scene):  # a mask that cannot be read adds nothing
+                node = load_segmentation(self.scene, path, LESION_SEGMENTS,
+                                         name=name or f"{volume.GetName()} lesions", reference_volume=volume,
+                                         closed_surfaces=True)
+                node.SetAttribute(KIND_ATTRIBUTE, "lesions")
+                if parameters.inputVolume is not volume:
+                    parameters.inputVolume = volume
+                parameters.segmentation = node
+                self.update_markups(parameters)
+        except BaseException:  # ... and changes no selection either
+            if parameters.inputVolume is not before[0]:
+                parameters.inputVolume = before[0]
+            if parameters.segmentation is not before[1]:
+                parameters.segmentation = before[1]
+            raise
         return node
 
     def update_markups(self, parameters: LesionSegmentationParameters):

@@ -14,7 +14,8 @@ from pathlib import Path
 from ..errors import InputError
 
 WEB_EXTRA = "pip install -e '.[web]'"
-#: the app's own folder directly in the data folder (the defaults: --data . --outputs covidct-web) is allowed there
+#: the outputs folder when --outputs is not given: ./covidct-web, allowed inside --data (the app's own folder; any
+#: --outputs given must lie outside --data)
 DEFAULT_OUTPUTS = "covidct-web"
 
 
@@ -40,19 +41,16 @@ def check_data_dir(data_dir: str | Path) -> Path:
     return data
 
 
-def check_outputs(outputs: str | Path, data: Path) -> Path:
-    """The folder the app writes into: not a file, not the data folder nor inside it (as analyze and batch refuse an
-    output inside their input), creatable and writable (probed for real; nothing is left behind)."""
+def check_outputs(outputs: str | Path | None, data: Path) -> Path:
+    """The folder the app writes into (None: ``DEFAULT_OUTPUTS`` in the current folder): not a file, creatable and
+    writable (probed for real; nothing is left behind), and, when given, not the data folder nor inside it (as
+    analyze and batch refuse an output inside their input)."""
     from ..io import check_output_path
 
-    out = Path(outputs).expanduser()
+    out = Path(DEFAULT_OUTPUTS if outputs is None else outputs).expanduser()
     if out.exists() and not out.is_dir():
-        raise InputError(outputs, "is a file; --outputs must be a folder")
-    try:
-        inside_allowed = out.resolve() == data.resolve() / DEFAULT_OUTPUTS
-    except (RuntimeError, OSError):  # a symbolic link loop: check_output_path names it
-        inside_allowed = False
-    check_output_path(out, [] if inside_allowed else [data], expect="dir")
+        raise InputError(out, "is a file; --outputs must be a folder")
+    check_output_path(out, [] if outputs is None else [data], expect="dir")
     return out
 
 
@@ -95,7 +93,7 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int = 8080, demo: bool = False,
+def serve(data_dir: Path, outputs: Path | None, *, host: str = "127.0.0.1", port: int = 8080, demo: bool = False,
           demo_size=(256, 256, 96),
           device: str = "auto", models: str = "all", max_upload_bytes: int | None = None,
           ready_file: Path | None = None) -> int:
@@ -106,6 +104,11 @@ def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int =
     out = check_outputs(outputs, data)
     models = check_models(models)
     check_listen(host, port)
+    if ready_file is not None:  # written once the server listens: a path that cannot be written fails now
+        from ..io import check_output_path
+        from ..io.sniff import compound_suffix
+
+        check_output_path(ready_file, [], expect="file", extensions=(compound_suffix(Path(ready_file)),))
     from .app import CovidCTWebApp
     from .uploads import MAX_UPLOAD_BYTES
 
@@ -119,6 +122,7 @@ def serve(data_dir: Path, outputs: Path, *, host: str = "127.0.0.1", port: int =
         print(f"covidct: serving {url} (data {data.resolve()}, outputs {out.resolve()})", file=sys.stderr,
               flush=True)
         if ready_file is not None:
+            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
             Path(ready_file).write_text(url, encoding="utf-8")
 
     app.ctrl.on_server_ready.add(announce)

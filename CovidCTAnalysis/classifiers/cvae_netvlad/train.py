@@ -245,7 +245,7 @@ def fit(feats: np.ndarray, frames: frames_data.FrameSet, groups: np.ndarray, ind
         from .branches import FrozenTrunk
 
         stage = FrozenTrunk().last_stage()
-        cvae_feats = apply_frozen(stage, feats)
+        cvae_feats = apply_frozen(stage, feats) if cfg.variant != "no-cvae" else None
     cvae = fit_cvae(Tensors.of(cvae_feats, frames, index), cfg, side, seed, say) if cfg.variant != "no-cvae" else None
     return fit_classifier(Tensors.of(feats, frames, fit_index), Tensors.of(feats, frames, inner), cfg, side, seed,
                           cvae, say, tag, stage)

@@ -12,7 +12,7 @@ from pathlib import Path
 from CovidCTAnalysis.labels import LUNG_SEGMENTS
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, covidct_command
-from CovidCTAnalysis.mrml.results import remove_with_helpers
+from CovidCTAnalysis.mrml.results import AnalysedVolume, nothing_added_on_failure, remove_with_helpers
 from CovidCTAnalysis.mrml.segmentations import load_segmentation, segment_voxel_counts
 from CovidCTAnalysis.mrml.volumes import geometry
 
@@ -66,13 +66,21 @@ class LungSegmentationLogic(RunningLogic):
         def command(source: Path, outdir: Path):
             return segment_lungs_command(source, outdir, model=model, device=device, python=self.python)
 
+        analysed = AnalysedVolume(self.scene, volume)  # the CT segmented, whichever is selected when the run ends
+
         def load(outdir: Path) -> None:
+            ct = analysed.node()  # a CT removed during the run fails the run here
             self.clear()
-            self.segmentation = load_segmentation(
-                self.scene, outdir / OUTPUT_NAME, LUNG_SEGMENTS, name=f"{volume.GetName()} lungs",
-                reference_volume=volume, closed_surfaces=show3d, fill_opacity=0.3)
-            self.segmentation.StorableModified()  # its file was temporary: let Slicer's Save write it
-            self.volumes_ml = volumes_ml(self.segmentation, volume)
+            with nothing_added_on_failure(self.scene):  # a load that fails adds nothing
+                try:
+                    self.segmentation = load_segmentation(
+                        self.scene, outdir / OUTPUT_NAME, LUNG_SEGMENTS, name=f"{ct.GetName()} lungs",
+                        reference_volume=ct, closed_surfaces=show3d, fill_opacity=0.3)
+                    self.segmentation.StorableModified()  # its file was temporary: let Slicer's Save write it
+                    self.volumes_ml = volumes_ml(self.segmentation, ct)
+                except BaseException:
+                    self.segmentation, self.volumes_ml = None, {}
+                    raise
 
         self.runner.run(volume, command, load, stages=("lungs",))
 
