@@ -2,8 +2,9 @@
 
 % involvement follows seed 001, section 2.8 ("the ratio of these two numbers determines the percentage of the lung
 volume that is infected"): lesion voxels inside the lung divided by lung voxels, here per lung (labels 1 right,
-2 left of docs/CONTRACTS.md) and for both lungs together. Lesion volumes count every lesion voxel (segment_lesions keeps
-them inside the closed lung region).
+2 left of docs/CONTRACTS.md) and for both lungs together. Lesion volumes count every lesion voxel, those outside the
+lung mask too: segment_lesions keeps a volume's lesions inside the lung region closed by ``GATE_CLOSING_MM`` (dense
+consolidation at the pleura that the lung mask leaves out) and segments a picture whole, so the two can differ.
 
 Severity band: the CT-0..CT-4 scale of MosMedData (Morozov et al., "MosMedData: Chest CT Scans With COVID-19 Related
 Findings Dataset", medRxiv 2020.05.20.20100362), which grades by the percentage of lung parenchyma involved:
