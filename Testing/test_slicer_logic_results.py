@@ -11,9 +11,6 @@ Processes are faked (the process runner is the logic's seam), writing outputs ma
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,19 +23,14 @@ from CovidCTAnalysis.demo import make_demo_ct, write_demo_case  # noqa: E402
 from CovidCTAnalysis.io import write_label_map, write_volume  # noqa: E402
 from CovidCTAnalysis.labels import LESION_SEGMENTS, LUNG_SEGMENTS  # noqa: E402
 from CovidCTAnalysis.mrml.process import ProcessState  # noqa: E402
-from CovidCTAnalysis.mrml.scene import new_scene  # noqa: E402
 from CovidCTAnalysis.mrml.volumes import load_volume, remove_with_helpers  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SLICER_MODULES = REPO / "CovidCTAnalysis" / "SlicerModules"
-MODULES = ("CovidCTAnalyze", "CovidCTLesionSegmentation", "CovidCTClassifiers", "CovidCTLungSegmentation")
 DEMO_SIZE = (64, 64, 32)
 
 pytestmark = pytest.mark.mrml
 
-for _module in MODULES:
-    if str(SLICER_MODULES / _module) not in sys.path:
-        sys.path.insert(0, str(SLICER_MODULES / _module))
+# the Slicer modules on sys.path, the stand-in for a `covidct` process, and the scene fixture
+from test_slicer_modules_logic import FakeProcess, _wait, headless  # noqa: E402,F401
 
 from CovidCTAnalyzeLib.AnalyzeLogic import AnalyzeLogic  # noqa: E402
 from CovidCTAnalyzeLib.Parameters import AnalyzeParameters  # noqa: E402
@@ -65,56 +57,6 @@ def demo(tmp_path_factory):
     other.SetSpacing([2.0 * s for s in case.image.GetSpacing()])
     write_volume(other, folder / "other-grid-ct.nrrd")
     return ct, folder
-
-
-@pytest.fixture
-def headless():
-    with new_scene() as fresh:
-        yield fresh
-
-
-class FakeProcess:
-    """Stands in for a `covidct` process: on start, copies ``files`` into the command's -o target, then succeeds."""
-
-    def __init__(self, files: dict[str, Path]):
-        self.files = files
-
-    def __call__(self, command, env=None, cwd=None):
-        files = self.files
-
-        class Running:
-            state = ProcessState.NOT_STARTED
-            error_message = ""
-
-            def start(self):
-                target = Path(command[command.index("-o") + 1])
-                folder = target if not target.suffix else target.parent
-                folder.mkdir(parents=True, exist_ok=True)
-                for name, source in files.items():
-                    shutil.copy(source, folder / name)
-                self.state = ProcessState.RUNNING
-
-            @property
-            def running(self):
-                return self.state is ProcessState.RUNNING
-
-            def poll(self):
-                if self.state is ProcessState.RUNNING:
-                    self.state = ProcessState.SUCCEEDED
-                return []
-
-            def cancel(self):
-                self.state = ProcessState.CANCELLED
-
-        return Running()
-
-
-def _wait(logic, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while logic.running and time.monotonic() < deadline:
-        logic.poll()
-        time.sleep(0.01)
-    logic.poll()
 
 
 def _outputs(demo, tmp_path, *, main_heatmap: str = "heatmap.nrrd", with_ct: bool = False) -> dict[str, Path]:
