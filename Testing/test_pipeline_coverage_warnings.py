@@ -141,3 +141,23 @@ def test_a_few_slices_get_no_band_where_the_whole_demo_gets_one(reports, case):
     assert report["lesions"]["severity"]["description"] == PARTIAL_LUNGS_NOT_GRADED
     assert report["lesions"]["percent_involvement"]["total"] is not None  # still measured, of what was scanned
     assert report["lungs"] is not None
+
+
+@pytest.mark.parametrize("kept", [1, 2])
+def test_one_lung_only_is_not_the_whole_lungs(kept):
+    """A view that holds one lung (the other outside the field of view, lungs/split.py) has no whole-lungs band."""
+    size = (40, 40, 30)
+    labels = np.zeros(size[::-1], np.uint8)
+    labels[3:27, 10:30, 5:18] = 1
+    labels[3:27, 10:30, 22:35] = 2
+    ct = SimpleNamespace(is_2d=False, display_windowed=False,
+                         image=sitk.Image(*size, sitk.sitkInt16))
+    ct.image.SetSpacing((1.0, 1.0, 10.0))  # 240 mm of lung, no lung in the end slices: whole lungs
+    both = sitk.GetImageFromArray(labels)
+    both.CopyInformation(ct.image)
+    assert partial_lungs_warning(ct, both) is None
+    one = sitk.GetImageFromArray(np.where(labels == kept, labels, 0).astype(np.uint8))
+    one.CopyInformation(ct.image)
+    warning = partial_lungs_warning(ct, one)
+    side, other = ("right", "left") if kept == 1 else ("left", "right")
+    assert warning is not None and f"only the {side} lung found: the {other} lies outside" in warning

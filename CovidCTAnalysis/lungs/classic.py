@@ -14,7 +14,8 @@ trained on. The steps, one module each:
    (gut gas, trachea) rejected, also where a thin diaphragm lets the stomach bubble touch the lung.
 3. `airways`: trachea and main bronchi seeded at the top of the scan, grown with leak control, removed.
 4. `split`: right/left by a watershed from the parts well away from the midline, so lungs touching at the anterior
-   junction part along the junction line; label 1 = lower x = patient's right (docs/CONTRACTS.md).
+   junction part along the junction line; label 1 = lower x = patient's right (docs/CONTRACTS.md). A view that holds
+   one lung (the body cut off at one side by the field of view, or a pneumonectomy) gives that one lung, on its side.
 5. `fill`, `pleura`: vessels, enclosed lesions and the hilum filled per lung; dense lesions against the costal
    pleura (the known failure of threshold masks, lungmask issue #35) added by the two fills of `pleura`; the domes
    of the liver, spleen and heart inside the basal lung ring (`domes`) kept out of both.
@@ -32,6 +33,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from ..errors import InputError, LungsNotFoundError
+from ..labels import LEFT_LUNG, RIGHT_LUNG
 from . import airspace, airways, fill, grid, pleura, split
 from .domes import dome_islands, slice_domes
 from .morphology import FACES, dilate, keep_large_components
@@ -143,8 +145,10 @@ def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
         raise LungsNotFoundError(None, "no lungs found in the image (only airways)")
     report(0.45, "trachea and main bronchi removed")
 
-    labels = split.split_right_left(candidates, values, spacing, midline_x)
-    report(0.6, "right and left lungs separated")
+    labels = split.split_right_left(candidates, values, spacing, midline_x,
+                                    body_cut=split.body_cut_sides(body, candidates, spacing))
+    sides = [name for value, name in ((RIGHT_LUNG, "right"), (LEFT_LUNG, "left")) if (labels == value).any()]
+    report(0.6, "right and left lungs separated" if len(sides) > 1 else f"one lung in view: the {sides[0]} lung")
 
     top = float(values.max())
     bone_level = BONE_HU if not display_windowed else top - DISPLAY_BONE_MARGIN * (top - levels.air)

@@ -170,14 +170,16 @@ def body_midline_x(hu_small: np.ndarray, lungs: np.ndarray) -> float:
     return float((counts * np.arange(counts.size)).sum() / counts.sum())
 
 
-def keep_lungs(mask: np.ndarray, hu_small: np.ndarray, spacing, display_windowed: bool = False) -> np.ndarray:
+def keep_lungs(mask: np.ndarray, hu_small: np.ndarray, spacing, display_windowed: bool = False,
+               columns: tuple[int, int] | None = None) -> np.ndarray:
     """uint8 right (1) / left (2) labels from a binary lung mask on the network grid (module docstring).
 
     Walled pure-air blobs (gut gas) are removed first (`airspace.walled_gas`; on display-windowed data the air and
     tissue levels are measured as `lungs-classic` does), then components less than ``MIN_AERATED_FRACTION`` aerated.
     The largest 3-D component is kept; when it lies on both sides of the body's midline it holds both lungs and is
     split by `split.split_right_left`; otherwise the second largest is kept too (unless tiny). ``spacing``: (x, y, z)
-    mm of the network grid.
+    mm of the network grid. ``columns``: the first and last x of the network grid that hold image (not padding), to
+    tell a body cut by the image's side edges (`split.body_cut_sides`); None: not checked.
     """
     structure = IN_PLANE if mask.shape[0] == 1 else FACES
     if not mask.any():
@@ -206,7 +208,11 @@ def keep_lungs(mask: np.ndarray, hu_small: np.ndarray, spacing, display_windowed
     # the split runs on the kept lungs' bounding box (plus one voxel): the watershed is the slow step
     box = bounding_box(keep, margin=(1, 1, 1))
     out = np.zeros(mask.shape, np.uint8)
-    out[box] = split.split_right_left(keep[box], hu_small[box], spacing, midline - box[2].start)
+    cut = (False, False)
+    if columns is not None:
+        inside = slice(columns[0], columns[1] + 1)
+        cut = split.body_cut_sides(hu_small[:, :, inside] > BODY_HU, keep[:, :, inside], spacing)
+    out[box] = split.split_right_left(keep[box], hu_small[box], spacing, midline - box[2].start, body_cut=cut)
     return out
 
 
@@ -279,10 +285,12 @@ def segment_lungs_unet(image: sitk.Image, *, display_windowed: bool = False, dev
 
     prob, small = network_probabilities(net, hu, index, dev, batch,
                                         progress=lambda f, m: report(0.7 * f, m))
-    side = square_geometry(height, width)[0]
+    side, _, left = square_geometry(height, width)
     scale = side / INPUT_SIZE
     step = float(np.median(np.diff(index))) * sz if len(index) > 1 else sz
-    labels = keep_lungs(prob >= 0.5, small, (sx * scale, sy * scale, step), display_windowed)
+    # the network grid's columns that hold image, one in from each edge (the resize blends the edge with padding)
+    columns = (int(np.ceil(left / scale)) + 1, int(np.floor((left + width) / scale)) - 2)
+    labels = keep_lungs(prob >= 0.5, small, (sx * scale, sy * scale, step), display_windowed, columns)
     if not labels.any():
         raise LungsNotFoundError(None, "no lungs found in the image (the network found no lung)")
     if fill_pleura:

@@ -8,14 +8,16 @@ pixels its lesions come out several times too large (the demo patient without le
 read from the file, and a single picture is segmented whole at its own resolution.
 
 Whole lungs: the MosMedData severity band grades the involvement of the whole lungs (lesions/quantify.py). A scan
-whose lungs reach its bottom or top slice, or that holds less lung height than any adult chest, shows only part of
-them; its % involvement (and its lung volumes) describe the scanned part only, and analyze withholds the band.
+whose lungs reach its bottom or top slice, that holds less lung height than any adult chest, or whose field of view
+holds one lung only, shows only part of them; its % involvement (and its lung volumes) describe the scanned part only, and analyze withholds the band.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+
+from ..labels import LEFT_LUNG, RIGHT_LUNG
 
 #: Coarsest in-plane pixel (mm) lesions-unet was trained on: its model card (Resources/Models/cards/lesions-unet.md,
 #: "Limitations") says "thick-slab or very low-resolution CTs (pixels > 2 mm) are out of the training distribution".
@@ -58,7 +60,8 @@ def coarse_pixel_warning(ct, model: str = "lesions-unet", lungs_found: bool = Tr
 def partial_lungs_warning(ct, lungs: sitk.Image) -> str | None:
     """The report's warning when the lungs (label map on ``ct``'s canonical grid, any label > 0) are not wholly
     inside the volume ``ct``, else None: lung in its bottom or top axial slice beyond ``EDGE_LUNG_FRACTION`` of the
-    largest lung slice, or lung less than ``MIN_LUNG_HEIGHT_MM`` high. None for a 2-D image or an empty mask."""
+    largest lung slice, lung less than ``MIN_LUNG_HEIGHT_MM`` high, or one lung only (right 1 / left 2 labels). None
+    for a 2-D image or an empty mask."""
     if ct.is_2d:
         return None
     lung = sitk.GetArrayViewFromImage(lungs)
@@ -72,6 +75,10 @@ def partial_lungs_warning(ct, lungs: sitk.Image) -> str | None:
     if cut:
         reasons.append(f"lung in its {' and '.join(name for name, _ in cut)} slice{'s' if len(cut) > 1 else ''}: "
                        f"{' and '.join(f'{100 * f:.3g} %' for _, f in cut)} of the largest lung slice")
+    found = [name for value, name in ((RIGHT_LUNG, "right"), (LEFT_LUNG, "left")) if (lung == value).any()]
+    if len(found) == 1:  # lungs/split.py: a view that holds one lung gives that lung alone
+        other = "left" if found[0] == "right" else "right"
+        reasons.append(f"only the {found[0]} lung found: the {other} lies outside the field of view, or is absent")
     if not ct.display_windowed:
         z = np.flatnonzero(per_slice)
         height = float((z[-1] - z[0] + 1) * ct.image.GetSpacing()[2])
