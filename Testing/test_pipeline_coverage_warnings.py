@@ -81,7 +81,10 @@ def test_a_picture_gets_no_pixel_warning(tmp_path):
 
 
 def _fake_ct(lung: np.ndarray, spacing=(1.5, 1.5, 10.0)):
-    image = sitk.GetImageFromArray(lung.astype(np.uint8))
+    """A CT stand-in and the label map of ``lung``: right lung (1) at x < 20, left (2) beyond."""
+    labels = lung.astype(np.uint8)
+    labels[..., 20:] *= 2
+    image = sitk.GetImageFromArray(labels)
     image.SetSpacing(spacing)
     return SimpleNamespace(image=image, is_2d=False, display_windowed=False), image
 
