@@ -212,7 +212,8 @@ def _cmd_analyze(args) -> int:
 
 
 def _print_reading_warnings(ct) -> None:
-    """What the reader of a label map must know about how the input was read (a series without positions)."""
+    """What the reader of a label map or CSV must know about how the input was read (a series without positions, a
+    volume file without a voxel spacing)."""
     for warning in ct.warnings:
         print(f"covidct: warning: {ct.source}: {warning}", file=sys.stderr)
 
@@ -244,11 +245,14 @@ def _cmd_segment_lesions(args) -> int:
     """lesions-unet (default) or the seed-001 intensity pseudo-mask, inside the default lung model's mask.
 
     A 2-D image in which no lung is found is not refused (pipeline/lungs.py): lesions-unet segments it whole, the
-    pseudo-mask (defined inside the lungs) is empty, and a warning goes to stderr."""
+    pseudo-mask (defined inside the lungs) is empty, and a warning goes to stderr. In-plane pixels coarser than the
+    lesion network was trained on get the warning `analyze` gives (pipeline/coverage.py), on stderr; the pseudo-mask
+    is an intensity rule, trained on nothing, and gets none."""
     from .io import check_output_for, check_output_path, load_ct, to_input_grid, write_label_map
     from .labels import LESION_SEGMENTS
     from .lungs.select import DEFAULT_LUNG_MODEL
     from .models.registry import load_registry
+    from .pipeline.coverage import coarse_pixel_warning
     from .pipeline.lungs import find_lungs
 
     model = args.model or "lesions-unet"
@@ -275,6 +279,9 @@ def _cmd_segment_lesions(args) -> int:
         segments = LESION_SEGMENTS
     if not found.found:
         print(f"covidct: warning: {ct.source}: {found.warning}", file=sys.stderr)
+    coarse = None if model == PSEUDO_MASK else coarse_pixel_warning(ct, model, lungs_found=found.found)
+    if coarse is not None:  # the label map stays as segmented, as analyze keeps its numbers
+        print(f"covidct: warning: {ct.source}: {coarse}", file=sys.stderr)
     write_label_map(to_input_grid(labels, ct), args.output, segments)
     return 0
 
@@ -303,6 +310,7 @@ def _cmd_classify(args) -> int:
         reason = refusal(args.model, ct)
         if reason:
             raise InputError(path, reason)
+        _print_reading_warnings(ct)  # e.g. a volume file without a voxel spacing, read as 1 mm
         lungs = None
         if needs_lungs(args.model):  # the default lung model, as in analyze; a 2-D image may have none found
             from .lungs.select import DEFAULT_LUNG_MODEL

@@ -205,8 +205,13 @@ def _positions(files: Sequence[str]) -> np.ndarray:
     return np.asarray(out)
 
 
-def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path], list[str]]:
+def read_series(folder: Path, dicoms: Sequence[Path] | None = None
+                ) -> tuple[sitk.Image, str, list[str], list[Path], list[str]]:
     """The CT series with most slices in ``folder`` (not recursive).
+
+    ``dicoms``: the folder's files that look like DICOM (``sniff.classify`` says "dicom"; hidden files left out), as
+    the caller's own listing of the folder found them (load.py), so that one listing serves both; None: the folder is
+    listed here.
 
     Returns (3-D image in HU, modality, notes, files in the order of the image's third axis, warnings: what the
     reader of the results must know, e.g. an assumed slice spacing). Geometry is checked (issue 24): slices without
@@ -218,7 +223,8 @@ def read_series(folder: Path) -> tuple[sitk.Image, str, list[str], list[Path], l
     with quiet_itk():
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
         series_files = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid) for uid in series_ids}
-    ignored = _check_skipped_files(folder, {Path(f).name for files in series_files.values() for f in files})
+    ignored = _check_skipped_files(folder, {Path(f).name for files in series_files.values() for f in files},
+                                   dicoms)
     if not series_ids:
         raise InputError(folder, "holds DICOM files but no readable image series")
     candidates = []  # (n files, uid, files, modality, note)
@@ -357,19 +363,26 @@ def _media_sop_class(head: bytes) -> str | None:
     return None
 
 
-def _check_skipped_files(folder: Path, placed: set[str]) -> list[str]:
+def _not_looked_at(name: str) -> bool:
+    """A hidden file or a harmless companion (DICOMDIR, README, ...), whatever its content."""
+    name = name.lower()
+    return name.startswith(".") or name in SIDECAR_NAMES or Path(name).stem in SIDECAR_NAMES
+
+
+def _dicom_looking_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that look like DICOM (DICM marker, or a DICOM extension), companions left out."""
+    return [p for p in folder.iterdir() if not _not_looked_at(p.name) and p.is_file() and classify(p) == "dicom"]
+
+
+def _check_skipped_files(folder: Path, placed: set[str], listed: Sequence[Path] | None = None) -> list[str]:
     """Refuse the folder when a file that looks like DICOM was left out of every series by GDCM (it skips what it
-    cannot parse: a truncated slice would silently be missing from the volume). Hidden files and the names of
-    harmless companions (DICOMDIR, README, ...) are not looked at, as in the folder listing of load.py; a skipped
+    cannot parse: a truncated slice would silently be missing from the volume). ``listed``: the folder's
+    DICOM-looking files from the caller's listing (``read_series``); None: listed here. Hidden files and the names
+    of harmless companions (DICOMDIR, README, ...) are not looked at, as in the folder listing of load.py; a skipped
     file whose file meta names a storage class other than a CT slice's (a dose report, a parametric map) is no slice
     and is returned, to be ignored with a note."""
-    dicoms = []
-    for p in sorted(folder.iterdir(), key=lambda q: natural_key(q.name)):
-        name = p.name.lower()
-        if name.startswith(".") or name in SIDECAR_NAMES or Path(name).stem in SIDECAR_NAMES or not p.is_file():
-            continue
-        if classify(p) == "dicom":
-            dicoms.append(p)
+    found = _dicom_looking_files(folder) if listed is None else listed
+    dicoms = sorted((p for p in found if not _not_looked_at(p.name)), key=lambda q: natural_key(q.name))
     skipped = [p for p in dicoms if p.name not in placed]
     damaged, ignored = [], []
     for p in skipped:

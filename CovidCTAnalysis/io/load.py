@@ -60,14 +60,15 @@ def _load(path: Path, spacing, window) -> CTVolume:
 
 
 def _load_volume_file(path, kind, spacing, window) -> CTVolume:
-    image = volume_files.read(path, kind)
+    warnings: list[str] = []  # a header without a voxel spacing: 1 mm assumed (volume_files.py)
+    image = volume_files.read(path, kind, warnings)
     if image.GetDimension() == 2 and spacing is not None:  # a 2-D file states its pixel spacing, not its thickness
         notes = _ignored_options(None, window)
         notes.append(f"2-D image; stated slice thickness {spacing[2]:g} mm used as its extent (only the z value of "
                      "the stated spacing is used: the file states its pixel spacing)")
-        return _finish(path, kind, image, notes=notes, thickness=spacing[2])
+        return _finish(path, kind, image, notes=notes, thickness=spacing[2], warnings=warnings)
     notes = _ignored_options(spacing, window)
-    return _finish(path, kind, image, notes=notes)
+    return _finish(path, kind, image, notes=notes, warnings=warnings)
 
 
 def _load_dicom_file(path, spacing, window) -> CTVolume:
@@ -117,14 +118,16 @@ def _load_folder(folder: Path, spacing, window) -> CTVolume:
         raise InputError(folder, f"mixes DICOM files ({len(dicoms)}) and PNG/JPEG images ({len(images)}); keep one "
                                  "kind per folder")
     if dicoms:
-        return _load_dicom_series(folder, spacing, window, notes)
+        return _load_dicom_series(folder, spacing, window, notes, dicoms)
     if images:
         return _load_slices(folder, images, spacing, window, notes)
     raise InputError(folder, "holds no CT images (only " + ", ".join(p.name for p in files[:3]) + ")")
 
 
-def _load_dicom_series(folder: Path, spacing, window, notes: list[str]) -> CTVolume:
-    image, modality, series_notes, files, warnings = dicom.read_series(folder)
+def _load_dicom_series(folder: Path, spacing, window, notes: list[str], dicoms: list[Path]) -> CTVolume:
+    """``dicoms``: the folder's DICOM files as ``_load_folder`` listed them; the series reader checks them against
+    the series GDCM found, without listing the folder again."""
+    image, modality, series_notes, files, warnings = dicom.read_series(folder, dicoms)
     notes = notes + series_notes + _ignored_options(spacing, window)
     return _finish(folder, "dicom-series", image, notes=notes, modality=modality, files=files, warnings=warnings)
 

@@ -48,7 +48,8 @@ class CTVolume:
     oriented_direction: direction after ``DICOMOrient(.., "LPS")``; identity except for oblique inputs.
     notes: human-readable facts about the reading (chosen series, assumed window/spacing, ignored files...).
     warnings: facts about the reading that the reader of the results must know (a DICOM series without slice
-        positions stacked at its stated spacing); analyze copies them into the report's ``warnings``.
+        positions stacked at its stated spacing, a NRRD/MetaImage file without a voxel spacing read as 1 mm);
+        analyze copies them into the report's ``warnings``, the other commands print them on stderr.
     slice_files: for slice stacks and axial DICOM series, the file that became each canonical z slice
         (``slice_files[z]``); empty otherwise.
     input_files: for DICOM inputs, the file(s) behind the input's own third axis (``input_files[k]`` holds input

@@ -1,7 +1,11 @@
 """NIfTI, NRRD and MetaImage files: header checks first (ImageFileReader.ReadImageInformation), then pixels.
 
 ITK quietly replaces some invalid header spacings with 1 mm (NIfTI pixdim 0 or NaN, NRRD "spacings: nan"), so those
-two headers are also looked at directly (a few bytes or text lines).
+two headers are also looked at directly (a few bytes or text lines). It also gives 1 mm, without a word, to a NRRD
+header with neither a ``spacings`` nor a ``space directions`` field and to a MetaImage header with neither
+``ElementSpacing`` nor ``ElementSize``: such a file is read with 1 mm assumed and a warning (``missing_spacing``),
+as a 2-D image without a slice thickness is read at an assumed 5 mm with a note (load.py). A file that states 1 mm
+is not warned about: the header's fields decide, not the value.
 
 ITK's NIfTI reader is also silent about two data faults (checked with SimpleITK 2.5): a truncated file (.nii or
 .nii.gz) is padded, and NaN/inf voxels come back as 0. So for NIfTI we check the data length ourselves - the file size
@@ -170,6 +174,42 @@ def check_nrrd_header(path: Path, head: str) -> None:
             raise InputError(path, f"has an invalid voxel spacing or origin in its header ({line.strip()})")
 
 
+def _header_lines(head: str, kind: str) -> list[str]:
+    """The header lines of a NRRD (up to its blank line) or MetaImage (up to ``ElementDataFile``) text header."""
+    lines = []
+    for line in head.splitlines():
+        if kind == "nrrd" and not line.strip():
+            break
+        lines.append(line)
+        if kind == "mha" and line.partition("=")[0].strip() == "ElementDataFile":
+            break
+    return lines
+
+
+def missing_spacing(path: Path, kind: str, head: str) -> str | None:
+    """The warning for a NRRD or MetaImage header that states no voxel spacing (ITK then reads 1 mm silently), else
+    None. NRRD field names are case-insensitive and ``key:=value`` lines are key/value pairs, not fields; MetaImage
+    keys are case-sensitive, and ``ElementSize`` stands in for a missing ``ElementSpacing`` (as ITK reads them)."""
+    if kind == "nrrd":
+        fields = set()
+        for line in _header_lines(head, kind)[1:]:  # the first line is the NRRD0004 magic
+            key, colon, value = line.partition(":")
+            if colon and not line.startswith("#") and not value.startswith("="):
+                fields.add(key.strip().lower())
+        if fields & {"spacings", "space directions"}:
+            return None
+        absent = "no spacings or space directions field"
+    elif kind == "mha":
+        keys = {line.partition("=")[0].strip() for line in _header_lines(head, kind) if "=" in line}
+        if keys & {"ElementSpacing", "ElementSize"}:
+            return None
+        absent = "no ElementSpacing or ElementSize"
+    else:
+        return None
+    return (f"the {LABEL[kind]} header of {path.name} states no voxel spacing ({absent}): 1 mm assumed along each of "
+            "its axes, so lengths and volumes in mL rest on that assumption")
+
+
 def detached_data_file(head: str, kind: str) -> str | None:
     """The data file a NRRD or MetaImage header names (None when the data follow the header)."""
     if kind == "nrrd":
@@ -208,16 +248,20 @@ def check_detached_data(path: Path, kind: str, head: str) -> None:
                                "folder)")
 
 
-def read(path: Path, kind: str) -> sitk.Image:
-    """Read a volume file as a 2-D or 3-D scalar image (file's own grid and pixel type), validated."""
+def read(path: Path, kind: str, warnings: list[str] | None = None) -> sitk.Image:
+    """Read a volume file as a 2-D or 3-D scalar image (file's own grid and pixel type), validated. ``warnings``:
+    what the reader of the results must know about the reading is appended to it (a header without a voxel spacing,
+    read as 1 mm)."""
     label = LABEL[kind]
+    assumed = None
     if kind == "nifti":
         check_nifti_header(path)
-    else:  # one read of the text header for both checks
+    else:  # one read of the text header for all checks
         head = _text_head(path)
         if kind == "nrrd":
             check_nrrd_header(path, head)
         check_detached_data(path, kind, head)
+        assumed = missing_spacing(path, kind, head)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO(IMAGE_IO[kind])
@@ -256,4 +300,6 @@ def read(path: Path, kind: str) -> sitk.Image:
         raise InputError(path, f"could not be read: the {label} data are truncated or corrupt") from None
     if any(not math.isfinite(s) or s <= 0 for s in image.GetSpacing()):  # belt and braces after extraction
         validate.check_spacing(path, image.GetSpacing())
+    if assumed is not None and warnings is not None:
+        warnings.append(assumed)
     return image

@@ -205,7 +205,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
         result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
-                                           warnings=warnings))
+                                           warnings=warnings, keep_identifiers=options.keep_identifiers))
         result["consensus"] = agreement
         if patient is not None:
             result["patient"] = patient

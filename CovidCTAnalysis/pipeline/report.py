@@ -13,18 +13,26 @@ from ..io.writers import atomic_path
 from .report_images import FROM_THE_FEET, SliceNames, attention_charts, heatmap_images, key_images
 
 
+#: Keys of a classifier's report.json entry that hold canonical axial slice indices: as dict keys, as list entries.
+SLICE_INDEX_KEYS = ("slice_attention", "slice_probabilities", "slice_relevance")
+SLICE_INDEX_LISTS = ("top_slices", "most_probable_slices", "refined_slices")
+
+
 def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
-                 unavailable, timings_s, warnings=()) -> dict:
+                 unavailable, timings_s, warnings=(), keep_identifiers: bool = False) -> dict:
     """The report dictionary; every top-level key of the contract is present (null where a stage is unavailable).
-    ``warnings``: what the reader must know about the results (a 2-D image without a lung mask), always a list."""
+    ``warnings``: what the reader must know about the results (a 2-D image without a lung mask), always a list.
+    A classifier entry that reports slice indices gets ``slice_positions`` (``with_slice_positions``); DICOM file
+    names in it lose the patient's identifiers unless ``keep_identifiers``."""
     from .. import __version__
 
+    names = SliceNames(ct.image, ct, keep_identifiers=keep_identifiers)  # as report.html names slices
     report = {
         "input": {**ct.summary(), "path": str(input_path),
                   "window": list(ct.window) if ct.window else None},
         "lungs": lung_ml,
         "lesions": lesion_numbers,
-        "classifiers": classifiers,
+        "classifiers": {name: with_slice_positions(entry, names) for name, entry in classifiers.items()},
         "timings_s": dict(timings_s),
         "models": versions,
         "unavailable": unavailable,
@@ -34,6 +42,33 @@ def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_number
     if demo is not None:
         report["demo_truth"] = demo_truth(demo)
     return report
+
+
+def slice_indices(entry: dict) -> list[int]:
+    """The canonical axial slice indices a classifier's report entry names (``SLICE_INDEX_KEYS``' keys and
+    ``SLICE_INDEX_LISTS``' entries), sorted, each once."""
+    found = set()
+    for key in SLICE_INDEX_KEYS + SLICE_INDEX_LISTS:
+        value = entry.get(key)
+        if isinstance(value, (dict, list, tuple)):
+            for z in value:
+                try:
+                    found.add(int(z))
+                except (TypeError, ValueError):
+                    continue
+    return sorted(found)
+
+
+def with_slice_positions(entry, names: SliceNames):
+    """A classifier's report entry plus ``slice_positions``: {index: {"z_mm", "dicom_instance", "file"}} for every
+    slice index it names (``SliceNames.position``: the z, instance and file report.html names the slice by; null
+    where unknown). Unchanged (the same object) when it names none; the other keys are never changed."""
+    if not isinstance(entry, dict):
+        return entry
+    indices = [z for z in slice_indices(entry) if 0 <= z < names.size[2]]
+    if not indices:
+        return entry
+    return {**entry, "slice_positions": {z: names.position(z) for z in indices}}
 
 
 def demo_truth(demo) -> dict:

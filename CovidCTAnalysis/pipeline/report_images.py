@@ -7,7 +7,8 @@ Slices are named so that a reader finds them in their own viewer (``SliceNames``
 along the patient's feet-to-head axis in mm (patient coordinates, larger z = nearer the head, as DICOM's Image
 Position (Patient) and every viewer give it), plus for a DICOM series its instance number and file, and for a
 NIfTI/NRRD/MHA file stored in another order its own 0-based voxel index. report.json keeps the canonical 0-based
-index, counted from the feet (0 = lowest slice); without the CT's geometry the reports count from the feet too, from 1.
+index, counted from the feet (0 = lowest slice), with each index's z, DICOM instance and file beside it
+(``SliceNames.position``); without the CT's geometry the reports count from the feet too, from 1.
 """
 
 from __future__ import annotations
@@ -127,6 +128,23 @@ class SliceNames:
         source, flip = amap.source[axis], amap.flip[axis]
         return "ijk"[source], (int(ct.input_size[source]) - 1 - index if flip else index)
 
+    def _stack_file(self, z: int) -> str | None:
+        """The name of the image file that holds canonical axial slice ``z`` of a PNG/JPEG slice stack, if known."""
+        ct = self.ct
+        if ct is not None and ct.kind == "slice-stack" and len(ct.slice_files) == self.size[2]:
+            return Path(ct.slice_files[z]).name
+        return None
+
+    def position(self, z: int) -> dict:
+        """Canonical axial slice ``z`` for report.json, from what ``where`` names it by: ``z_mm`` (``z_mm``, rounded
+        to 1e-6 mm), ``dicom_instance`` (Instance Number) and ``file`` (the DICOM or image file that holds it, its
+        name without the patient's identifiers unless ``keep_identifiers``); each None where unknown."""
+        z_mm = self.z_mm(z)
+        header = self._header(self._dicom_file(z))
+        return {"z_mm": None if z_mm is None else round(z_mm, 6) + 0.0,  # + 0.0: no -0.0
+                "dicom_instance": None if header is None else header[0],
+                "file": header[2] if header is not None else self._stack_file(z)}
+
     # ---------------------------------------------------------------------------------------------- names
 
     def where(self, z: int) -> str:
@@ -144,8 +162,9 @@ class SliceNames:
                 extra.append(f"frame {own[1] + 1} of the DICOM file")
         elif own is not None and own != ("k", z):
             extra.append(f"{own[0]} = {own[1]} in the input file, 0-based")
-        if ct is not None and ct.kind == "slice-stack" and len(ct.slice_files) == self.size[2]:
-            extra.append(f"file {Path(ct.slice_files[z]).name}")
+        stack_file = self._stack_file(z)
+        if stack_file is not None:
+            extra.append(f"file {stack_file}")
         position = self.z_mm(z)
         if position is not None:
             return f"z = {self._mm(position)} mm" + (f" ({'; '.join(extra)})" if extra else "")
