@@ -28,7 +28,7 @@ from CovidCTAnalysis.mrml import heatmaps  # noqa: E402
 from CovidCTAnalysis.mrml.process import ProcessState, ProgressEvent  # noqa: E402
 from CovidCTAnalysis.mrml.scene import new_scene  # noqa: E402
 from CovidCTAnalysis.mrml.segmentations import segment_voxel_counts  # noqa: E402
-from CovidCTAnalysis.mrml.volumes import array_from_volume, load_volume  # noqa: E402
+from CovidCTAnalysis.mrml.volumes import array_from_volume, ijk_to_ras, load_volume  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SLICER_MODULES = REPO / "CovidCTAnalysis" / "SlicerModules"
@@ -509,7 +509,9 @@ def test_classifier_logic_adds_the_attention_per_slice_as_a_bar_chart(headless, 
     assert logic.state is ProcessState.SUCCEEDED, logic.error_message
     chart = logic.attention_chart()
     table = logic.attention[0].GetTable()
-    assert [table.GetValue(i, 0).ToDouble() for i in range(2)] == [3, 6]  # slice numbers from 1
+    matrix = ijk_to_ras(parameters.inputVolume)  # report.json's slices 2 and 5 at their z (mm), as Slicer places them
+    z_mm = [float((matrix @ np.array([0.0, 0.0, k, 1.0]))[2]) for k in (2, 5)]
+    assert [table.GetValue(i, 0).ToDouble() for i in range(2)] == pytest.approx(z_mm)
     (series,) = chart_series(chart)
     logic.clear()
     assert logic.attention_chart() is None

@@ -17,7 +17,8 @@ from . import heatmaps
 from .jobs import JobRunner, ProcessFactory, RunningLogic
 from .parameters import Bool, Choice, Float, NodeReference, ParameterNode, String, StringList
 from .process import BackgroundProcess, analyze_command
-from .results import AnalysedVolume, AnalysisNodes, load_analysis, nothing_added_on_failure, remove_analysis
+from .results import (AnalysedVolume, AnalysisNodes, analyses_in_scene, load_analysis, nothing_added_on_failure,
+                      remove_analysis, remove_found_analysis)
 from .tables import Row, table_rows
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -101,6 +102,7 @@ class AnalyzeLogic(RunningLogic):
     def _load_results(self, outdir: Path, analysed: AnalysedVolume | None, parameters: AnalyzeParameters) -> None:
         volume = analysed.node() if analysed is not None else None  # refuses before anything is replaced
         self.clear_results(keep=volume)
+        self.clear_earlier_results(volume)
         with nothing_added_on_failure(self.scene):
             results = load_analysis(
                 self.scene, outdir, reference_volume=volume, closed_surfaces=parameters.show3D,
@@ -122,6 +124,18 @@ class AnalyzeLogic(RunningLogic):
                 self.results.owns_volume = False
             remove_analysis(self.scene, self.results)
         self.results = None
+
+    def clear_earlier_results(self, volume=None) -> None:
+        """Remove the results another logic object left in the scene (an earlier instance: the module reloaded, a
+        second front end, a saved scene) that this analysis replaces, as ``clear_results`` removes this one's: the
+        earlier analyses of ``volume``, the CT analysed now (which stays), or for a demo run (``volume`` None) the
+        earlier demo analyses with their demo CT. They are found by the attribute every analysis node carries
+        (``results.ANALYSIS_ATTRIBUTE``) and their reference to their CT."""
+        for found in analyses_in_scene(self.scene):
+            if self.results is not None and found.analysis_id == self.results.analysis_id:
+                continue
+            if (volume is not None and found.volume is volume) or (volume is None and found.owns_volume):
+                remove_found_analysis(self.scene, found, keep=volume)
 
     @property
     def view_request(self):

@@ -18,10 +18,12 @@ class Row:
     note: str = ""
 
 
-def report_rows(report: dict) -> list[Row]:
+def report_rows(report: dict, notes=()) -> list[Row]:
     """The rows of report.json (docs/CONTRACTS.md 'report.json'), in reading order; stages this version lacks say so.
-    The report's warnings (a slice without a lung mask, issue 18) come first, one row each."""
+    The report's warnings (a slice without a lung mask, issue 18) come first, one row each, then the loader's
+    ``notes`` (what it left out of the scene and why), one "Note" row each."""
     rows: list[Row] = [Row("Warning", math.nan, "", text) for text in report.get("warnings") or ()]
+    rows += [Row("Note", math.nan, "", text) for text in notes]
     lungs = report.get("lungs")
     if lungs:
         rows += [Row("Right lung volume", lungs["right_ml"], "mL"), Row("Left lung volume", lungs["left_ml"], "mL"),
@@ -57,9 +59,10 @@ def report_rows(report: dict) -> list[Row]:
     return rows
 
 
-def report_table(scene, report: dict, name: str = "CovidCT measurements"):
-    """A new vtkMRMLTableNode with the report's rows (value column numeric: NaN where there is no number)."""
-    rows = report_rows(report)
+def report_table(scene, report: dict, name: str = "CovidCT measurements", notes=()):
+    """A new vtkMRMLTableNode with the report's rows (value column numeric: NaN where there is no number) and the
+    loader's ``notes``."""
+    rows = report_rows(report, notes)
     table = vtk.vtkTable()
     measurement, unit, note = vtk.vtkStringArray(), vtk.vtkStringArray(), vtk.vtkStringArray()
     value = vtk.vtkDoubleArray()

@@ -6,8 +6,8 @@ package adds it here); the names the project reserves for classifiers it does no
 unavailable. Each logic runs the same `covidct analyze INPUT --models MODEL --progress jsonl` as the Analyze module
 (so the classifier gets the lung mask it needs and writes its explanation maps), on a temporary copy of the CT, and
 shows: P(COVID-19) and the label from report.json, the model's other numbers, its default heatmap as a foreground
-overlay (its other maps, e.g. LRP, as volumes beside it) and, where the model localizes a lesion, its segment and
-centre point.
+overlay (its other maps, e.g. LRP, as volumes beside it), where the model localizes a lesion its segment and centre
+point, and where it weighs slices its attention per slice (table and bar chart, slices at their z in mm).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from CovidCTAnalysis.mrml import heatmaps
 from CovidCTAnalysis.mrml.plots import attention_plot, chart_series
 from CovidCTAnalysis.mrml.jobs import JobRunner, ProcessFactory, RunningLogic
 from CovidCTAnalysis.mrml.process import BackgroundProcess, analyze_command
-from CovidCTAnalysis.mrml.results import (AnalysedVolume, classifier_segmentations, heatmap_files,
-                                          load_classifier_segmentation, load_localization, nothing_added_on_failure,
-                                          read_report, remove_with_helpers)
+from CovidCTAnalysis.mrml.results import (AnalysedVolume, attended_slice_positions, classifier_segmentations,
+                                          heatmap_files, load_classifier_segmentation, load_localization,
+                                          nothing_added_on_failure, read_report, remove_with_helpers)
 
 from .Parameters import ClassifierParameters
 
@@ -130,8 +130,9 @@ class ClassifierLogic(RunningLogic):
             node = load_classifier_segmentation(self.scene, outdir / name, kind, volume, self.model)
             node.StorableModified()
             self.segmentations[kind] = node
-        if result.get("slice_attention"):
-            self.attention = attention_plot(self.scene, self.model, result["slice_attention"])
+        if result.get("slice_attention"):  # slices named as report.html names them: z in mm, DICOM instance, file
+            self.attention = attention_plot(self.scene, self.model, result["slice_attention"],
+                                            positions=attended_slice_positions(result, report, outdir))
 
     def attention_chart(self):
         """The plot chart of the attention per slice (None when the model gives none), for a plot view."""
