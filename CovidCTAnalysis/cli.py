@@ -105,6 +105,12 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="display window of 8-bit PNG/JPEG sources, to map them to HU (default 1500,-600: lung window)")
 
 
+def _add_weights_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", action="append", metavar="NAME=FILE",
+                   help="run model NAME with your own weights FILE (from its training script) instead of the shipped "
+                        "ones; repeatable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="covidct", description="COVID-19 chest-CT analysis (research use only).")
     parser.add_argument("--version", action="version", version=f"covidct {__version__}")
@@ -124,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the patient's name, ID and birth date of a DICOM input in the reports and DICOM outputs "
                         "(default: left out)")
     _add_input_options(a)
+    _add_weights_option(a)
 
     for name, what in (("segment-lungs", "lung"), ("segment-lesions", "lesion")):
         s = sub.add_parser(name, help=f"{what} segmentation to a label map (.nii.gz, .nrrd, .seg.nrrd, .png)")
@@ -133,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                        + (f"; {PSEUDO_MASK}: seed-001 intensity pseudo-mask for annotators" if what == "lesion" else ""))
         s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         _add_input_options(s)
+        _add_weights_option(s)
 
     c = sub.add_parser("classify", help="one classifier on each input, to a CSV")
     c.add_argument("input", nargs="+", type=Path)
@@ -140,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_input_options(c)
+    _add_weights_option(c)
 
     b = sub.add_parser("batch", help="analyze a cohort on Dask: one folder per case, resumable, cohort.csv")
     b.add_argument("input", nargs="*", type=Path, help="CTs (files, DICOM folders, slices)")
@@ -154,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="truth for cohort.html's ROC curves and threshold table: a CSV with a header, a 'path' "
                         "column (the input as given; relative to the CSV's folder) or a 'case_id' column "
                         "(case-0001...), and a 'label' column: 1 or COVID-19, 0 or non-COVID")
+    _add_weights_option(b)
 
-    sub.add_parser("models", help="list registered models, their versions and whether their weights are intact")
+    m = sub.add_parser("models", help="list registered models, their versions and whether their weights are intact")
+    _add_weights_option(m)
 
     w = sub.add_parser("serve", help="the browser app (needs the web extra): open a CT, analyze, correct lesions")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -175,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-upload-mb", type=_upload_mb, default=1024, metavar="MB",
                    help="largest upload accepted, in MiB (default 1024)")
     w.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)  # written with the URL once serving
+    _add_weights_option(w)
     return parser
 
 
@@ -204,11 +216,39 @@ def _cmd_analyze(args) -> int:
     for warning in report.get("warnings", []):
         print(f"covidct: warning: {warning}", file=sys.stderr)
     if args.progress != "jsonl":
-        lungs = report.get("lungs")
-        if lungs:
-            print(f"lungs: right {lungs['right_ml']:.0f} mL, left {lungs['left_ml']:.0f} mL")
+        for line in _summary(report):
+            print(line)
         print(f"report: {args.output / 'report.html'}")
     return 0
+
+
+def _summary(report: dict) -> list[str]:
+    """The few lines a reader of the terminal wants before opening report.html: lung and lesion volumes, the
+    severity band, each classifier's call and the consensus."""
+    lines = []
+    lungs = report.get("lungs")
+    if lungs:
+        lines.append(f"lungs: right {lungs['right_ml']:.0f} mL, left {lungs['left_ml']:.0f} mL")
+    lesions = report.get("lesions")
+    if lesions:
+        text = (f"lesions: {lesions['total_ml']:.1f} mL (GGO {lesions['ggo_ml']:.1f} mL, consolidation "
+                f"{lesions['consolidation_ml']:.1f} mL)")
+        involvement = (lesions.get("percent_involvement") or {}).get("total")
+        if involvement is not None:
+            text += f", {involvement:.1f} % of the lungs"
+        severity = lesions.get("severity") or {}
+        if severity.get("band"):
+            text += f"; {severity['band']} ({severity.get('description', '')})"
+        elif severity.get("description"):  # withheld, and why
+            text += f"; {severity['description']}"
+        lines.append(text)
+    for name, entry in (report.get("classifiers") or {}).items():
+        lines.append(f"{name}: {entry['label']}, P(COVID-19) {entry['probability']:.2f}")
+    agreement = report.get("consensus") or {}
+    if agreement.get("probability") is not None and len(agreement.get("models", [])) > 1:
+        lines.append(f"consensus: P(COVID-19) {agreement['probability']:.2f}"
+                     + ("; the classifiers disagree" if agreement.get("disagreement") else ""))
+    return lines
 
 
 def _print_reading_warnings(ct) -> None:
@@ -376,15 +416,17 @@ def _cmd_models(args) -> int:
     from .models.registry import CONTRACT_MODELS, load_registry
 
     registry = load_registry()
-    print(f"{'model':<14} {'version':<9} {'task':<20} weights")
+    wide = max([9] + [len(e.version) for e in registry.entries.values()])  # a user's weights: 1.0.0+user.1a2b3c4d
+    print(f"{'model':<14} {'version':<{wide}} {'task':<20} weights")
     broken = []
     for name, task in CONTRACT_MODELS.items():
         entry = registry.entries.get(name)
         if entry is None:
-            print(f"{name:<14} {'-':<9} {task:<20} not available in this version")
+            print(f"{name:<14} {'-':<{wide}} {task:<20} not available in this version")
         else:
             state = entry.check()
-            print(f"{name:<14} {entry.version:<9} {entry.task:<20} {state}")
+            own = f" (your file {entry.weights})" if entry.user_weights else ""
+            print(f"{name:<14} {entry.version:<{wide}} {entry.task:<20} {state}{own}")
             if state in ("missing", "checksum mismatch"):
                 broken.append(f"{name} ({state})")
     if broken:  # a broken installation is not a success (issue 24)
@@ -400,6 +442,28 @@ def _cmd_serve(args) -> int:
     return serve(args.data, args.outputs, host=args.host, port=args.port, demo=args.demo, demo_size=args.demo_size,
                  device=args.device, models=args.models, max_upload_bytes=args.max_upload_mb << 20,
                  ready_file=args.ready_file)
+
+
+def _use_own_weights(args) -> None:
+    """``--weights NAME=FILE``: into this process's environment (worker processes inherit it), then each network
+    built once from its file, so that a file that does not fit stops the command before any work
+    (models/user_weights.py)."""
+    given = getattr(args, "weights", None)
+    if not given:
+        return
+    from .models import load_registry, user_weights
+
+    if getattr(args, "scheduler", None):
+        raise InputError(None, "--weights reaches the workers this command starts, not those of --scheduler; set "
+                               f"{user_weights.ENV} on the cluster's workers instead")
+    overrides = user_weights.from_arguments(given)
+    user_weights.install(overrides)
+    registry = load_registry()  # unknown names and missing files are refused here
+    for name in overrides:
+        user_weights.check_loadable(name)
+    if args.command not in ("analyze", "models"):  # analyze prints its report's warnings, models lists the files
+        for warning in user_weights.warnings_for(registry, overrides):
+            print(f"covidct: warning: {warning}", file=sys.stderr)
 
 
 COMMANDS = {
@@ -432,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.command != "serve":  # a short-lived process: freed arrays stay mapped for reuse (heap.py)
             keep_freed_memory()
+        _use_own_weights(args)
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"covidct: error: {exc}", file=sys.stderr)
@@ -439,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("covidct: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `covidct models | head`: the reader of stdout left; nothing of ours went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes it
+        return 141
     except Terminated:
         print("covidct: terminated", file=sys.stderr)
         return 143

@@ -212,3 +212,20 @@ def test_single_slice_gets_involvement_but_no_severity_band(demo_run, tmp_path):
     assert "decovnet" not in report["classifiers"]
     if "decovnet" in load_registry().entries:  # a volume classifier says why it did not run
         assert "volumes" in report["unavailable"]["decovnet"]
+
+
+def test_terminal_summary_names_the_numbers_of_the_report(demo_run):
+    """Without --progress jsonl, analyze prints lung and lesion volumes, the band, each classifier's call and the
+    consensus, as report.json has them, then the report's path."""
+    from CovidCTAnalysis.cli import _summary
+
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text())
+    lines = _summary(report)
+    assert lines[0].startswith("lungs: right ")
+    lesions = report["lesions"]
+    assert lines[1].startswith(f"lesions: {lesions['total_ml']:.1f} mL") and lesions["severity"]["band"] in lines[1]
+    for name, entry in report["classifiers"].items():
+        assert f"{name}: {entry['label']}, P(COVID-19) {entry['probability']:.2f}" in lines
+    if len(report["classifiers"]) > 1:
+        assert lines[-1].startswith(f"consensus: P(COVID-19) {report['consensus']['probability']:.2f}")

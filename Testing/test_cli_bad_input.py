@@ -376,3 +376,13 @@ def test_a_volume_without_lungs_is_refused_naming_the_file(command, tmp_path):
     proc = run_covidct(command, src, "-o", out)
     assert_clean_failure(proc, "abdomen.nii.gz: no lungs found")
     assert not out.exists()
+
+
+def test_a_reader_that_leaves_early_is_not_an_internal_error():
+    """`covidct models | head -1`: stdout closed before the command writes; exit 141, nothing on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "CovidCTAnalysis", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the interpreter has started: its first write meets a closed pipe
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
+    assert err == b""

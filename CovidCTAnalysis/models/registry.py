@@ -5,7 +5,7 @@ for an algorithmic model without weights), the weights' sha256, the input specif
 Classifiers add what a front end shows about them (optional for other models): ``title``, ``paper`` (the reference
 their subpackage implements) and ``explanation`` (the kind of map they explain a result with). Loading
 weights verifies the checksum first and refuses a missing or altered file with a one-line message; nothing is ever
-downloaded.
+downloaded. A user's own trained weights replace an entry's for one run through ``models/user_weights.py``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class ModelEntry:
     explanation: str | None = None
     #: Platt or temperature scaling fitted on validation predictions (models/calibration.py); None: uncalibrated
     calibration: dict[str, Any] | None = None
+    #: the weights are a user's own file given by ``--weights`` / $COVIDCT_WEIGHTS (models/user_weights.py)
+    user_weights: bool = False
 
     def check(self) -> str:
         """'ok', 'no weights needed', 'missing' or 'checksum mismatch' (does not raise)."""
@@ -91,7 +93,18 @@ class ModelEntry:
         """Verified weights loaded with torch (weights_only: no code from the file is executed)."""
         import torch
 
-        return torch.load(self.verified_weights(), map_location=device, weights_only=True)
+        path = self.verified_weights()
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 -- torch raises many kinds on a file that is not one of its own
+            if not self.user_weights:  # the shipped file matched its sha256: not bad input
+                raise
+            raise ModelIntegrityError(path, f"not a weights file of {self.name}: torch cannot read it as a state dict "
+                                            f"({type(exc).__name__})") from None
+        if not isinstance(state, dict):
+            raise ModelIntegrityError(path, f"not a weights file of {self.name}: it holds a {type(state).__name__}, "
+                                            "not a state dict")
+        return state
 
 
 #: The consensus's disagreement threshold when the registry states none (see Registry.consensus).
@@ -153,4 +166,6 @@ def load_registry(path: str | Path | None = None) -> Registry:
         raise InputError(path, "model registry not found") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(path, f"model registry is malformed ({exc})") from None
-    return Registry(path=path, entries=entries, consensus=consensus)
+    from . import user_weights
+
+    return Registry(path=path, entries=user_weights.apply(entries, user_weights.current()), consensus=consensus)

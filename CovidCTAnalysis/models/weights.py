@@ -16,6 +16,8 @@ import functools
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import InputError
+
 
 def half_state(net) -> dict:
     """``net``'s state dict as stored: on the CPU, contiguous, floating tensors in float16."""
@@ -69,11 +71,42 @@ def float_state(state: dict) -> dict:
     return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
-def network_from_state(build: Callable[[], object], state: dict, device="cpu"):
-    """``build()`` with ``state`` loaded (``float_state``), in eval mode on ``device``."""
-    net = build()
-    net.load_state_dict(float_state(state))
+def network_from_state(build: Callable[[], object], state: dict, device="cpu", source: Path | None = None):
+    """``build()`` with ``state`` loaded (``float_state``), in eval mode on ``device``. ``source``: the file the state
+    came from; when given, a state that does not fit the network (a user's file of another architecture) is refused
+    as bad input naming it instead of failing inside torch."""
+    try:
+        net = build()
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:  # a builder that reads the architecture
+        if source is None:
+            raise
+        raise InputError(source, f"these weights do not fit any network of this model ({exc})") from None
+    try:
+        net.load_state_dict(float_state(state))
+    except RuntimeError:
+        if source is None:
+            raise
+        raise InputError(source, f"these weights do not fit the network: {_misfit(net.state_dict(), state)}") from None
     return net.to(device).eval()
+
+
+def _misfit(expected: dict, state: dict) -> str:
+    """How ``state`` differs from the network's own state dict ``expected``, in a few words."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [k for k in expected if k in state and tuple(expected[k].shape) != tuple(state[k].shape)]
+    parts = [f"{len(v)} {what} (first {v[0]})" for what, v in
+             (("tensors missing", missing), ("unknown tensors", unexpected), ("tensors of another shape", shapes))
+             if v]
+    return "; ".join(parts) or "tensors of another kind"
+
+
+def registered_source(model_name: str, registry=None) -> Path | None:
+    """The weights file of the registered ``model_name`` (for ``network_from_state``'s ``source``)."""
+    from .registry import Registry, load_registry
+
+    reg = registry if isinstance(registry, Registry) else load_registry(registry)
+    return reg.get(model_name).weights
 
 
 def registered_network(model_name: str, build: Callable[[dict], Any], device="cpu", registry=None,
@@ -84,20 +117,25 @@ def registered_network(model_name: str, build: Callable[[dict], Any], device="cp
     follows from its weights (a backbone choice) builds the matching one. ``registry`` as in ``load_state``.
     """
     state = load_state(model_name, registry, weights)
-    return network_from_state(lambda: build(state), state, device)
+    source = weights if weights is not None else registered_source(model_name, registry)
+    return network_from_state(lambda: build(state), state, device, source)
 
 
 def cached_loader(load: Callable[[str, str | None], Any]) -> Callable[..., Any]:
     """``load_model(device="cpu", registry=None)`` for a classifier whose ``load(device, registry)`` builds its loaded
     model: ``device`` any torch device spelling, ``registry`` a registry.json path or a loaded Registry (None: the
     default); each (device, registry) is loaded once and kept (at most 4)."""
-    cached = functools.lru_cache(maxsize=4)(load)
+    @functools.lru_cache(maxsize=4)
+    def cached(device: str, registry: str | None, overrides: str):  # a user's weights are another model
+        return load(device, registry)
 
     @functools.wraps(load)
     def load_model(device: Any = "cpu", registry: Any = None):
         import torch
 
+        from .user_weights import cache_key
+
         registry = getattr(registry, "path", registry)
-        return cached(str(torch.device(device)), str(registry) if registry else None)
+        return cached(str(torch.device(device)), str(registry) if registry else None, cache_key())
 
     return load_model

@@ -23,7 +23,7 @@ from ..io import CTVolume, load_ct, to_input_grid, write_label_map
 from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 from ..classifiers.interface import SLICE, VOLUME
 from ..lungs.select import DEFAULT_LUNG_MODEL
-from ..models import select_device
+from ..models import select_device, user_weights
 from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
@@ -191,6 +191,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             versions[name] = run.version
         writes.wait()  # every file on disk (or its error raised) before the report lists the folder
 
+    ran = [n for n in (LUNG_MODEL, LESION_MODEL, *classifier_results) if n in versions]
+    warnings.extend(user_weights.warnings_for(registry, ran))  # a user's own weights ran (models/user_weights.py)
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
     agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},
                           registry.disagreement_threshold)
@@ -207,6 +209,9 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
                                            warnings=warnings, keep_identifiers=options.keep_identifiers))
         result["consensus"] = agreement
+        own = {n: registry.get(n).sha256 for n in ran if registry.get(n).user_weights}
+        if own:
+            result["user_weights"] = own
         if patient is not None:
             result["patient"] = patient
         names = SliceNames(ct.image, ct, keep_identifiers=options.keep_identifiers)  # as report.html names slices

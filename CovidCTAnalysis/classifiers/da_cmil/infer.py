@@ -110,8 +110,8 @@ def _load(device: str, registry: str | None) -> DACMILModel:
     entry = reg.get(MODEL_NAME)
     patch_state, slice_state = split_states(load_state(MODEL_NAME, reg), SLICES_PREFIX)
     build = lambda: DACMIL(entry.input.get("backbone", "efficientnet-lite0"))  # noqa: E731
-    slices = fused(network_from_state(build, slice_state, device)) if slice_state else None
-    return DACMILModel(net=fused(network_from_state(build, patch_state, device)), device=device,
+    slices = fused(network_from_state(build, slice_state, device, entry.weights)) if slice_state else None
+    return DACMILModel(net=fused(network_from_state(build, patch_state, device, entry.weights)), device=device,
                        version=entry.version, instance_size=int(entry.input.get("instance_size", bags.PATCH)),
                        slices=slices, slice_size=int(entry.input.get("slice_size", bags.SLICE_SIZE)))
 

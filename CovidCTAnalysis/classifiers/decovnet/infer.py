@@ -107,7 +107,7 @@ def model_from_state_dict(state: dict, device, spec: inputs.InputSpec, version: 
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(registry_path: str | None, device_text: str) -> LoadedDeCoVNet:
+def _load_cached(registry_path: str | None, device_text: str, overrides: str = "") -> LoadedDeCoVNet:
     import torch
 
     from ...models import load_registry
@@ -123,7 +123,9 @@ def load_model(device, registry=None) -> LoadedDeCoVNet:
     """DeCoVNet with the registered weights (sha256 verified) on ``device``; registry: a registry.json path or a
     loaded Registry, None = the default one."""
     registry = getattr(registry, "path", registry)
-    return _load_cached(None if registry is None else str(Path(registry).resolve()), str(device))
+    from ...models.user_weights import cache_key
+
+    return _load_cached(None if registry is None else str(Path(registry).resolve()), str(device), cache_key())
 
 
 def classify_volume(ct_image: sitk.Image, lungs: sitk.Image, device, progress: Progress | None = None, *,

@@ -97,7 +97,7 @@ def _load(device: str, registry: str | None) -> LobePatchModel:
     trunk = reg.get(MODEL_NAME).input.get("trunk", DEFAULT_TRUNK)
 
     def build(state):
-        net = network_from_state(lambda: LobeNet(trunk), state, device)
+        net = network_from_state(lambda: LobeNet(trunk), state, device, reg.get(MODEL_NAME).weights)
         net.trunk = net.trunk.fused_for_inference()
         return net
 

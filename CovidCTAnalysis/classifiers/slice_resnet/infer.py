@@ -213,8 +213,14 @@ def image_lungs(ct, lungs: sitk.Image | None = None, device: Any = "cpu") -> np.
     return mask if mask.any() else None
 
 
-@functools.lru_cache(maxsize=2)
 def _lung_network(device: str):
+    from ...models.user_weights import cache_key
+
+    return _cached_lung_network(device, cache_key())
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_lung_network(device: str, overrides: str):  # a user's lungs-unet weights are another network
     from ...lungs.unet import load_network
 
     return load_network(device)

@@ -1,0 +1,166 @@
+"""A user's own trained weights in place of a shipped model's (models/user_weights.py): ``--weights NAME=FILE`` and
+$COVIDCT_WEIGHTS, what the registry then says, and files that are refused with one line naming them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from CovidCTAnalysis.errors import InputError
+from CovidCTAnalysis.models import load_registry, user_weights
+from CovidCTAnalysis.models.registry import sha256_file
+
+
+def needs(model: str) -> None:
+    if model not in load_registry().entries:
+        pytest.skip(f"{model} is not registered in this checkout")
+
+
+def retrained(model: str, folder: Path, scale: float = 1.5) -> Path:
+    """A copy of ``model``'s shipped weights with every floating tensor of its first layer scaled: a file of the same
+    architecture that is not the shipped one (what the training scripts write, for the purpose of these tests)."""
+    state = torch.load(load_registry().get(model).weights, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point() and v.dim() > 1)
+    state[first] = state[first] * scale
+    path = folder / f"my-{model}.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_arguments_and_variable_are_parsed_and_bad_forms_refused(tmp_path):
+    got = user_weights.from_arguments(["da-cmil=my.pt"])
+    assert got == {"da-cmil": (Path.cwd() / "my.pt").resolve()}
+    for bad in (["da-cmil"], ["=my.pt"], ["da-cmil="], ["da-cmil=a.pt", "da-cmil=b.pt"]):
+        with pytest.raises(InputError):
+            user_weights.from_arguments(bad)
+    sep = __import__("os").pathsep
+    assert user_weights.parse(f"a=/x/1.pt{sep}b=/y/2.pt") == {"a": Path("/x/1.pt"), "b": Path("/y/2.pt")}
+    assert user_weights.parse("") == {}
+    with pytest.raises(InputError, match="COVIDCT_WEIGHTS"):
+        user_weights.parse("just-a-path.pt")
+
+
+def test_registry_entry_points_at_the_users_file(tmp_path, monkeypatch):
+    needs("decovnet")
+    mine = retrained("decovnet", tmp_path)
+    shipped = load_registry().get("decovnet")
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={mine}")
+    entry = load_registry().get("decovnet")
+    assert entry.user_weights and entry.weights == mine.resolve()
+    digest = sha256_file(mine)
+    assert entry.sha256 == digest != shipped.sha256
+    assert entry.version == f"{shipped.version}+user.{digest[:8]}"
+    assert entry.calibration is None  # a curve fitted on the shipped network says nothing about this one
+    assert load_registry().get("slice-resnet").user_weights is False  # the others untouched
+
+
+@pytest.mark.parametrize("override, words", [
+    ("no-such-model={file}", "unknown model"),
+    ("lungs-classic={file}", "no weights to replace"),
+    ("decovnet={missing}", "not found"),
+])
+def test_bad_overrides_are_refused_by_name(override, words, tmp_path, monkeypatch):
+    needs("decovnet")
+    file = retrained("decovnet", tmp_path)
+    monkeypatch.setenv(user_weights.ENV, override.format(file=file, missing=tmp_path / "absent.pt"))
+    with pytest.raises(InputError, match=words):
+        load_registry()
+
+
+def test_a_file_that_does_not_fit_is_refused_naming_it(tmp_path, monkeypatch):
+    needs("decovnet")
+    state = torch.load(load_registry().get("decovnet").weights, weights_only=True)
+    state.pop(next(iter(state)))
+    short = tmp_path / "short.pt"
+    torch.save(state, short)
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={short}")
+    with pytest.raises(InputError) as err:
+        user_weights.check_loadable("decovnet")
+    assert err.value.path == str(short.resolve()) and "1 tensors missing" in err.value.problem
+
+    junk = tmp_path / "notes.pt"
+    junk.write_text("not weights")
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={junk}")
+    with pytest.raises(InputError) as err:
+        user_weights.check_loadable("decovnet")
+    assert err.value.path == str(junk.resolve()) and "not a weights file" in err.value.problem
+
+
+@pytest.mark.parametrize("model", ["decovnet", "cvae-netvlad"])
+def test_loaded_networks_follow_the_override(model, tmp_path, monkeypatch):
+    """The loaders cache networks per registry and device; a user's file is another network, not the cached one."""
+    needs(model)
+    from CovidCTAnalysis.classifiers.table import load_classifier
+
+    monkeypatch.delenv(user_weights.ENV, raising=False)
+    shipped = load_classifier(model, "cpu").model
+    monkeypatch.setenv(user_weights.ENV, f"{model}={retrained(model, tmp_path)}")
+    mine = load_classifier(model, "cpu").model
+    assert mine is not shipped and mine.version.startswith(load_registry().get(model).version.split("+")[0])
+    assert "+user." in mine.version
+    differs = [not torch.equal(a, b) for a, b in zip(shipped.net.state_dict().values(), mine.net.state_dict().values())]
+    assert any(differs)
+    monkeypatch.delenv(user_weights.ENV)
+    assert load_classifier(model, "cpu").model is shipped  # back to the shipped one
+
+
+def covidct(*args, env=None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "CovidCTAnalysis", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def small_ct(tmp_path_factory) -> Path:
+    import SimpleITK as sitk
+
+    from CovidCTAnalysis.demo import make_demo_ct
+
+    path = tmp_path_factory.mktemp("user-weights") / "small-ct.nii.gz"
+    sitk.WriteImage(sitk.Cast(make_demo_ct(size=(96, 96, 40), seed=3).image, sitk.sitkInt16), str(path))
+    return path
+
+
+def test_analyze_with_a_users_weights_says_so(small_ct, tmp_path):
+    needs("decovnet")
+    mine = retrained("decovnet", tmp_path)
+    out = tmp_path / "out"
+    proc = covidct("analyze", small_ct, "-o", out, "--models", "decovnet", "--weights", f"decovnet={mine}",
+                   "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"]["decovnet"].endswith(f"+user.{sha256_file(mine)[:8]}")
+    assert report["user_weights"] == {"decovnet": sha256_file(mine)}
+    assert any(w.startswith("decovnet runs your weights my-decovnet.pt (version ") for w in report["warnings"])
+    assert "probability_raw" not in report["classifiers"]["decovnet"] or \
+        report["classifiers"]["decovnet"]["probability"] == report["classifiers"]["decovnet"]["probability_raw"]
+    assert "my-decovnet.pt" in proc.stderr  # the warning on stderr too
+
+
+def test_a_file_that_does_not_fit_stops_before_any_work(small_ct, tmp_path):
+    needs("decovnet")
+    state = torch.load(load_registry().get("decovnet").weights, weights_only=True)
+    state.pop(next(iter(state)))
+    short = tmp_path / "short.pt"
+    torch.save(state, short)
+    out = tmp_path / "out"
+    proc = covidct("analyze", small_ct, "-o", out, "--models", "decovnet", "--weights", f"decovnet={short}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(short) in lines[0] and "do not fit" in lines[0], proc.stderr
+    assert not out.exists()  # nothing written
+
+
+def test_batch_on_a_cluster_refuses_weights_it_cannot_hand_to_the_workers(small_ct, tmp_path):
+    needs("decovnet")
+    out = tmp_path / "cohort"
+    proc = covidct("batch", small_ct, "-o", out, "--scheduler", "tcp://127.0.0.1:9", "--weights",
+                   f"decovnet={retrained('decovnet', tmp_path)}")
+    assert proc.returncode == 2 and "COVIDCT_WEIGHTS" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
