@@ -229,3 +229,17 @@ def test_terminal_summary_names_the_numbers_of_the_report(demo_run):
         assert f"{name}: {entry['label']}, P(COVID-19) {entry['probability']:.2f}" in lines
     if len(report["classifiers"]) > 1:
         assert lines[-1].startswith(f"consensus: P(COVID-19) {report['consensus']['probability']:.2f}")
+
+
+def test_report_html_sets_the_demo_against_its_truth(demo_run):
+    """A --demo report shows each measurement beside the generated CT's truth and their difference."""
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text())
+    page = (out / "report.html").read_text()
+    assert "measured against the truth" in page
+    truth, lesions = report["demo_truth"], report["lesions"]
+    measured, true = lesions["total_ml"], truth["lesions"]["total_ml"]
+    assert (f"<th>all lesions</th><td>{measured:,.1f} mL</td><td>{true:,.1f} mL</td>"
+            f"<td>{measured - true:+,.1f} mL</td>") in page
+    right = report["lungs"]["right_ml"], truth["lungs"]["right_ml"]
+    assert f"<th>right lung</th><td>{right[0]:,.1f} mL</td><td>{right[1]:,.1f} mL</td>" in page

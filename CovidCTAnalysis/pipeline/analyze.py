@@ -35,7 +35,7 @@ from .lungs import find_lungs
 from .outfolder import OutputFolder
 from .privacy import Privacy, patient_section
 from .progress import Emit, Progress
-from .report import build_report, write_html, write_json
+from .report import build_report, demo_truth, write_html, write_json
 from .report_images import SliceNames, heatmap_figures, key_figures
 from .report_pdf import write_pdf
 
@@ -203,7 +203,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    lungs=lungs, lesions=lesions, lung_ml=lung_ml, lesion_numbers=lesion_numbers,
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
-                   warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers)
+                   warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers,
+                   truth=None if demo is None else demo_truth(demo))
         result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,

@@ -119,8 +119,9 @@ def _ml(value: float) -> str:
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
                unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None,
-               keep_identifiers: bool | None = None) -> None:
+               keep_identifiers: bool | None = None, truth: dict | None = None) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
+    ``truth``: a demo CT's ``demo_truth``, shown beside what was measured.
     ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers.
     Slices are named as the reader's viewer names them (report_images.SliceNames: z in mm, DICOM instance and file,
     the input file's own index); DICOM file names lose the patient's identifiers unless ``keep_identifiers`` (by
@@ -162,6 +163,10 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         sev = lesion_numbers["severity"]
         band = f"{sev['band']}: " if sev.get("band") else ""
         sections += [_table([("severity band", f"{band}{sev['description']} ({sev['scale']})")])]
+    if truth is not None:
+        sections += ["<h2>Demo CT: measured against the truth</h2>",
+                     '<p class="note">The demo CT is generated with known lungs and lesions; this is how far the '
+                     "measurements above are from them.</p>", _truth_table(lung_ml, lesion_numbers, truth)]
     if classifiers:
         rows = [(name, _classifier_line(r, names)) for name, r in classifiers.items()]
         if consensus and consensus.get("probability") is not None:
@@ -199,6 +204,28 @@ figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; backgroun
 </body></html>
 """
     _atomic_write_text(path, page)
+
+
+def _truth_table(lung_ml, lesion_numbers, truth: dict) -> str:
+    """Rows of measured, true and measured - true (mL; % of the lungs for the involvement)."""
+    rows = []
+    pairs = [("right lung", lung_ml, truth["lungs"], "right_ml"), ("left lung", lung_ml, truth["lungs"], "left_ml"),
+             ("ground-glass opacity", lesion_numbers, truth["lesions"], "ggo_ml"),
+             ("consolidation", lesion_numbers, truth["lesions"], "consolidation_ml"),
+             ("all lesions", lesion_numbers, truth["lesions"], "total_ml")]
+    for label, measured, true, key in pairs:
+        if measured is not None and measured.get(key) is not None:
+            rows.append((label, measured[key], true[key], "mL"))
+    involvement = ((lesion_numbers or {}).get("percent_involvement") or {}).get("total")
+    if involvement is not None and truth["lungs"]["total_ml"] > 0:
+        rows.append(("involvement", involvement, 100.0 * truth["lesions"]["total_ml"] / truth["lungs"]["total_ml"],
+                     "%"))
+    def cells(m: float, t: float, unit: str) -> str:  # involvement to 0.01 %, its difference in points
+        digits, off = (2, "points") if unit == "%" else (1, unit)
+        return f"<td>{m:,.{digits}f} {unit}</td><td>{t:,.{digits}f} {unit}</td><td>{m - t:+,.{digits}f} {off}</td>"
+
+    body = "".join(f"<tr><th>{html.escape(label)}</th>{cells(m, t, unit)}</tr>" for label, m, t, unit in rows)
+    return f"<table><tr><th></th><th>measured</th><th>true</th><th>difference</th></tr>{body}</table>"
 
 
 def _classifier_line(result: dict, names: SliceNames | None = None) -> str:
