@@ -243,3 +243,19 @@ def test_report_html_sets_the_demo_against_its_truth(demo_run):
             f"<td>{measured - true:+,.1f} mL</td>") in page
     right = report["lungs"]["right_ml"], truth["lungs"]["right_ml"]
     assert f"<th>right lung</th><td>{right[0]:,.1f} mL</td><td>{right[1]:,.1f} mL</td>" in page
+
+
+def test_report_html_says_how_far_each_classifier_was_validated(demo_run):
+    """Each classifier's result comes with the registry's one-line validation summary (the model card's figures)."""
+    import html
+
+    from CovidCTAnalysis.models import load_registry
+
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text())
+    page = (out / "report.html").read_text()
+    registry = load_registry()
+    for name in report["classifiers"]:
+        text = registry.get(name).validation
+        assert text, f"{name} has no validation summary in the registry"
+        assert f"validation: {html.escape(text)}" in page

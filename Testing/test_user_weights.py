@@ -56,6 +56,7 @@ def test_registry_entry_points_at_the_users_file(tmp_path, monkeypatch):
     assert entry.sha256 == digest != shipped.sha256
     assert entry.version == f"{shipped.version}+user.{digest[:8]}"
     assert entry.calibration is None  # a curve fitted on the shipped network says nothing about this one
+    assert entry.validation == user_weights.USER_VALIDATION != shipped.validation  # nor do the card's figures
     assert load_registry().get("slice-resnet").user_weights is False  # the others untouched
 
 

@@ -63,6 +63,8 @@ class ModelEntry:
     title: str | None = None
     paper: str | None = None
     explanation: str | None = None
+    #: how far the shipped weights were validated, in one or two sentences (the model card has the numbers' sources)
+    validation: str | None = None
     #: Platt or temperature scaling fitted on validation predictions (models/calibration.py); None: uncalibrated
     calibration: dict[str, Any] | None = None
     #: the weights are a user's own file given by ``--weights`` / $COVIDCT_WEIGHTS (models/user_weights.py)
@@ -159,6 +161,7 @@ def load_registry(path: str | Path | None = None) -> Registry:
                 title=raw.get("title"),
                 paper=raw.get("paper"),
                 explanation=raw.get("explanation"),
+                validation=raw.get("validation"),
                 calibration=raw.get("calibration"),
             )
         consensus = data.get("consensus", {})

@@ -24,6 +24,8 @@ from pathlib import Path
 from ..errors import InputError
 
 ENV = "COVIDCT_WEIGHTS"
+#: what report.html says of the validation of a user's weights (the shipped weights' figures are not theirs)
+USER_VALIDATION = "your own weights: not validated by this project; the model card's figures are the shipped weights'"
 
 
 def parse(text: str | None) -> dict[str, Path]:
@@ -97,7 +99,7 @@ def apply(entries: dict, overrides: dict[str, Path]) -> dict:
             raise InputError(path, f"weights for {name} cannot be read ({exc.strerror or exc})") from None
         out[name] = dataclasses.replace(entry, weights=path.resolve(), sha256=digest,
                                         version=f"{entry.version}+user.{digest[:8]}", calibration=None,
-                                        user_weights=True)
+                                        user_weights=True, validation=USER_VALIDATION)
     return out
 
 

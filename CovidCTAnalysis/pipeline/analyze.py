@@ -204,7 +204,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
                    warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers,
-                   truth=None if demo is None else demo_truth(demo))
+                   truth=None if demo is None else demo_truth(demo),
+                   validation={name: registry.get(name).validation for name in classifier_results})
         result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,

@@ -108,9 +108,15 @@ def write_json(path: Path, report: dict) -> None:
     _atomic_write_text(path, json.dumps(report, indent=2) + "\n")
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+def _table(rows: list[tuple[str, str]], notes: dict[str, str] | None = None) -> str:
+    """Rows of (heading, text); ``notes``: {heading: a smaller grey line under its text}."""
+    notes = notes or {}
+
+    def cell(k: str, v: str) -> str:
+        note = f'<br><span class="note">{html.escape(notes[k])}</span>' if notes.get(k) else ""
+        return f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}{note}</td></tr>"
+
+    return f"<table>{''.join(cell(k, v) for k, v in rows)}</table>"
 
 
 def _ml(value: float) -> str:
@@ -119,9 +125,11 @@ def _ml(value: float) -> str:
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
                unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None,
-               keep_identifiers: bool | None = None, truth: dict | None = None) -> None:
+               keep_identifiers: bool | None = None, truth: dict | None = None,
+               validation: dict | None = None) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
-    ``truth``: a demo CT's ``demo_truth``, shown beside what was measured.
+    ``truth``: a demo CT's ``demo_truth``, shown beside what was measured. ``validation``: {classifier: how far its
+    weights were validated} (the registry's ``validation``), shown under its result.
     ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers.
     Slices are named as the reader's viewer names them (report_images.SliceNames: z in mm, DICOM instance and file,
     the input file's own index); DICOM file names lose the patient's identifiers unless ``keep_identifiers`` (by
@@ -174,7 +182,8 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
                     if consensus["disagreement"] else f"; spread {consensus['spread']:.2f}")
             rows.append((f"consensus of {len(consensus['models'])}", f"P(COVID-19) = {consensus['probability']:.3f}"
                          f" (mean of the calibrated probabilities){flag}"))
-        sections += ["<h2>Classifiers</h2>", _table(rows)]
+        sections += ["<h2>Classifiers</h2>", _table(rows, notes={name: f"validation: {text}" for name, text in
+                                                               (validation or {}).items() if text})]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
     images = (key_images(ct.image, lungs=lungs, lesions=lesions, names=names)
@@ -197,6 +206,7 @@ th, td {{ text-align: left; padding: 0.25em 1em 0.25em 0; border-bottom: 1px sol
 .figs {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 figure {{ margin: 0; }} img {{ max-width: 34em; image-rendering: auto; background: #000; }}
 .disclaimer, .warning {{ color: #a33; }}
+td .note {{ color: #666; font-size: 0.9em; }}
 </style></head><body>
 <h1>CovidCTAnalysis report</h1>
 <p class="disclaimer">Research use only; not for diagnosis. CovidCTAnalysis {html.escape(version)}.</p>
