@@ -18,6 +18,10 @@ import numpy as np
 from ..labels import Segment
 
 DEFAULT_MIN_VOLUME_ML = 0.05
+#: Points whose label is drawn in the views: the largest lesions. A CT with many small lesions (or coarse pixels) gives
+#: dozens of components, and their labels covered the 3-D view; the others keep their title in the point's
+#: description and show as glyphs.
+LABELLED_POINTS = 10
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,19 @@ def _side(lungs: np.ndarray, mask: np.ndarray) -> str:
     return "right" if counts[1] >= counts[2] else "left"
 
 
-def add_lesion_markups(scene, points: Sequence[LesionPoint], name: str = "CovidCT lesions"):
-    """A new point list node, one locked control point per lesion, labelled with ``LesionPoint.title``."""
+def add_lesion_markups(scene, points: Sequence[LesionPoint], name: str = "CovidCT lesions",
+                       labelled: int = LABELLED_POINTS):
+    """A new point list node, one locked control point per lesion. The ``labelled`` largest are labelled with
+    ``LesionPoint.title``, the others unlabelled (a glyph); every point's description starts with its title."""
     node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", scene.GenerateUniqueName(name))
     node.CreateDefaultDisplayNodes()
-    for point in points:
+    largest = set(sorted(range(len(points)), key=lambda n: -points[n].volume_ml)[:labelled])
+    for rank, point in enumerate(points):
         index = node.AddControlPoint(*point.ras, point.title)
-        node.SetNthControlPointDescription(index, f"label {point.label}; volume_ml {point.volume_ml:.3f}")
+        if rank not in largest:
+            node.SetNthControlPointLabel(index, "")  # after adding: an empty label there gets an automatic one
+        node.SetNthControlPointDescription(index, f"{point.title}; label {point.label}; "
+                                                  f"volume_ml {point.volume_ml:.3f}")
         node.SetNthControlPointLocked(index, True)
     display = node.GetDisplayNode()
     if display is not None:
@@ -88,10 +98,12 @@ def add_lesion_markups(scene, points: Sequence[LesionPoint], name: str = "CovidC
 
 
 def markup_points(node) -> list[tuple[str, tuple[float, float, float]]]:
-    """[(label, RAS position)] of a point list's control points."""
+    """[(title, RAS position)] of a point list's control points: the label, or for an unlabelled point the title
+    its description starts with."""
     out = []
     for index in range(node.GetNumberOfControlPoints()):
         position = [0.0, 0.0, 0.0]
         node.GetNthControlPointPosition(index, position)
-        out.append((node.GetNthControlPointLabel(index), tuple(position)))
+        title = node.GetNthControlPointLabel(index) or node.GetNthControlPointDescription(index).split(";")[0]
+        out.append((title, tuple(position)))
     return out
