@@ -259,3 +259,4 @@ def test_report_html_says_how_far_each_classifier_was_validated(demo_run):
         text = registry.get(name).validation
         assert text, f"{name} has no validation summary in the registry"
         assert f"validation: {html.escape(text)}" in page
+        assert report["classifiers"][name]["validation"] == text  # kept with the result it qualifies

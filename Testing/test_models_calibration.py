@@ -119,3 +119,14 @@ def test_slicer_table_shows_calibration_and_consensus():
     assert "uncalibrated 0.990" in rows["P(COVID-19), a"].note
     assert rows["P(COVID-19), consensus of 2"].value == pytest.approx(0.4)
     assert "disagree" in rows["P(COVID-19), consensus of 2"].note
+
+
+def test_measurements_table_carries_each_classifiers_validation():
+    """The Slicer and web table show under a classifier's probability how far its weights were validated."""
+    from CovidCTAnalysis.mrml.tables import report_rows
+
+    rows = report_rows({"classifiers": {"m": {"probability": 0.7, "label": "COVID-19", "validation": "CV AUC 0.8"},
+                                        "n": {"probability": 0.2, "label": "non-COVID"}}})
+    names = [r.measurement for r in rows]
+    assert names == ["P(COVID-19), m", "Validation, m", "P(COVID-19), n"]
+    assert rows[1].note == "CV AUC 0.8"

@@ -47,6 +47,8 @@ def report_rows(report: dict, notes=()) -> list[Row]:
         raw = result.get("probability_raw")
         note = str(result.get("label", "")) + (f" (calibrated; uncalibrated {raw:.3f})" if raw is not None else "")
         rows.append(Row(f"P(COVID-19), {model}", result["probability"], "", note))
+        if result.get("validation"):  # how far its weights were validated (registry, from the model card)
+            rows.append(Row(f"Validation, {model}", math.nan, "", result["validation"]))
         if "corona_score_cm3" in result:
             rows.append(Row(f"Corona score, {model}", result["corona_score_cm3"], "cm3"))
     consensus = report.get("consensus") or {}

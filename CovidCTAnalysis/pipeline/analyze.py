@@ -186,6 +186,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             entry = write_outputs(name, run, ct, staging, dicom, submit=writes)
             classifier_results[name] = calibrated_entry(entry, registry.get(name).calibration,
                                                         SLICE if ct.is_2d else VOLUME)
+            if registry.get(name).validation:  # how far these weights were validated, kept with the result
+                classifier_results[name]["validation"] = registry.get(name).validation
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version
@@ -204,8 +206,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
                    warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers,
-                   truth=None if demo is None else demo_truth(demo),
-                   validation={name: registry.get(name).validation for name in classifier_results})
+                   truth=None if demo is None else demo_truth(demo))
         result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,

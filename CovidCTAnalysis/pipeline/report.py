@@ -125,11 +125,10 @@ def _ml(value: float) -> str:
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
                unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None,
-               keep_identifiers: bool | None = None, truth: dict | None = None,
-               validation: dict | None = None) -> None:
+               keep_identifiers: bool | None = None, truth: dict | None = None) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
-    ``truth``: a demo CT's ``demo_truth``, shown beside what was measured. ``validation``: {classifier: how far its
-    weights were validated} (the registry's ``validation``), shown under its result.
+    ``truth``: a demo CT's ``demo_truth``, shown beside what was measured. A classifier's ``validation`` (how far its
+    weights were validated) is shown under its result.
     ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers.
     Slices are named as the reader's viewer names them (report_images.SliceNames: z in mm, DICOM instance and file,
     the input file's own index); DICOM file names lose the patient's identifiers unless ``keep_identifiers`` (by
@@ -182,8 +181,9 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
                     if consensus["disagreement"] else f"; spread {consensus['spread']:.2f}")
             rows.append((f"consensus of {len(consensus['models'])}", f"P(COVID-19) = {consensus['probability']:.3f}"
                          f" (mean of the calibrated probabilities){flag}"))
-        sections += ["<h2>Classifiers</h2>", _table(rows, notes={name: f"validation: {text}" for name, text in
-                                                               (validation or {}).items() if text})]
+        sections += ["<h2>Classifiers</h2>", _table(rows, notes={name: f"validation: {r['validation']}"
+                                                               for name, r in classifiers.items()
+                                                               if r.get("validation")})]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
     images = (key_images(ct.image, lungs=lungs, lesions=lesions, names=names)
