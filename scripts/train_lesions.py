@@ -26,12 +26,18 @@ Fine-tuning on masks corrected in Slicer (layout: see CovidCTAnalysis/lesions/co
 starts from the registered weights (or --init FILE), mixes the corrected slices 1:1 with the labelled COVID-SemiSeg
 training slices (when --data exists) so the model does not forget, and reports validation Dice before and after.
 Methods and the loss: CovidCTAnalysis/lesions/training.py.
+
+Bad input (a dataset problem, --init that is no lesions-unet weights file, an --out that cannot be written or that
+would overwrite the weights it starts from) is found before training: one line on stderr naming the file, exit
+status 2, nothing written. The weights and their .json record are written atomically at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,10 +48,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
 from CovidCTAnalysis.lesions import semiseg  # noqa: E402
 from CovidCTAnalysis.lesions.constants import VALIDATION_SLICES  # noqa: E402
-from CovidCTAnalysis.lesions.network import (ARCHITECTURES, LITE_ENCODERS, build_network, load_network,  # noqa: E402
-                                             save_weights)
+from CovidCTAnalysis.lesions.network import (ARCHITECTURES, LITE_ENCODERS, MODEL_NAME, build_network,  # noqa: E402
+                                             load_network, save_weights)
 from CovidCTAnalysis.lesions.samples import stack_samples  # noqa: E402
 from CovidCTAnalysis.lesions.training import Source, evaluate, teacher_labels, train_stage  # noqa: E402
 
@@ -76,7 +84,57 @@ def brief(metrics: dict) -> str:
     return ", ".join(f"{k} Dice {v['dice']:.3f} (pooled {v['pooled_dice']:.3f})" for k, v in metrics.items())
 
 
+def start_network(init: Path | None, device: str):
+    """The network fine-tuning starts from: ``init``, or the registered lesions-unet; InputError naming a file that is
+    missing or no lesions-unet weights (checked as ``--weights lesions-unet=FILE`` is)."""
+    from CovidCTAnalysis.models import user_weights
+    from CovidCTAnalysis.models.registry import load_registry
+
+    registry = load_registry()
+    if init is not None:
+        registry = dataclasses.replace(registry, entries=user_weights.apply(registry.entries, {MODEL_NAME: init}))
+    return load_network(device, registry=registry)
+
+
+def registered_weights() -> Path | None:
+    from CovidCTAnalysis.models.registry import load_registry
+
+    return load_registry().get(MODEL_NAME).weights
+
+
+def check_out(out: Path, inputs) -> None:
+    """InputError when --out (or its .json record) cannot be written, is a folder, or is one of ``inputs``."""
+    record = out.with_suffix(".json")
+    if record == out:
+        raise InputError(out, "--out names the weights file (.pt); its record is written next to it as .json")
+    for path in (out, record):
+        if path.is_dir():
+            raise InputError(path, "is a folder; --out names the weights file to write")
+        for source in inputs:
+            if source is not None and path.resolve() == Path(source).resolve():
+                raise InputError(path, "is the weights file training starts from; write to another --out")
+    existing = out.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(existing, f"is a file, so {out} cannot be written")
+    if not os.access(existing, os.W_OK | os.X_OK) or any(p.exists() and not os.access(p, os.W_OK)
+                                                         for p in (out, record)):
+        raise InputError(out, "cannot be written (no permission)")
+
+
 def main(argv=None) -> int:
+    try:
+        return run(argv)
+    except InputError as exc:
+        print(f"train_lesions: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train_lesions: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def run(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "covid-semiseg",
                     help="COVID-SemiSeg folder (default ../shared/data/covid-semiseg)")
@@ -105,6 +163,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.pretrained and args.arch not in LITE_ENCODERS:
         ap.error("--pretrained is a lite architecture's ImageNet start for its encoder")
+    if args.iterations < 1 or args.scale <= 0:
+        ap.error("--iterations must be at least 1 and --scale above 0")
+    if args.method == "phantom-finetune" and not args.init and not args.corrected:
+        ap.error("--method phantom-finetune continues a model: give --init")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(None, "--device cuda was asked for, but no CUDA device is available (use cpu)")
+    # cheap checks first: where the weights go, and the weights training starts from
+    check_out(args.out, [args.init or (registered_weights() if args.corrected else None)])
+    start = start_network(args.init, args.device) if args.init or args.corrected else None
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -125,9 +192,12 @@ def main(argv=None) -> int:
     if args.corrected:
         from CovidCTAnalysis.lesions.corrected import read_corrected_folder
 
-        pairs = read_corrected_folder(args.corrected)
+        unused: list[Path] = []
+        pairs = read_corrected_folder(args.corrected, unused)
         log(f"{len(pairs)} corrected slices from {args.corrected}")
-        net = load_network(args.device, weights=args.init)
+        if unused:
+            log(f"skipped {len(unused)} file(s) that are no image or mask: " + ", ".join(p.name for p in unused[:5]))
+        net = start
         if val:
             record["validation_before"] = evaluate(net, val, device=args.device)
             log("validation before: " + brief(record["validation_before"]))
@@ -154,10 +224,8 @@ def main(argv=None) -> int:
             weight = PHANTOM_WEIGHT[args.method] if args.phantom_weight is None else args.phantom_weight
             sources["phantom"] = Source("phantom", *stack_samples(phantom), weight)
             log(f"{len(phantom)} demo-phantom slices (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}; the demo CT is seed 0)")
-        if args.method == "phantom-finetune" and not args.init:
-            ap.error("--method phantom-finetune continues a model: give --init")
         if args.init:
-            net = load_network(args.device, weights=args.init)
+            net = start
         else:
             pretrained = args.pretrained
             if args.arch in LITE_ENCODERS and pretrained is None:
@@ -192,8 +260,12 @@ def main(argv=None) -> int:
         log("validation: " + brief(record["validation"]))
         log("validation (flip TTA): " + brief(record["validation_flip_tta"]))
     record["wall_seconds"] = round(time.time() - t_start, 1)
-    save_weights(net.cpu(), args.out)
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    try:
+        with atomic_path(args.out) as weights_tmp, atomic_path(args.out.with_suffix(".json")) as record_tmp:
+            save_weights(net.cpu(), weights_tmp)
+            record_tmp.write_text(json.dumps(record, indent=1))
+    except (OSError, RuntimeError) as exc:
+        raise InputError(args.out, f"could not be written ({exc}); nothing was written") from None
     log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {record['wall_seconds']:.0f} s")
     return 0
 

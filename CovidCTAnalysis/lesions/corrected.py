@@ -13,11 +13,13 @@ Layout (one pair per name; the mask's name is the image's, whatever the extensio
   orientation; the mask is a PNG of the same width and height.
 - Mask values follow docs/CONTRACTS.md: 0 none, 1 GGO, 2 consolidation, 3 crazy paving. Crazy paving (which this
   model does not predict) and binary masks (only values 0 and 255, or a single segment named like "infection",
-  "lesion" or "suspected infection", e.g. the pseudo-mask of pseudo_mask.py after correction) count as infection of unknown
-  class. A .seg.nrrd's segments are mapped by name (ground-glass / GGO -> 1, consolidation -> 2, crazy paving,
+  "lesion" or "suspected infection", e.g. the pseudo-mask of pseudo_mask.py after correction) count as infection of
+  unknown class. A .seg.nrrd's segments are mapped by name (ground-glass / GGO -> 1, consolidation -> 2, crazy paving,
   infection, lesion, suspected -> infection) and otherwise by their label value.
 
-Every problem raises InputError naming the offending file.
+Every problem raises InputError naming the offending file: an image without its mask or a mask without its image,
+two images (or masks) of one name, a mask on another grid than its image. Hidden files (".name": the temporary file
+of an interrupted save, macOS "._" files) are skipped, and so are files of other extensions (``unused`` lists them).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ MASK_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".png"
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def _stem(path: Path, suffixes) -> str | None:
+def case_name(path: Path, suffixes) -> str | None:
+    """The case a file belongs to: its name without the first of ``suffixes`` it ends with (None: none)."""
     name = path.name
     for suf in suffixes:
         if name.lower().endswith(suf):
@@ -118,6 +121,22 @@ def _read_volume(path: Path) -> sitk.Image:
     return image
 
 
+def _grid_difference(image: sitk.Image, mask: sitk.Image) -> str:
+    """How the mask's voxel grid differs from its image's ("" when the same within 1 % of a voxel)."""
+    spacing = np.array(image.GetSpacing())
+    if not np.allclose(mask.GetSpacing(), spacing, rtol=1e-3, atol=0):
+        return f"spacing {_mm(mask.GetSpacing())} mm, its image {_mm(spacing)} mm"
+    if not np.allclose(mask.GetDirection(), image.GetDirection(), atol=1e-3):
+        return "other axis directions"
+    if np.any(np.abs(np.array(mask.GetOrigin()) - image.GetOrigin()) > 0.01 * spacing.min()):
+        return f"origin {_mm(mask.GetOrigin())} mm, its image {_mm(image.GetOrigin())} mm"
+    return ""
+
+
+def _mm(values) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in np.round(np.asarray(values, float), 3)) + ")"
+
+
 def _volume_pair(image_path: Path, mask_path: Path) -> list[Sample]:
     from .inference import air_region, lung_box
 
@@ -129,6 +148,11 @@ def _volume_pair(image_path: Path, mask_path: Path) -> list[Sample]:
         mask = sitk.DICOMOrient(mask, "LPS")
     if image.GetSize() != mask.GetSize():
         raise InputError(mask_path, f"size {mask.GetSize()} differs from its image's {image.GetSize()}")
+    if not mask_path.name.lower().endswith(PICTURE_SUFFIXES):  # a picture has no geometry to compare
+        problem = _grid_difference(image, mask)
+        if problem:
+            raise InputError(mask_path, f"is not on its image's grid ({problem}); export it on {image_path.name}'s "
+                                        "geometry")
     hu = sitk.GetArrayFromImage(image).astype(np.float32)
     targets = _targets(sitk.GetArrayFromImage(mask), mask_path, mapping)
     if hu.ndim == 2:
@@ -143,25 +167,50 @@ def _volume_pair(image_path: Path, mask_path: Path) -> list[Sample]:
             for z in range(zs.start, zs.stop)]
 
 
-def read_corrected_folder(folder: Path) -> list[Sample]:
-    """All training slices of FOLDER/images + FOLDER/masks (see the module docstring for the layout)."""
+def case_files(folder: Path, suffixes) -> tuple[dict[str, Path], list[Path]]:
+    """({case name: file} of FOLDER's images or masks (``suffixes``), [other files]); hidden files are skipped.
+
+    Two files of one case name (``c1.nii.gz`` and ``c1.nrrd``) raise InputError naming both.
+    """
+    found: dict[str, Path] = {}
+    other: list[Path] = []
+    for p in sorted(Path(folder).iterdir()):
+        if p.name.startswith("."):
+            continue
+        stem = case_name(p, suffixes) if p.is_file() else None
+        if stem is None:
+            other.append(p)
+        elif stem in found:
+            raise InputError(p, f"is a second file of case {stem!r} (with {found[stem].name}); keep one")
+        else:
+            found[stem] = p
+    return found, other
+
+
+def read_corrected_folder(folder: Path, unused: list[Path] | None = None) -> list[Sample]:
+    """All training slices of FOLDER/images + FOLDER/masks (see the module docstring for the layout).
+
+    ``unused``: a list that receives the files skipped for their extension.
+    """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "is not a folder; a corrected-masks folder holds images/ and masks/ (same names)")
     images_dir, masks_dir = folder / "images", folder / "masks"
     for d in (images_dir, masks_dir):
         if not d.is_dir():
             raise InputError(d, "is missing; a corrected-masks folder holds images/ and masks/ (same names)")
-    masks = {}
-    for p in sorted(masks_dir.iterdir()):
-        stem = _stem(p, MASK_SUFFIXES)
-        if stem is not None:
-            masks[stem] = p
-    samples: list[Sample] = []
-    for p in sorted(images_dir.iterdir()):
-        stem = _stem(p, IMAGE_SUFFIXES)
-        if stem is None:
-            continue
+    masks, other_masks = case_files(masks_dir, MASK_SUFFIXES)
+    images, other_images = case_files(images_dir, IMAGE_SUFFIXES)
+    if unused is not None:
+        unused.extend(other_images + other_masks)
+    for stem, p in images.items():
         if stem not in masks:
             raise InputError(p, f"has no mask named {stem}.* in {masks_dir}")
+    for stem, m in masks.items():
+        if stem not in images:
+            raise InputError(m, f"has no image named {stem}.* in {images_dir}")
+    samples: list[Sample] = []
+    for stem, p in images.items():
         m = masks[stem]
         if p.name.lower().endswith(PICTURE_SUFFIXES):
             hu = display_to_hu(_read_picture(p, mask=False))

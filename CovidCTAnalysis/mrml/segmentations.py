@@ -106,9 +106,7 @@ def move_labelmaps_onto_grid(node, volume, tolerance_mm: float = 1e-3) -> None:
     the saved .seg.nrrd and every voxel count then use the CT's own voxel order). Call after ``grid_mismatch``
     found the label maps on the grid. The volume is not modified.
     """
-    converter = slicer.vtkSegmentationConverter
-    name = (converter.GetBinaryLabelmapRepresentationName() if hasattr(converter, "GetBinaryLabelmapRepresentationName")
-            else converter.GetSegmentationBinaryLabelmapRepresentationName())
+    name = labelmap_representation_name()
     reference = _matrix(volume.GetIJKToRASMatrix)
     segmentation = node.GetSegmentation()
     done: list = []
@@ -126,6 +124,13 @@ def move_labelmaps_onto_grid(node, volume, tolerance_mm: float = 1e-3) -> None:
         flip_image_axes(labelmap, np.flatnonzero(signs < 0))
         labelmap.SetExtent(*(int(e) for e in _extent_on_grid(extent, signs, offset).ravel()))
         labelmap.SetImageToWorldMatrix(vtk_matrix(reference))
+
+
+def labelmap_representation_name() -> str:
+    """The name of the binary labelmap representation ("Binary labelmap")."""
+    converter = slicer.vtkSegmentationConverter
+    return (converter.GetBinaryLabelmapRepresentationName() if hasattr(converter, "GetBinaryLabelmapRepresentationName")
+            else converter.GetSegmentationBinaryLabelmapRepresentationName())
 
 
 def _matrix(getter) -> np.ndarray:
