@@ -26,6 +26,8 @@ from CovidCTAnalysis.mrml.scene import new_scene  # noqa: E402
 from CovidCTAnalysis.mrml.segmentations import load_segmentation  # noqa: E402
 from CovidCTAnalysis.mrml.volumes import load_volume  # noqa: E402
 
+from test_mrml_correction_segments import _add_segment  # noqa: E402  (the Segment Editor's Add, painted)
+
 pytestmark = pytest.mark.mrml
 
 BOX = np.s_[2:4, 2:6, 2:6]  # [k, j, i], away from the demo lesions
@@ -55,18 +57,6 @@ def _load(scene, files):
     return ct, load_segmentation(scene, files[1], LESION_SEGMENTS, name="lesions", reference_volume=ct)
 
 
-def _paint(segmentation_node, ct, name: str, box) -> None:
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    segment_id = segmentation_node.GetSegmentation().AddEmptySegment("", name)
-    mask = np.zeros(ct.GetImageData().GetDimensions()[::-1], np.uint8)
-    mask[box] = 1
-    labelmap = logic.CreateOrientedImageDataFromVolumeNode(ct)
-    labelmap.UnRegister(None)
-    labelmap.GetPointData().SetScalars(numpy_support.numpy_to_vtk(mask.ravel(), deep=True))
-    assert logic.SetBinaryLabelmapToSegment(labelmap, segmentation_node, segment_id, logic.MODE_REPLACE,
-                                            labelmap.GetExtent())
-
-
 def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} \
         if folder.exists() else {}
@@ -77,7 +67,7 @@ def test_saving_again_replaces_the_mask_and_another_ct_never_replaces_a_case(sce
     ct, lesions = _load(scene, cases[0])
     image_path, mask_path = save_correction(ct, lesions, dataset, "c1")
     first = _files(dataset)
-    _paint(lesions, ct, "crazy paving", BOX)  # the annotator corrects more, saves again: the mask is replaced
+    _add_segment(lesions, ct, "crazy paving", BOX)  # the annotator corrects more, saves again: the mask is replaced
     save_correction(ct, lesions, dataset, "c1")
     assert image_path.read_bytes() == first["images/c1.nii.gz"]
     assert (sitk.GetArrayFromImage(sitk.ReadImage(str(mask_path)))[BOX] == 3).all()
@@ -139,7 +129,7 @@ def test_a_failed_or_interrupted_save_leaves_no_half_pair(scene, cases, tmp_path
         return real(image, path, *args, **kwargs)
 
     monkeypatch.setattr(dataset_module.sitk, "WriteImage", write)
-    _paint(lesions, ct, "crazy paving", BOX)
+    _add_segment(lesions, ct, "crazy paving", BOX)
     expected = KeyboardInterrupt if isinstance(failure, KeyboardInterrupt) else InputError
     with pytest.raises(expected):
         save_correction(ct, lesions, tmp_path / "new", "c1")  # a new dataset: nothing of it stays

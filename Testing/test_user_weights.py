@@ -73,12 +73,18 @@ def test_bad_overrides_are_refused_by_name(override, words, tmp_path, monkeypatc
         load_registry()
 
 
+def one_tensor_short(model: str, folder: Path) -> Path:
+    """``model``'s shipped weights without their first tensor: a file that does not fit the network."""
+    state = torch.load(load_registry().get(model).weights, weights_only=True)
+    state.pop(next(iter(state)))
+    path = folder / "short.pt"
+    torch.save(state, path)
+    return path
+
+
 def test_a_file_that_does_not_fit_is_refused_naming_it(tmp_path, monkeypatch):
     needs("decovnet")
-    state = torch.load(load_registry().get("decovnet").weights, weights_only=True)
-    state.pop(next(iter(state)))
-    short = tmp_path / "short.pt"
-    torch.save(state, short)
+    short = one_tensor_short("decovnet", tmp_path)
     monkeypatch.setenv(user_weights.ENV, f"decovnet={short}")
     with pytest.raises(InputError) as err:
         user_weights.check_loadable("decovnet")
@@ -146,10 +152,7 @@ def test_analyze_with_a_users_weights_says_so(small_ct, tmp_path):
 
 def test_a_file_that_does_not_fit_stops_before_any_work(small_ct, tmp_path):
     needs("decovnet")
-    state = torch.load(load_registry().get("decovnet").weights, weights_only=True)
-    state.pop(next(iter(state)))
-    short = tmp_path / "short.pt"
-    torch.save(state, short)
+    short = one_tensor_short("decovnet", tmp_path)
     out = tmp_path / "out"
     proc = covidct("analyze", small_ct, "-o", out, "--models", "decovnet", "--weights", f"decovnet={short}")
     assert proc.returncode == 2
