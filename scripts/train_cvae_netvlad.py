@@ -15,7 +15,6 @@ log).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,11 +25,15 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.cvae_netvlad.train import (  # noqa: E402
     FOLDS, VARIANTS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
-from CovidCTAnalysis.models.training import save_cv_run  # noqa: E402
+from CovidCTAnalysis.models.training import ScriptParser, check_out, run_script, save_cv_run  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return run_script(lambda: _main(argv), "train_cvae_netvlad")
+
+
+def _main(argv=None) -> int:
+    p = ScriptParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "cvae-netvlad")
     p.add_argument("--out", type=Path, required=True)
@@ -45,13 +48,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
+    check_out(a.out, summary=not a.cv)
     chosen = {"variant": a.variant, "seed": a.seed, "threads": a.threads, "tune_last_stage": a.tune_last_stage}
     chosen.update({k: v for k, v in (("epochs", a.epochs), ("lr", a.lr), ("cvae_epochs", a.cvae_epochs))
                    if v is not None})
     cfg = TrainConfig(**chosen)
     command = "python scripts/train_cvae_netvlad.py " + " ".join(sys.argv[1:] if argv is None else argv)
     say = lambda s: print(s, flush=True)  # noqa: E731
-    a.out.parent.mkdir(parents=True, exist_ok=True)
     if a.cv:
         only = tuple(int(v) for v in a.folds.split(",")) if a.folds else None
         save_cv_run(a.out, cross_validate(a.data, a.cache, cfg, say=say, only=only), command, a.variant)

@@ -12,7 +12,8 @@ Resources/Models/cards/decovnet.md, "Training"):
         --warmup-epochs 0 --epochs 13 --threads 1 --real --eval-dir /tmp/decovnet/eval
 The paper's configuration on a GPU (Table I grid, every slice, lungs-unet masks, Adam 1e-5, 100 epochs, augmentation):
     python scripts/train_decovnet.py --cohort /data/mosmed --labels labels.csv --paper --device cuda --out w.pt
-On your own cohort (a folder of CTs and a labels CSV with columns path,label[,split]):
+On your own cohort (a folder of CTs and a labels CSV with columns path,label[,split]; relative paths are read from
+the cohort folder; label 1/0, COVID-19/non-COVID or positive/negative; split train, val or test):
     python scripts/train_decovnet.py --cohort /data/mosmed --labels /data/mosmed/labels.csv --out my-decovnet.pt \
         --in-plane 224,336 --epochs 100 --lr 1e-5
 Evaluate existing weights only:  --evaluate WEIGHTS (no training; give an --out whose .json may be written).
@@ -20,16 +21,20 @@ The weights are saved as a float16 state dict and every evaluation here uses tho
 Writes OUT (state dict) and OUT with suffix .json: configuration, per-epoch log, synthetic test metrics (ROC/PR AUC
 with bootstrap CI, threshold table, calibration, lesion hit rate) and, with --real, results on the Radiopaedia
 stacks and the imlab volumes of ../shared/data.
+The labels CSV, the headers of the CTs it lists, both classes in what is trained on, --init / --evaluate and --out
+are checked before any work: a problem stops the script with one line naming the file and exit status 2, nothing
+written; OUT and OUT.json are written at the end, atomically (an interrupted run leaves neither).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
+import io
 import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -38,6 +43,10 @@ from CovidCTAnalysis.classifiers.decovnet import cohort, inputs, localize  # noq
 from CovidCTAnalysis.classifiers.decovnet import train as T  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet.infer import model_from_state_dict  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build, fast_layout, parameter_count  # noqa: E402
+from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.models.training import (  # noqa: E402
+    ScriptParser, check_case_files, check_classes, check_out, load_weights_file, run_script)
 
 RADIOPAEDIA = ("74560", "74576", "74867", "74880", "74887", "75329", "75329_2", "75330", "75349")
 IMLAB = ("id001-128x128x64.nii.gz", "id002-128x128x64.nii.gz")
@@ -86,12 +95,52 @@ def real_results(data: Path, model, log) -> list[dict]:
     return rows
 
 
+def check_inputs(a) -> tuple[list | None, dict | None, dict | None]:
+    """(cohort items, --init state, --evaluate state), everything the user gave checked, cheaply, before any work:
+    the labels CSV and the headers of its CTs, both classes in the training part (after the validation draw), the
+    weights files (state dicts that fit ``a.arch``) and --out (InputError naming the file)."""
+    from CovidCTAnalysis.models.weights import network_from_state
+
+    items, inputs, states = None, [], []
+    if a.synthetic is not None and not (a.synthetic / "index.json").is_file():
+        raise InputError(a.synthetic, "has no index.json (make the folder with scripts/make_decovnet_data.py)")
+    if a.cohort is not None:
+        items = cohort.read_cohort(a.cohort, a.labels)
+        check_case_files(items, a.labels, 3)
+        trained = [i for i in items if i.split in ("train", None)]
+        check_classes(a.labels, [i.label for i in trained], where=" to train on")
+        if not any(i.split == "val" for i in items):  # train() draws the validation volumes as here
+            kept, _ = T.split_validation([SimpleNamespace(group=str(i.path), label=i.label) for i in trained],
+                                         T.TrainConfig.val_fraction, a.seed)
+            check_classes(a.labels, [i.label for i in kept],
+                          where=f" left to train on once {T.TrainConfig.val_fraction:.0%} are drawn for validation",
+                          advice=" (add cases, or a split column naming the val cases)")
+        inputs += [a.labels] + [i.path for i in items]
+    for option, path in (("--init", a.init), ("--evaluate", a.evaluate)):
+        state = None
+        if path is not None:
+            state = load_weights_file(path, option)
+            network_from_state(lambda: build(a.arch), state, source=path)
+            inputs.append(path)
+        states.append(state)
+    if a.evaluate:  # only OUT.json is written
+        check_out(a.out.with_suffix(".json"), inputs, summary=False)
+    else:
+        check_out(a.out, inputs)
+    return items, states[0], states[1]
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return run_script(lambda: _main(argv), "train_decovnet")
+
+
+def _main(argv=None) -> int:
+    p = ScriptParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--synthetic", type=Path, help="folder written by make_decovnet_data.py")
     src.add_argument("--cohort", type=Path, help="folder of CTs (with --labels)")
-    p.add_argument("--labels", type=Path, help="labels CSV of --cohort: path,label[,split]")
+    p.add_argument("--labels", type=Path, help="labels CSV of --cohort: path,label[,split], paths relative to the "
+                                               "cohort folder")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--evaluate", type=Path, help="evaluate these weights instead of training")
     p.add_argument("--init", type=Path, help="start training from these weights (e.g. to continue the shipped ones "
@@ -124,6 +173,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.cohort and not a.labels:
         p.error("--cohort needs --labels")
+    if a.labels and not a.cohort:
+        p.error("--labels goes with --cohort")
+    items, init, evaluated = check_inputs(a)
     import torch
 
     torch.set_num_threads(a.threads)
@@ -140,7 +192,6 @@ def main(argv=None) -> int:
         test_samples = T.synthetic_samples(a.synthetic, spec, "test")
         val_samples = None
     else:
-        items = cohort.read_cohort(a.cohort, a.labels)
         samples = T.cohort_samples(items, spec, log, lung_model=a.lungs, device=a.device)
         by_split = {s: [x for x, i in zip(samples, items) if i.split == s] for s in ("train", "val", "test")}
         unsplit = [x for x, i in zip(samples, items) if i.split is None]
@@ -149,12 +200,12 @@ def main(argv=None) -> int:
         test_samples = by_split["test"]
     report["prepare_s"] = round(time.time() - start, 1)
     log(f"prepared {len(train_samples)} training and {len(test_samples)} test volumes in {report['prepare_s']} s")
-    init = torch.load(a.init, map_location="cpu", weights_only=True) if a.init else None
     config = T.TrainConfig(arch=a.arch, epochs=a.epochs, lr=a.lr, seed=a.seed, threads=a.threads,
                            time_limit_s=a.time_limit, spec=spec, warmup_epochs=a.warmup_epochs,
                            frozen_bn=a.frozen_bn, init=init, dropout=a.dropout, device=a.device)
+    weights = None
     if a.evaluate:
-        state = torch.load(a.evaluate, map_location="cpu", weights_only=True)
+        state = evaluated
     else:
         state, history = T.train(train_samples, config, log, validation=val_samples)
         report["config"] = {k: (v.to_dict() if k == "spec" else v) for k, v in vars(config).items() if k != "init"}
@@ -164,15 +215,16 @@ def main(argv=None) -> int:
         # shipped as float16 (half the size; inference computes in float32); everything below evaluates these
         # rounded weights, not the float32 ones
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, a.out)
-        report["weights_sha256"] = hashlib.sha256(a.out.read_bytes()).hexdigest()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        weights = buffer.getvalue()  # written at the end, with OUT.json
+        report["weights_sha256"] = hashlib.sha256(weights).hexdigest()
     net = build(a.arch)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     report["parameters"] = parameter_count(net)
-    report["seconds_per_ct"] = T.network_seconds(fast_layout(net), test_samples, spec)
-    log(f"{a.arch}: {report['parameters']} parameters, {report['seconds_per_ct']:.2f} s per test volume "
-        f"({a.threads} thread(s))")
+    report["seconds_per_ct"] = T.network_seconds(fast_layout(net), test_samples, spec) if test_samples else None
+    timing = f", {report['seconds_per_ct']:.2f} s per test volume" if test_samples else ""
+    log(f"{a.arch}: {report['parameters']} parameters{timing} ({a.threads} thread(s))")
     if a.arch == "decovnet":
         model = model_from_state_dict(state, torch.device("cpu"), spec)
         if test_samples:
@@ -191,8 +243,11 @@ def main(argv=None) -> int:
         report["test"] = {"metrics": metrics(rows), "cases": rows}
     report["total_s"] = round(time.time() - start, 1)
     json_path = a.out.with_suffix(".json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=1, default=float))
+    if weights is not None:
+        with atomic_path(a.out) as tmp:
+            tmp.write_bytes(weights)
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(report, indent=1, default=float), encoding="utf-8")
     log(f"wrote {json_path}")
     return 0
 

@@ -16,11 +16,12 @@ touch the crop's edge and read as outside air), ny-sbu-slices and lungmask-testd
 
     python scripts/train_lungs_unet.py --iterations 900 --threads 1
     python scripts/train_lungs_unet.py --cache /tmp/lungs-unet-data.npz ...   # reuse the prepared slices
+--out (a folder: lungs-unet.pt and training-log.json) and --cache are checked before any work (one line, exit status
+2); every file is written atomically, so an interrupted run leaves none half-written.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -152,8 +153,19 @@ def validate(net, images: np.ndarray, targets: np.ndarray) -> float:
     return 2.0 * inter / max(total, 1)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    from CovidCTAnalysis.models.training import run_script
+
+    return run_script(lambda: _main(argv), "train_lungs_unet")
+
+
+def _main(argv=None) -> int:
+    from CovidCTAnalysis.errors import InputError
+    from CovidCTAnalysis.io.outputs import check_output_path
+    from CovidCTAnalysis.io.writers import atomic_path
+    from CovidCTAnalysis.models.training import ScriptParser
+
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=900)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--crop", type=int, default=160)
@@ -165,7 +177,15 @@ def main() -> int:
                         metavar=("RADIOPAEDIA", "TOTALSEG", "DEMO"), help="sampling weights of the sources")
     parser.add_argument("--cache", type=Path, help="prepared slices (.npz): read when present, else written")
     parser.add_argument("--out", type=Path, default=REPO / "Resources" / "Models" / "lungs-unet")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        raise InputError(DATA, "the data folder is absent (set COVIDCT_DATA)")
+    check_output_path(args.out, [], expect="dir")
+    if args.cache is not None:
+        if args.cache.is_dir():
+            raise InputError(args.cache, "--cache is a folder; it names an .npz file")
+        if not args.cache.exists():
+            check_output_path(args.cache, [], extensions=(".npz",))
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import SimpleITK as sitk
@@ -177,8 +197,6 @@ def main() -> int:
     from CovidCTAnalysis.lungs.unet import (FEATURES, HU_WINDOW, INPUT_SIZE, build_network, save_weights)
     from CovidCTAnalysis.lungs.unet_train import Source, train
 
-    if not DATA.is_dir():
-        sys.exit(f"train_lungs_unet: data folder {DATA} is absent")
     t_start = time.time()
     lines: list[str] = []
 
@@ -188,13 +206,18 @@ def main() -> int:
 
     demo_seeds = [int(s) for s in args.demo_seeds.split(",")]
     if args.cache and args.cache.is_file():
-        data = dict(np.load(args.cache))
-        meta = json.loads(str(data.pop("meta")))
+        try:
+            data = dict(np.load(args.cache))
+            meta = json.loads(str(data.pop("meta")))
+        except Exception as e:  # noqa: BLE001 - any unreadable file is not a cache of this script
+            raise InputError(args.cache, f"--cache is not a cache of this script ({type(e).__name__}); remove it "
+                                         "or name another file") from None
         log(f"prepared slices read from {args.cache}")
     else:
         data, meta = build_data(demo_seeds, log)
         if args.cache:
-            np.savez(args.cache, meta=json.dumps(meta), **data)
+            with atomic_path(args.cache) as tmp, open(tmp, "wb") as f:
+                np.savez(f, meta=json.dumps(meta), **data)
     t_data = time.time() - t_start
     counts = {k[:-7]: int(v.shape[0]) for k, v in data.items() if k.endswith("_images")}
     positives = {k[:-8]: int(v.any(axis=(1, 2)).sum()) for k, v in data.items() if k.endswith("_targets")}
@@ -209,9 +232,9 @@ def main() -> int:
     val = validate(net, data["validation_images"], data["validation_targets"]) if "validation_images" in data else None
     log(f"validation (stack {VALIDATION_STACK}, agreement with lungs-classic, network grid): Dice {val}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "lungs-unet.pt"
-    save_weights(net, weights)
+    with atomic_path(weights) as tmp:
+        save_weights(net, tmp)
     from CovidCTAnalysis.models.registry import sha256_file
 
     record = {
@@ -229,7 +252,8 @@ def main() -> int:
         "weights": {"path": "lungs-unet/lungs-unet.pt", "bytes": weights.stat().st_size,
                     "sha256": sha256_file(weights)},
     }
-    (args.out / "training-log.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    with atomic_path(args.out / "training-log.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     log(f"weights {weights} ({weights.stat().st_size} bytes) sha256 {record['weights']['sha256']}")
     log(f"wall time {record['wall_seconds']:.0f} s")
     return 0

@@ -20,7 +20,6 @@ processes), so the recipe is unchanged; rank 0 alone prints and writes.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -31,12 +30,18 @@ from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BA
 from CovidCTAnalysis.classifiers.slice_resnet.synthetic_slices import check_lesion_source  # noqa: E402
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
-from CovidCTAnalysis.models.training import save_cv_run, save_training_run  # noqa: E402
+from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.models.training import (  # noqa: E402
+    ScriptParser, check_out, run_script, save_cv_run, save_training_run)
 from CovidCTAnalysis.models.distributed import from_environment  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return run_script(lambda: _main(argv), "train_slice_resnet")
+
+
+def _main(argv=None) -> int:
+    p = ScriptParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "slice-resnet")
     p.add_argument("--out", type=Path, required=True)
@@ -78,6 +83,9 @@ def main(argv=None) -> int:
             check_lesion_source(a.synthetic_dir)
         except ValueError as e:
             p.error(str(e))
+    if a.pretrained not in ("imagenet", "none") and not Path(a.pretrained).is_file():
+        raise InputError(a.pretrained, "--pretrained: neither 'imagenet', 'none' nor a weights file")
+    check_out(a.out, [a.pretrained] if Path(a.pretrained).is_file() else [], summary=not a.cv)
     command = "python scripts/train_slice_resnet.py " + " ".join(sys.argv[1:] if argv is None else argv)
     dist = from_environment(a.device)  # None unless torchrun started several processes
     try:

@@ -170,9 +170,7 @@ def covid_ct_bags(data_root: Path, cache_dir: Path, say: Callable[[str], None] =
     split = np.array(["train"] * len(covid_ct_split(data_root / "covid-ct", "train")) +
                      ["val"] * len(covid_ct_split(data_root / "covid-ct", "val")))
     data = bag_set(items, say)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, patches=data.patches, starts=data.starts, labels=data.labels, names=data.names,
-             lungs_found=data.lungs_found, split=split)
+    _save_bags(cache, data, split)
     return data, split
 
 
@@ -203,10 +201,17 @@ def synthetic_bags(folder: Path, cache_dir: Path, say: Callable[[str], None] = p
         if (i + 1) % 20 == 0:
             say(f"volume bags: {i + 1}/{len(index)}")
     data = BagSet.of_volumes(frames, labels, names)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, patches=data.patches, starts=data.starts, labels=data.labels, names=data.names,
-             lungs_found=data.lungs_found, split=np.array(split))
+    _save_bags(cache, data, np.array(split))
     return data, np.array(split)
+
+
+def _save_bags(cache: Path, data: BagSet, split: np.ndarray) -> None:
+    """Write a bag cache atomically: an interrupted run leaves none behind, never a truncated one."""
+    from ...io.writers import atomic_path
+
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+        np.savez(f, patches=data.patches, starts=data.starts, labels=data.labels, names=data.names,
+                 lungs_found=data.lungs_found, split=split)
 
 
 def volume_cohort_bags(csv_path: Path, say: Callable[[str], None] = print) -> BagSet:
@@ -220,7 +225,7 @@ def volume_cohort_bags(csv_path: Path, say: Callable[[str], None] = print) -> Ba
     from ...lungs.select import segment_lungs
 
     frames, labels, names = [], [], []
-    items = cohort_items(csv_path)
+    items = cohort_items(csv_path, dims=3, check_files=True)
     for i, (path, label) in enumerate(items):
         ct = load_ct(path)
         if ct.is_2d:
@@ -274,23 +279,19 @@ def train_volumes(cfg: TrainConfig, *, synthetic: Path | None = None, cohort: Pa
     return merged_states(load_state("", weights=Path(cfg.init)), half_state(net), SLICES_PREFIX), summary
 
 
-def cohort_items(csv_path: Path) -> list[tuple[Path, int]]:
-    """(image, label) rows of a cohort CSV with columns ``path`` and ``label`` (1 / COVID-19, 0 / non-COVID);
-    relative paths are read from the CSV's folder."""
-    from ...errors import InputError
+def cohort_items(csv_path: Path, dims: int = 2, check_files: bool = False) -> list[tuple[Path, int]]:
+    """(file, label) rows of a cohort CSV with columns ``path`` and ``label`` (1 / COVID-19, 0 / non-COVID); relative
+    paths are read from the CSV's folder; both classes must be present. ``check_files``: also, before any work, each
+    file there and a CT input of ``dims`` dimensions from its header (2: the images of ``--cohort``, 3: the volumes
+    of ``--volume-cohort``; ``models.training``)."""
+    from ...models.training import check_case_files, check_classes, read_cohort_csv
 
-    positive, negative = {"1", "covid-19", "covid", "positive"}, {"0", "non-covid", "noncovid", "negative"}
-    out = []
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.DictReader(f), start=2):
-            label = (row.get("label") or "").strip().lower()
-            if not row.get("path") or label not in positive | negative:
-                raise InputError(csv_path, f"line {n}: needs a path and a label 1/0 (COVID-19/non-COVID)")
-            path = Path(row["path"].strip())
-            out.append((path if path.is_absolute() else Path(csv_path).parent / path, int(label in positive)))
-    if len({y for _, y in out}) < 2:
-        raise InputError(csv_path, "a cohort needs both COVID-19 and non-COVID images")
-    return out
+    rows = read_cohort_csv(csv_path, what="image" if dims == 2 else "CT", exists=check_files, row_word="line")
+    check_classes(csv_path, [r.label for r in rows])
+    if check_files:
+        check_case_files(rows, csv_path, dims, " (--volume-cohort takes CT volumes)" if dims == 2 else
+                         " (--cohort takes 2-D images)")
+    return [(r.path, r.label) for r in rows]
 
 
 # ------------------------------------------------------------------------------------------------------ training
@@ -480,7 +481,7 @@ def train(data_root: Path | None, cache_dir: Path, cfg: TrainConfig, on: str = "
     t0 = time.time()
     summary: dict = {}
     if cohort is not None:
-        data = bag_set(cohort_items(cohort), say)
+        data = bag_set(cohort_items(cohort, check_files=True), say)
         summary["trained_on"] = f"cohort {Path(cohort).name} ({len(data.labels)} images)"
         held = None
     else:

@@ -5,19 +5,18 @@ at least the columns ``path`` and ``label``; ``path`` is relative to the cohort 
 INPUT that ``covidct`` reads (NIfTI/NRRD/MHA file, DICOM series folder, slice-stack folder); ``label`` is 1 / 0,
 ``COVID-19`` / ``non-COVID``, ``positive`` / ``negative`` (case-insensitive). An optional ``split`` column
 (``train``, ``val`` or ``test``) fixes the split; without it 15 % of the rows are drawn for validation (§II-G).
-Every problem is an ``InputError`` naming the CSV (or the missing file) and the row.
+Every problem is an ``InputError`` naming the CSV (or the missing file) and the row (``models.training``'s shared
+cohort reader).
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import InputError
+from ...models.training import binary_label, read_cohort_csv
 
-POSITIVE = {"1", "covid-19", "covid", "positive", "pos", "true", "yes"}
-NEGATIVE = {"0", "non-covid", "noncovid", "negative", "neg", "normal", "false", "no"}
 SPLITS = {"train", "val", "test"}
 
 
@@ -26,15 +25,10 @@ class CohortItem:
     path: Path
     label: int
     split: str | None
+    line: int = field(default=0, compare=False)  # in the CSV
 
 
-def parse_label(text: str) -> int | None:
-    value = text.strip().lower()
-    if value in POSITIVE:
-        return 1
-    if value in NEGATIVE:
-        return 0
-    return None
+parse_label = binary_label  # 1, 0 or None
 
 
 def read_cohort(folder: str | Path, labels_csv: str | Path) -> list[CohortItem]:
@@ -42,42 +36,10 @@ def read_cohort(folder: str | Path, labels_csv: str | Path) -> list[CohortItem]:
     folder, labels_csv = Path(folder), Path(labels_csv)
     if not folder.is_dir():
         raise InputError(folder, "the cohort folder does not exist or is not a folder")
-    try:
-        text = labels_csv.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(labels_csv, "the labels CSV does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(labels_csv, f"the labels CSV cannot be read ({e})") from None
-    reader = csv.DictReader(text.splitlines())
-    columns = {c.strip().lower(): c for c in (reader.fieldnames or [])}
-    if "path" not in columns or "label" not in columns:
-        raise InputError(labels_csv, "the labels CSV needs a header with the columns path and label")
-    items, seen = [], set()
-    for n, row in enumerate(reader, start=2):
-        raw_path = (row.get(columns["path"]) or "").strip()
-        raw_label = row.get(columns["label"]) or ""
-        if not raw_path and not raw_label.strip():
-            continue
-        if not raw_path:
-            raise InputError(labels_csv, f"row {n} has no path")
-        label = parse_label(raw_label)
-        if label is None:
-            raise InputError(labels_csv, f"row {n} has the label {raw_label!r}; use 1/0, COVID-19/non-COVID or "
-                                         "positive/negative")
-        split = None
-        if "split" in columns:
-            split = (row.get(columns["split"]) or "").strip().lower() or None
-            if split is not None and split not in SPLITS:
-                raise InputError(labels_csv, f"row {n} has the split {split!r}; use train, val or test")
-        path = Path(raw_path)
-        path = path if path.is_absolute() else folder / path
-        if not path.exists():
-            raise InputError(path, f"listed in row {n} of {labels_csv.name}, but it does not exist")
-        key = path.resolve()
-        if key in seen:
-            raise InputError(labels_csv, f"row {n} lists {raw_path} a second time")
-        seen.add(key)
-        items.append(CohortItem(path, label, split))
-    if not items:
-        raise InputError(labels_csv, "the labels CSV lists no CT")
+    items = []
+    for row in read_cohort_csv(labels_csv, base=folder, name="labels CSV", what="CT"):
+        split = row.fields.get("split", "").lower() or None
+        if split is not None and split not in SPLITS:
+            raise InputError(labels_csv, f"row {row.line} has the split {split!r}; use train, val or test")
+        items.append(CohortItem(row.path, row.label, split, row.line))
     return items

@@ -458,10 +458,10 @@ def covid_ct_items(data_root: Path) -> tuple[list[tuple[Path, int]], np.ndarray]
 
 
 def prepared(data_root: Path, cache_dir: Path, say: Callable[[str], None] = print, cohort: Path | None = None,
-             trunk_name: str = "efficientnet-lite0", synthetic: Path | None = None):
+             trunk_name: str = "efficientnet-lite0", synthetic: Path | None = None, network: str = "diseased"):
     """(lobe cache, cached frozen-trunk features, the ImageNet trunk state, groups) of COVID-CT train+val, a cohort
-    or the train split of a folder of semi-synthetic volumes; for the ``vgg`` trunk (trained end to end) the second
-    and third are None."""
+    (its cache named by its files and labels: an edited CSV is prepared anew) or the train split of a folder of
+    semi-synthetic volumes; for the ``vgg`` trunk (trained end to end) the second and third are None."""
     from .model import imagenet_lite_trunk
 
     import torch
@@ -473,8 +473,10 @@ def prepared(data_root: Path, cache_dir: Path, say: Callable[[str], None] = prin
         path = cache_dir / f"synthetic-{Path(synthetic).resolve().parent.name}-{Path(synthetic).name}.npz"
         cache = build_cache(items, path, synthetic_sample, say=say)
     elif cohort is not None:
-        items, groups = cohort_items(cohort), None
-        path = cache_dir / f"cohort-{Path(cohort).stem}.npz"
+        from ...models.training import cohort_tag
+
+        items, groups = cohort_items(cohort, network), None
+        path = cache_dir / f"cohort-{Path(cohort).stem}-{cohort_tag(items)}.npz"
         cache = build_cache(items, path, volume_sample, say=say)
     else:
         items, groups = covid_ct_items(data_root)
@@ -494,28 +496,23 @@ def prepared(data_root: Path, cache_dir: Path, say: Callable[[str], None] = prin
     return cache, feats, trunk.state_dict(), groups
 
 
-def cohort_items(csv_path: Path) -> list[tuple[Path, int]]:
-    """(path, label) rows of a cohort CSV (columns path,label; label 0 healthy, 1 COVID-19, 2 other disease)."""
-    import csv
+#: What each network learns from a cohort (labels 0 healthy, 1 COVID-19, 2 other disease): both sides needed.
+CLASSES = {"diseased": (("healthy (0)", (0,)), ("diseased (1 or 2)", (1, 2))),
+           "covid-vs-other": (("COVID-19 (1)", (1,)), ("other-disease (2)", (2,)))}
+COHORT_LABELS = {"0": 0, "1": 1, "2": 2}
 
-    from ...errors import InputError
 
-    rows = []
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            try:
-                path, label = Path(row["path"]), int(row["label"])
-                if label not in (0, 1, 2):
-                    raise ValueError(label)
-            except (KeyError, TypeError, ValueError):
-                raise InputError(csv_path, "needs columns path,label with label 0 (healthy), 1 (COVID-19) or 2 "
-                                           "(other disease)") from None
-            if not path.is_absolute():
-                path = Path(csv_path).parent / path
-            rows.append((path, label))
-    if len({y for _, y in rows}) < 2:
-        raise InputError(csv_path, "needs cases of at least two labels")
-    return rows
+def cohort_items(csv_path: Path, network: str = "diseased") -> list[tuple[Path, int]]:
+    """(path, label) rows of a cohort CSV (columns path,label; label 0 healthy, 1 COVID-19, 2 other disease;
+    relative paths from the CSV's folder), checked before any work (``models.training``): the classes ``network``
+    learns present, every file a CT volume."""
+    from ...models.training import check_case_files, check_classes, read_cohort_csv
+
+    rows = read_cohort_csv(csv_path, label=lambda t: COHORT_LABELS.get(t.strip()),
+                           label_help="0 (healthy), 1 (COVID-19) or 2 (other disease)", what="CT")
+    check_classes(csv_path, [r.label for r in rows], CLASSES[network])
+    check_case_files(rows, csv_path, 3)
+    return [(r.path, r.label) for r in rows]
 
 
 def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 5,
@@ -566,7 +563,7 @@ def train(data_root: Path, cache_dir: Path, cfg: TrainConfig, say: Callable[[str
         say(line)
 
     torch.set_num_threads(cfg.threads)
-    cache, feats, trunk_state, _ = prepared(data_root, cache_dir, say, cohort, cfg.trunk, synthetic)
+    cache, feats, trunk_state, _ = prepared(data_root, cache_dir, say, cohort, cfg.trunk, synthetic, cfg.network)
     everything = np.arange(len(cache["y"]))
     net = fit(cache, feats, everything, cfg, seed=seed, say=keep, trunk_state=trunk_state)
     if net.infection:
