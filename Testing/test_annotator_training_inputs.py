@@ -119,15 +119,15 @@ def test_bad_init_and_out_are_refused_before_the_dataset_is_read(dataset, tmp_pa
     if lungs.is_file():
         _refused(capsys, dataset, out, "--init", str(lungs), names="lungs-unet.pt: these weights do not fit")
     # --out: a folder, under a file, the weights it starts from (which must stay as they are)
-    _refused(capsys, dataset, tmp_path, names="is a folder")
-    _refused(capsys, dataset, text / "w.pt", names="notes.pt: is a file")
+    _refused(capsys, dataset, tmp_path, names="is an existing folder")
+    _refused(capsys, dataset, text / "w.pt", names="notes.pt is a file")
     init = tmp_path / "init.pt"
     shutil.copy(LESIONS_UNET, init)
     status, err = _train(capsys, dataset, init, "--init", str(init))
-    assert status == 2 and "training starts from" in err and init.read_bytes() == LESIONS_UNET.read_bytes()
+    assert status == 2 and "is the input itself" in err and init.read_bytes() == LESIONS_UNET.read_bytes()
     if LESIONS_UNET.is_file():  # --corrected without --init starts from the registered weights: never overwritten
         status, err = _train(capsys, dataset, LESIONS_UNET)
-        assert status == 2 and "training starts from" in err
+        assert status == 2 and "is the input itself" in err
 
 
 def test_reader_skips_hidden_leftovers_and_reports_other_files(dataset):

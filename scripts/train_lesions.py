@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -102,36 +101,10 @@ def registered_weights() -> Path | None:
     return load_registry().get(MODEL_NAME).weights
 
 
-def check_out(out: Path, inputs) -> None:
-    """InputError when --out (or its .json record) cannot be written, is a folder, or is one of ``inputs``."""
-    record = out.with_suffix(".json")
-    if record == out:
-        raise InputError(out, "--out names the weights file (.pt); its record is written next to it as .json")
-    for path in (out, record):
-        if path.is_dir():
-            raise InputError(path, "is a folder; --out names the weights file to write")
-        for source in inputs:
-            if source is not None and path.resolve() == Path(source).resolve():
-                raise InputError(path, "is the weights file training starts from; write to another --out")
-    existing = out.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(existing, f"is a file, so {out} cannot be written")
-    if not os.access(existing, os.W_OK | os.X_OK) or any(p.exists() and not os.access(p, os.W_OK)
-                                                         for p in (out, record)):
-        raise InputError(out, "cannot be written (no permission)")
-
-
 def main(argv=None) -> int:
-    try:
-        return run(argv)
-    except InputError as exc:
-        print(f"train_lesions: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("train_lesions: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    from CovidCTAnalysis.models.training import run_script
+
+    return run_script(lambda: run(argv), "train_lesions")
 
 
 def run(argv=None) -> int:
@@ -170,6 +143,8 @@ def run(argv=None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(None, "--device cuda was asked for, but no CUDA device is available (use cpu)")
     # cheap checks first: where the weights go, and the weights training starts from
+    from CovidCTAnalysis.models.training import check_out
+
     check_out(args.out, [args.init or (registered_weights() if args.corrected else None)])
     start = start_network(args.init, args.device) if args.init or args.corrected else None
 
