@@ -444,26 +444,50 @@ def _cmd_serve(args) -> int:
                  ready_file=args.ready_file)
 
 
-def _use_own_weights(args) -> None:
-    """``--weights NAME=FILE``: into this process's environment (worker processes inherit it), then each network
-    built once from its file, so that a file that does not fit stops the command before any work
-    (models/user_weights.py)."""
-    given = getattr(args, "weights", None)
-    if not given:
-        return
-    from .models import load_registry, user_weights
+def _models_run_by(args) -> set[str] | None:
+    """The registered models a command runs (None: any of them, as analyze, batch and serve may)."""
+    if args.command == "classify":
+        return {args.model}
+    if args.command == "segment-lungs":
+        from .lungs.select import DEFAULT_LUNG_MODEL
 
-    if getattr(args, "scheduler", None):
+        return {args.model or DEFAULT_LUNG_MODEL}
+    if args.command == "segment-lesions":
+        return {args.model or "lesions-unet"}
+    return None
+
+
+def _use_own_weights(args) -> None:
+    """A user's own weights (models/user_weights.py), from ``--weights NAME=FILE`` or $COVIDCT_WEIGHTS: the options go
+    into this process's environment (worker processes inherit it); then every override's network is built once from
+    its file, so that a file that does not fit stops the command before any work, and the commands that report on
+    stderr say which models run such weights (analyze: its report's warnings; models: its listing)."""
+    from .models import user_weights
+
+    given = getattr(args, "weights", None)
+    if given and getattr(args, "scheduler", None):
         raise InputError(None, "--weights reaches the workers this command starts, not those of --scheduler; set "
                                f"{user_weights.ENV} on the cluster's workers instead")
-    overrides = user_weights.from_arguments(given)
-    user_weights.install(overrides)
+    if given:
+        user_weights.install(user_weights.from_arguments(given))
+    overrides = user_weights.current()
+    if not overrides:
+        return
+    from .models import load_registry
+
     registry = load_registry()  # unknown names and missing files are refused here
     for name in overrides:
         user_weights.check_loadable(name)
-    if args.command not in ("analyze", "models"):  # analyze prints its report's warnings, models lists the files
-        for warning in user_weights.warnings_for(registry, overrides):
-            print(f"covidct: warning: {warning}", file=sys.stderr)
+    if args.command in ("analyze", "models"):
+        return
+    runs = _models_run_by(args)
+    used = [n for n in overrides if runs is None or n in runs]
+    for warning in user_weights.warnings_for(registry, used):
+        print(f"covidct: warning: {warning}", file=sys.stderr)
+    for name in overrides:
+        if name not in used:
+            print(f"covidct: warning: weights given for {name}, which `covidct {args.command}` does not run here",
+                  file=sys.stderr)
 
 
 COMMANDS = {
@@ -475,6 +499,24 @@ COMMANDS = {
     "batch": _cmd_batch,
     "serve": _cmd_serve,
 }
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (``covidct models | head``: the pipe's write end reports an error); if so,
+    stdout now goes to the null device, so that Python's own flush at exit does not report a second error."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):  # a replaced stdout without a file descriptor
+        return False
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if not any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+            return False
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return True
 
 
 class Terminated(BaseException):
@@ -496,17 +538,29 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.command != "serve":  # a short-lived process: freed arrays stay mapped for reuse (heap.py)
             keep_freed_memory()
-        _use_own_weights(args)
-        return COMMANDS[args.command](args)
+        from .models.user_weights import ENV
+
+        kept = os.environ.get(ENV)  # --weights holds for this call only (main may be called again in-process)
+        try:
+            _use_own_weights(args)
+            return COMMANDS[args.command](args)
+        finally:
+            if kept is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = kept
     except InputError as exc:
         print(f"covidct: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("covidct: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `covidct models | head`: the reader of stdout left; nothing of ours went wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes it
-        return 141
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # another pipe (a worker's, a socket's) broke: a real failure
+            print(f"covidct: internal error: BrokenPipeError: {exc} (set COVIDCT_DEBUG=1 for details)",
+                  file=sys.stderr)
+            return 1
+        return 141  # `covidct models | head`: the reader of stdout left; nothing of ours went wrong
     except Terminated:
         print("covidct: terminated", file=sys.stderr)
         return 143

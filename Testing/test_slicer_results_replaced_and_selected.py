@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 import sys
 from pathlib import Path
@@ -70,7 +71,10 @@ def _outputs(demo, tmp_path, extra_heatmaps=(), with_ct: bool = False, **classif
     files = {"report.json": tmp_path / "report.json", "lungs.seg.nrrd": folder / "lungs.seg.nrrd",
              "lesions.seg.nrrd": folder / "lesions.seg.nrrd", "heatmap-decovnet.nrrd": folder / "heatmap.nrrd"}
     files.update({name: folder / "heatmap.nrrd" for name in extra_heatmaps})
-    if with_ct:  # a --demo run writes the CT it generated into its output folder
+    if with_ct:  # a --demo run writes the CT it generated into its output folder, and the truth into its report
+        report["demo_truth"] = {"lungs": report["lungs"], "lesions": {"ggo_ml": 0.0, "consolidation_ml": 0.0,
+                                                                      "total_ml": 0.0}, "lesion_list": [], "seed": 5}
+        (tmp_path / "report.json").write_text(json.dumps(report))
         files[ct.name] = ct
     return files
 
@@ -332,3 +336,23 @@ def test_attention_table_takes_the_reports_slice_positions(headless, flipped_ct,
     assert [table.GetColumnByName(Z_MM).GetValue(i) for i in range(2)] == [-70.0, -45.0]
     assert [table.GetColumnByName(INSTANCE).GetValue(i) for i in range(2)] == ["7", "2"]
     assert [table.GetColumnByName(FILE).GetValue(i) for i in range(2)] == ["[removed]_007.dcm", "[removed]_002.dcm"]
+
+
+def test_a_demo_run_keeps_an_analysis_loaded_with_its_own_ct(headless, demo, tmp_path):
+    """A folder loaded without a volume node brings its CT (as a demo does) but is no demo: a demo run keeps it."""
+    from CovidCTAnalysis.mrml.results import load_analysis
+
+    scene = headless.scene
+    ct, folder = demo
+    outdir = tmp_path / "loaded"
+    outdir.mkdir()
+    for name, path in _outputs(demo, tmp_path).items():
+        shutil.copy(path, outdir / name)
+    loaded = load_analysis(scene, outdir)  # the CT from the report's input path: owned, not a demo
+    assert loaded.owns_volume
+    (tmp_path / "demo-run").mkdir()
+    logic = AnalyzeLogic(scene, process_factory=FakeProcess(_outputs(demo, tmp_path / "demo-run", with_ct=True)))
+    logic.start_demo(AnalyzeParameters.of(scene))
+    _wait(logic)
+    assert logic.state is ProcessState.SUCCEEDED, logic.error_message
+    assert loaded.volume.GetScene() is scene and all(node.GetScene() is scene for node in loaded.nodes())

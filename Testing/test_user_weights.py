@@ -168,3 +168,34 @@ def test_batch_on_a_cluster_refuses_weights_it_cannot_hand_to_the_workers(small_
                    f"decovnet={retrained('decovnet', tmp_path)}")
     assert proc.returncode == 2 and "COVIDCT_WEIGHTS" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_training_checkpoint_is_refused_as_no_state_dict(tmp_path, monkeypatch):
+    """{"epoch": ..., "state_dict": {...}} loads with weights_only and is a dict, but holds no state dict itself."""
+    needs("decovnet")
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"epoch": 3, "state_dict": torch.load(load_registry().get("decovnet").weights, weights_only=True)},
+               checkpoint)
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={checkpoint}")
+    with pytest.raises(InputError) as err:
+        user_weights.check_loadable("decovnet")
+    assert err.value.path == str(checkpoint.resolve()) and "training checkpoint" in err.value.problem
+
+
+def test_the_variable_alone_is_checked_and_said_and_options_do_not_outlive_the_call(tmp_path, monkeypatch, capsys):
+    """COVIDCT_WEIGHTS without --weights: checked before work and named on stderr; --weights of one in-process
+    main() call is gone after it."""
+    needs("decovnet")
+    from CovidCTAnalysis.cli import main
+
+    short, mine = one_tensor_short("decovnet", tmp_path), retrained("decovnet", tmp_path)  # from the shipped file
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={short}")
+    assert main(["models"]) == 2 and "do not fit" in capsys.readouterr().err
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={mine}")
+    assert main(["classify", "--model", "decovnet", str(tmp_path / "absent.nii.gz"), "-o",
+                 str(tmp_path / "p.csv")]) == 2
+    assert "decovnet runs your weights my-decovnet.pt" in capsys.readouterr().err
+    monkeypatch.delenv(user_weights.ENV)
+    assert main(["models", "--weights", f"decovnet={mine}"]) == 0
+    assert "+user." in capsys.readouterr().out
+    assert user_weights.ENV not in __import__("os").environ

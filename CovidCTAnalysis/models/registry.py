@@ -103,9 +103,10 @@ class ModelEntry:
                 raise
             raise ModelIntegrityError(path, f"not a weights file of {self.name}: torch cannot read it as a state dict "
                                             f"({type(exc).__name__})") from None
-        if not isinstance(state, dict):
-            raise ModelIntegrityError(path, f"not a weights file of {self.name}: it holds a {type(state).__name__}, "
-                                            "not a state dict")
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            what = type(state).__name__ if not isinstance(state, dict) else "dict with other values than tensors"
+            raise ModelIntegrityError(path, f"not a weights file of {self.name}: it holds a {what} (a training "
+                                            "checkpoint?), not a state dict")
         return state
 
 

@@ -344,17 +344,6 @@ def load_weights_file(path, option: str = "--init") -> dict:
     return state
 
 
-def check_folder(path, what: str, needs: str | None = None) -> None:
-    """Refuse a data folder that is absent, or that lacks the file or folder ``needs`` inside it."""
-    from ..errors import InputError
-
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError(path, f"{what}: not a folder")
-    if needs is not None and not (path / needs).exists():
-        raise InputError(path, f"{what}: has no {needs}")
-
-
 class ScriptParser(argparse.ArgumentParser):
     """argparse whose usage errors are InputErrors: one line and exit status 2 under ``run_script``."""
 

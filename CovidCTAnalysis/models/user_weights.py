@@ -62,8 +62,16 @@ def current() -> dict[str, Path]:
 
 
 def cache_key() -> str:
-    """What a cache of loaded networks must key on besides the registry path and the device."""
-    return os.environ.get(ENV, "")
+    """What a cache of loaded networks must key on besides the registry path and the device: each override's file
+    with its size and modification time (a file retrained in place is another network)."""
+    parts = []
+    for name, path in sorted(current().items()):
+        try:
+            stat = path.stat()
+            parts.append(f"{name}={path}:{stat.st_size}:{stat.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{name}={path}")
+    return "|".join(parts)
 
 
 def install(overrides: dict[str, Path]) -> None:

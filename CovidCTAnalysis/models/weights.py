@@ -83,7 +83,7 @@ def network_from_state(build: Callable[[], object], state: dict, device="cpu", s
         raise InputError(source, f"these weights do not fit any network of this model ({exc})") from None
     try:
         net.load_state_dict(float_state(state))
-    except RuntimeError:
+    except (RuntimeError, AttributeError, TypeError):  # AttributeError: a value that is not a tensor
         if source is None:
             raise
         raise InputError(source, f"these weights do not fit the network: {_misfit(net.state_dict(), state)}") from None

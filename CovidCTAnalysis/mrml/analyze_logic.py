@@ -129,12 +129,14 @@ class AnalyzeLogic(RunningLogic):
         """Remove the results another logic object left in the scene (an earlier instance: the module reloaded, a
         second front end, a saved scene) that this analysis replaces, as ``clear_results`` removes this one's: the
         earlier analyses of ``volume``, the CT analysed now (which stays), or for a demo run (``volume`` None) the
-        earlier demo analyses with their demo CT. They are found by the attribute every analysis node carries
-        (``results.ANALYSIS_ATTRIBUTE``) and their reference to their CT."""
+        earlier demo analyses with their demo CT (not an analysis loaded from a folder with its own CT). They are
+        found by the attributes every analysis node carries (``results.ANALYSIS_ATTRIBUTE``, ``DEMO_ATTRIBUTE``) and
+        their reference to their CT."""
         for found in analyses_in_scene(self.scene):
             if self.results is not None and found.analysis_id == self.results.analysis_id:
                 continue
-            if (volume is not None and found.volume is volume) or (volume is None and found.owns_volume):
+            if (volume is not None and found.volume is volume) or (volume is None and found.owns_volume
+                                                                   and found.demo):
                 remove_found_analysis(self.scene, found, keep=volume)
 
     @property

@@ -56,6 +56,8 @@ SCENE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")
 NO_SPACING_KINDS = ("slice-2d", "slice-stack")
 #: node attribute: the id of the analysis a node belongs to (also on a CT the analysis loaded itself)
 ANALYSIS_ATTRIBUTE = "CovidCTAnalysis.Analysis"
+#: node attribute, "1" on the nodes of an analysis of a generated demo CT (its report has ``demo_truth``)
+DEMO_ATTRIBUTE = "CovidCTAnalysis.Demo"
 #: node reference role: from every node of an analysis to the CT it was made for
 CT_REFERENCE = "CovidCTAnalysis.AnalysedCT"
 
@@ -353,6 +355,8 @@ def tag_analysis(scene, result: AnalysisNodes) -> None:
     result.analysis_id = result.analysis_id or uuid.uuid4().hex
     for node in result.nodes():
         node.SetAttribute(ANALYSIS_ATTRIBUTE, result.analysis_id)
+        if "demo_truth" in result.report:
+            node.SetAttribute(DEMO_ATTRIBUTE, "1")
         node.SetNodeReferenceID(CT_REFERENCE, result.volume.GetID())
     if result.owns_volume:
         result.volume.SetAttribute(ANALYSIS_ATTRIBUTE, result.analysis_id)
@@ -369,6 +373,7 @@ class FoundAnalysis:
     nodes: list  # every node but the CT
     volume: object | None  # the CT they were made for (None when it is gone)
     owns_volume: bool  # the CT was loaded by the analysis (a --demo run)
+    demo: bool = False  # an analysis of a generated demo CT (``DEMO_ATTRIBUTE``)
 
 
 def analyses_in_scene(scene) -> list[FoundAnalysis]:
@@ -383,7 +388,8 @@ def analyses_in_scene(scene) -> list[FoundAnalysis]:
     for tag, nodes in groups.items():
         volume = next((n.GetNodeReference(CT_REFERENCE) for n in nodes if n.GetNodeReference(CT_REFERENCE)), None)
         owned = volume is not None and volume.GetAttribute(ANALYSIS_ATTRIBUTE) == tag
-        found.append(FoundAnalysis(tag, [n for n in nodes if n is not volume], volume, owned))
+        found.append(FoundAnalysis(tag, [n for n in nodes if n is not volume], volume, owned,
+                                   demo=any(n.GetAttribute(DEMO_ATTRIBUTE) == "1" for n in nodes)))
     return found
 
 

@@ -9,7 +9,8 @@ read from the file, and a single picture is segmented whole at its own resolutio
 
 Whole lungs: the MosMedData severity band grades the involvement of the whole lungs (lesions/quantify.py). A scan
 whose lungs reach its bottom or top slice, that holds less lung height than any adult chest, or whose field of view
-holds one lung only, shows only part of them; its % involvement (and its lung volumes) describe the scanned part only, and analyze withholds the band.
+holds one lung only, shows only part of them; its % involvement (and its lung volumes) describe the scanned part
+only, and analyze withholds the band.
 """
 
 from __future__ import annotations

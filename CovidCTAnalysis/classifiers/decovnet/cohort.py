@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import InputError
-from ...models.training import binary_label, read_cohort_csv
+from ...models.training import read_cohort_csv
 
 SPLITS = {"train", "val", "test"}
 
@@ -28,7 +28,6 @@ class CohortItem:
     line: int = field(default=0, compare=False)  # in the CSV
 
 
-parse_label = binary_label  # 1, 0 or None
 
 
 def read_cohort(folder: str | Path, labels_csv: str | Path) -> list[CohortItem]:
