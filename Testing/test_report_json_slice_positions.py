@@ -24,7 +24,7 @@ from CovidCTAnalysis.pipeline.report_images import SliceNames
 
 def report_of(ct, classifiers, **kw) -> dict:
     """build_report as analyze calls it, through JSON as report.json is read back."""
-    report = build_report(ct=ct, input_path=ct.source, demo=None, lung_ml=None, lesion_numbers=None,
+    report = build_report(ct=ct, input_path=ct.source, truth=None, lung_ml=None, lesion_numbers=None,
                           classifiers=classifiers, versions={}, unavailable={}, timings_s={"load": 0.1}, **kw)
     return json.loads(json.dumps(report))
 

@@ -198,6 +198,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
     agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},
                           registry.disagreement_threshold)
+    truth = None if demo is None else demo_truth(demo)  # once, for report.html and report.json
     with progress.stage("report", "rendering report.html and report.pdf"):
         # every text derived from the input, without the patient's identifiers (privacy.py)
         shown = replace(ct, notes=tuple(privacy.text(n) for n in ct.notes))
@@ -206,8 +207,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
                    warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers,
-                   truth=None if demo is None else demo_truth(demo))
-        result = privacy.data(build_report(ct=ct, input_path=input_path, demo=demo, lung_ml=lung_ml,
+                   truth=truth)
+        result = privacy.data(build_report(ct=ct, input_path=input_path, truth=truth, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
                                            warnings=warnings, keep_identifiers=options.keep_identifiers))

@@ -18,7 +18,7 @@ SLICE_INDEX_KEYS = ("slice_attention", "slice_probabilities", "slice_relevance")
 SLICE_INDEX_LISTS = ("top_slices", "most_probable_slices", "refined_slices")
 
 
-def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_numbers, classifiers, versions,
+def build_report(*, ct: CTVolume, input_path: Path, truth, lung_ml, lesion_numbers, classifiers, versions,
                  unavailable, timings_s, warnings=(), keep_identifiers: bool = False) -> dict:
     """The report dictionary; every top-level key of the contract is present (null where a stage is unavailable).
     ``warnings``: what the reader must know about the results (a 2-D image without a lung mask), always a list.
@@ -39,8 +39,8 @@ def build_report(*, ct: CTVolume, input_path: Path, demo, lung_ml, lesion_number
         "warnings": list(warnings),
         "version": __version__,
     }
-    if demo is not None:
-        report["demo_truth"] = demo_truth(demo)
+    if truth is not None:  # a demo CT's ``demo_truth``
+        report["demo_truth"] = truth
     return report
 
 
