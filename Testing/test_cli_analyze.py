@@ -260,3 +260,9 @@ def test_report_html_says_how_far_each_classifier_was_validated(demo_run):
         assert text, f"{name} has no validation summary in the registry"
         assert f"validation: {html.escape(text)}" in page
         assert report["classifiers"][name]["validation"] == text  # kept with the result it qualifies
+    # the consensus too: a CT volume's set of classifiers (decovnet among them) is not the one it was measured on
+    consensus, measured_on = report["consensus"], registry.consensus["validation"]
+    assert consensus["models"] != sorted(measured_on["models"])
+    assert consensus["validation"].startswith("this set of classifiers (") and measured_on["text"] in \
+        consensus["validation"]
+    assert f"validation: {html.escape(consensus['validation'])}" in page

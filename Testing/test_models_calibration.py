@@ -52,6 +52,27 @@ def test_consensus_mean_and_disagreement():
     assert consensus({}, 0.5)["probability"] is None
 
 
+def test_consensus_states_its_validation_only_for_the_classifiers_it_was_measured_on():
+    validated = {"models": ["b", "a"], "text": "CV AUC 0.9 on figures"}
+    assert consensus({"a": 0.9, "b": 0.7}, 0.5, validated)["validation"] == "CV AUC 0.9 on figures"
+    other = consensus({"a": 0.9, "b": 0.7, "c": 0.2}, 0.5, validated)["validation"]
+    assert other.startswith("this set of classifiers (a, b, c) is not validated") and "a, b: CV AUC 0.9" in other
+    assert "validation" not in consensus({"a": 0.9}, 0.5) and "validation" not in consensus({}, 0.5, validated)
+
+
+def test_registry_consensus_validation_names_shipped_classifiers_and_its_measurement():
+    """The registry's consensus line is the one scripts/consensus_validation.py measured (its json), on shipped
+    classifiers whose CV predictions it read."""
+    registry = load_registry()
+    validated = registry.consensus["validation"]
+    root = registry.path.parents[2]
+    measured = json.loads((root / "Resources/Models/cards/consensus/validation.json").read_text(encoding="utf-8"))
+    assert sorted(measured["models"]) == sorted(validated["models"])
+    for name in validated["models"]:
+        assert registry.get(name).task == "classification", name
+    assert f"ROC AUC {measured['roc_auc']['consensus']['auc_mean']:.2f}" in validated["text"]
+
+
 def test_fits_repair_a_biased_overconfident_classifier():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 4000)
@@ -119,6 +140,9 @@ def test_slicer_table_shows_calibration_and_consensus():
     assert "uncalibrated 0.990" in rows["P(COVID-19), a"].note
     assert rows["P(COVID-19), consensus of 2"].value == pytest.approx(0.4)
     assert "disagree" in rows["P(COVID-19), consensus of 2"].note
+    assert "Validation, consensus" not in rows
+    report["consensus"] = consensus({"a": 0.7, "b": 0.1}, 0.5, {"models": ["a", "b"], "text": "CV AUC 0.9"})
+    assert {r.measurement: r for r in report_rows(report)}["Validation, consensus"].note == "CV AUC 0.9"
 
 
 def test_measurements_table_carries_each_classifiers_validation():

@@ -148,6 +148,7 @@ def test_analyze_with_a_users_weights_says_so(small_ct, tmp_path):
     assert "probability_raw" not in report["classifiers"]["decovnet"] or \
         report["classifiers"]["decovnet"]["probability"] == report["classifiers"]["decovnet"]["probability_raw"]
     assert "my-decovnet.pt" in proc.stderr  # the warning on stderr too
+    assert report["consensus"]["validation"] == f"includes {user_weights.USER_VALIDATION}"
 
 
 def test_a_file_that_does_not_fit_stops_before_any_work(small_ct, tmp_path):

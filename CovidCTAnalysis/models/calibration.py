@@ -54,12 +54,20 @@ def calibrated_entry(entry: dict, calibration: Mapping | None, input_kind: str |
                 NON_COVID, label_raw=entry.get("label"), calibration=calibration["method"])
 
 
-def consensus(probabilities: Mapping[str, float], threshold: float) -> dict:
-    """{"probability": mean or None, "spread", "disagreement": spread > threshold, "threshold", "models"}."""
+def consensus(probabilities: Mapping[str, float], threshold: float, validated: Mapping | None = None) -> dict:
+    """{"probability": mean or None, "spread", "disagreement": spread > threshold, "threshold", "models"}, and
+    "validation" when the registry's consensus block states one (``validated``: {"models", "text"}): its text where
+    these are the classifiers it was measured on, else a line saying this set of classifiers was not validated."""
     models = sorted(probabilities)
     values = [float(probabilities[m]) for m in models]
     if not values:
         return {"probability": None, "spread": None, "disagreement": False, "threshold": threshold, "models": []}
     spread = max(values) - min(values)
-    return {"probability": sum(values) / len(values), "spread": spread, "disagreement": spread > threshold,
-            "threshold": threshold, "models": models}
+    result = {"probability": sum(values) / len(values), "spread": spread, "disagreement": spread > threshold,
+              "threshold": threshold, "models": models}
+    if validated and validated.get("text"):
+        measured_on = sorted(validated.get("models", ()))
+        result["validation"] = (validated["text"] if models == measured_on else
+                                f"this set of classifiers ({', '.join(models)}) is not validated; the mean of "
+                                f"{', '.join(measured_on)}: {validated['text']}")
+    return result

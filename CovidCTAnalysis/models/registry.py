@@ -118,8 +118,9 @@ DEFAULT_DISAGREEMENT = 0.5
 class Registry:
     path: Path
     entries: dict[str, ModelEntry]
-    #: {"disagreement_threshold": float, "chosen_on": str}: the spread of the classifiers' calibrated probabilities
-    #: above which the consensus flags a disagreement, and the data it was chosen on
+    #: {"disagreement_threshold": float, "chosen_on": str, "validation": {"models": [...], "text": str}}: the spread
+    #: of the classifiers' calibrated probabilities above which the consensus flags a disagreement, the data it was
+    #: chosen on, and how far the consensus of which classifiers was validated (Resources/Models/cards/consensus.md)
     consensus: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -56,6 +56,8 @@ def report_rows(report: dict, notes=()) -> list[Row]:
         flag = (f"the classifiers disagree (spread {consensus['spread']:.2f} > {consensus['threshold']:.2f})"
                 if consensus.get("disagreement") else "")
         rows.append(Row(f"P(COVID-19), consensus of {len(consensus['models'])}", consensus["probability"], "", flag))
+        if consensus.get("validation"):
+            rows.append(Row("Validation, consensus", math.nan, "", consensus["validation"]))
     for stage, why in (report.get("unavailable") or {}).items():
         rows.append(Row(f"{stage.capitalize()}", math.nan, "", why))
     return rows

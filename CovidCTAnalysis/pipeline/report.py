@@ -181,9 +181,10 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
                     if consensus["disagreement"] else f"; spread {consensus['spread']:.2f}")
             rows.append((f"consensus of {len(consensus['models'])}", f"P(COVID-19) = {consensus['probability']:.3f}"
                          f" (mean of the calibrated probabilities){flag}"))
-        sections += ["<h2>Classifiers</h2>", _table(rows, notes={name: f"validation: {r['validation']}"
-                                                               for name, r in classifiers.items()
-                                                               if r.get("validation")})]
+        notes = {name: f"validation: {r['validation']}" for name, r in classifiers.items() if r.get("validation")}
+        if consensus and consensus.get("validation"):
+            notes[f"consensus of {len(consensus['models'])}"] = f"validation: {consensus['validation']}"
+        sections += ["<h2>Classifiers</h2>", _table(rows, notes=notes)]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
     images = (key_images(ct.image, lungs=lungs, lesions=lesions, names=names)
