@@ -56,7 +56,9 @@ def test_consensus_states_its_validation_only_for_the_classifiers_it_was_measure
     validated = {"models": ["b", "a"], "text": "CV AUC 0.9 on figures"}
     assert consensus({"a": 0.9, "b": 0.7}, 0.5, validated)["validation"] == "CV AUC 0.9 on figures"
     other = consensus({"a": 0.9, "b": 0.7, "c": 0.2}, 0.5, validated)["validation"]
-    assert other.startswith("this set of classifiers (a, b, c) is not validated") and "a, b: CV AUC 0.9" in other
+    assert other == "not validated for this set (with c); the validated set (a, b): CV AUC 0.9 on figures"
+    fewer = consensus({"a": 0.9}, 0.5, validated)["validation"]
+    assert fewer.startswith("not validated for this set (without b); the validated set (a, b)")
     assert "validation" not in consensus({"a": 0.9}, 0.5) and "validation" not in consensus({}, 0.5, validated)
 
 

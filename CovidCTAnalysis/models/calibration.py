@@ -57,7 +57,7 @@ def calibrated_entry(entry: dict, calibration: Mapping | None, input_kind: str |
 def consensus(probabilities: Mapping[str, float], threshold: float, validated: Mapping | None = None) -> dict:
     """{"probability": mean or None, "spread", "disagreement": spread > threshold, "threshold", "models"}, and
     "validation" when the registry's consensus block states one (``validated``: {"models", "text"}): its text where
-    these are the classifiers it was measured on, else a line saying this set of classifiers was not validated."""
+    these are the classifiers it was measured on, else a line naming the classifiers that differ."""
     models = sorted(probabilities)
     values = [float(probabilities[m]) for m in models]
     if not values:
@@ -67,7 +67,11 @@ def consensus(probabilities: Mapping[str, float], threshold: float, validated: M
               "threshold": threshold, "models": models}
     if validated and validated.get("text"):
         measured_on = sorted(validated.get("models", ()))
-        result["validation"] = (validated["text"] if models == measured_on else
-                                f"this set of classifiers ({', '.join(models)}) is not validated; the mean of "
-                                f"{', '.join(measured_on)}: {validated['text']}")
+        extra = [m for m in models if m not in measured_on]
+        missing = [m for m in measured_on if m not in models]
+        differs = "; ".join(filter(None, (extra and f"with {', '.join(extra)}",
+                                          missing and f"without {', '.join(missing)}")))
+        result["validation"] = (validated["text"] if not differs else
+                                f"not validated for this set ({differs}); the validated set "
+                                f"({', '.join(measured_on)}): {validated['text']}")
     return result
