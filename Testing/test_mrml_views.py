@@ -78,3 +78,28 @@ def test_lungs_are_see_through_and_cameras_look_at_them(scene_with_ct):
     focus = views.focus_cameras(headless.scene, lungs)
     assert camera.GetFocalPoint() == pytest.approx(focus)
     assert camera.GetPosition()[1] > focus[1]  # anterior of the lungs
+
+
+def test_a_classifiers_lung_regions_do_not_hide_the_lesions_in_3d(scene_with_ct, files, tmp_path):
+    """lobe-patch's lung regions are copies of the lungs: opaque, they had wrapped every lesion in 3-D. They are
+    see-through and hidden until switched on; its infected region is shown opaque like the lesions."""
+    import SimpleITK as sitk
+
+    from CovidCTAnalysis.labels import CLASSIFIER_SEGMENTS
+    from CovidCTAnalysis.mrml.results import AnalysisNodes, load_classifier_segmentation
+
+    headless, ct, lungs = scene_with_ct
+    right_lung = sitk.Cast(sitk.ReadImage(str(files[1])) == 1, sitk.sitkUInt8)
+    infected_file = write_label_map(right_lung, tmp_path / "infected.seg.nrrd", CLASSIFIER_SEGMENTS["infected"])
+    lobes = load_classifier_segmentation(headless.scene, files[1], "lobes", ct, "lobe-patch")
+    infected = load_classifier_segmentation(headless.scene, infected_file, "infected", ct, "lobe-patch")
+    result = AnalysisNodes(outdir=tmp_path, report={}, volume=ct, lungs=lungs,
+                           segmentations={"lobe-patch lobes": lobes, "lobe-patch infected": infected})
+    views.show_analysis(headless.scene, result)
+    assert lungs.GetDisplayNode().GetOpacity3D() == pytest.approx(views.LUNG_OPACITY_3D)
+    regions = lobes.GetDisplayNode()
+    assert not regions.GetVisibility3D() and regions.GetOpacity3D() == pytest.approx(views.LUNG_OPACITY_3D)
+    assert regions.GetVisibility() and regions.GetVisibility2D(), "the regions stay in the slice views"
+    assert lobes.GetSegmentation().ContainsRepresentation("Closed surface"), "ready when switched on"
+    shown = infected.GetDisplayNode()
+    assert shown.GetVisibility3D() and shown.GetOpacity3D() == pytest.approx(views.LESION_OPACITY_3D)

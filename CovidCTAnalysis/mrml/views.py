@@ -4,8 +4,10 @@ Everything here is MRML, so it works on Slicer's scene and on a headless slicer-
 
 - slice views: the CT as background and the first heatmap as foreground (at its opacity) in every slice view, then
   the field of view of every slice logic the application logic knows fitted to the CT;
-- 3-D: the lungs as semi-transparent closed surfaces, the lesions (and localized lesions) opaque; every 3-D view's
-  camera looks at the lungs from the front (anterior), far enough to see both;
+- 3-D: the lungs as semi-transparent closed surfaces, the lesions (and localized lesions, and a classifier's infected
+  region) opaque; a classifier's lung regions (lobe-patch's), which would wrap the lesions in opaque copies of the
+  lungs, see-through and hidden until switched on; every 3-D view's camera looks at the lungs from the front
+  (anterior), far enough to see both;
 - the measurement table becomes the active table, and the layout switches to one with a table view (four-up +
   table) unless it already has one;
 - subject hierarchy: the created nodes go into one folder "<CT> COVID-19 CT analysis" under the CT's parent (the
@@ -28,6 +30,8 @@ from .segmentations import show_in_3d
 
 LUNG_OPACITY_3D = 0.3
 LESION_OPACITY_3D = 1.0
+#: kinds of a classifier's segmentations (labels.CLASSIFIER_SEGMENTS) that cover the lungs: hidden in 3-D at first
+LUNG_REGION_KINDS = ("lobes",)
 FOLDER_SUFFIX = "COVID-19 CT analysis"
 #: layouts that already have a table view (names of vtkMRMLLayoutNode's constants); the first is the one switched to
 TABLE_LAYOUTS = ("SlicerLayoutFourUpTableView", "SlicerLayout3DTableView", "SlicerLayoutFourUpPlotTableView")
@@ -138,9 +142,15 @@ def show_analysis(scene, result, app_logic=None, in_3d: bool = True) -> ViewRequ
     heatmap = next(iter(result.heatmaps.values()), None)
     fitted = show_slices(scene, result.volume, heatmap, app_logic)
     located = [segmentation for segmentation, _ in result.localizations.values()]
-    lesions = [node for node in [result.lesions, *located] if node is not None]
+    regions = {key: node for key, node in result.segmentations.items() if key.split()[-1] in LUNG_REGION_KINDS}
+    lesions = [node for node in [result.lesions, *located, *result.segmentations.values()]
+               if node is not None and node not in regions.values()]
     if in_3d:
         show_in_3d_views(result.lungs, lesions)
+        for node in regions.values():
+            show_in_3d(node)
+            node.GetDisplayNode().SetOpacity3D(LUNG_OPACITY_3D)
+            node.GetDisplayNode().SetVisibility3D(False)
     focus = focus_cameras(scene, result.lungs if result.lungs is not None else result.volume)
     if result.table is not None:
         show_table(scene, result.table, app_logic)
