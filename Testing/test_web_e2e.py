@@ -137,6 +137,11 @@ def _coloured(rgb: np.ndarray, chroma: int = 60) -> int:
     return int(((rgb.max(axis=2) - rgb.min(axis=2)) > chroma).sum())
 
 
+def _bluish(rgb: np.ndarray) -> int:
+    """Pixels tinted blue (the left lung's colour; lesions are yellow and red, the 3-D background grey)."""
+    return int((((rgb[..., 2] - rgb[..., 0]) > 25) & (rgb[..., 2] > rgb[..., 1])).sum())
+
+
 def test_bad_inputs_are_refused_on_the_page_and_the_server_keeps_serving(page, server, tmp_path, artifacts):
     _, data, _ = server
     page.fill("#covidct-path", "../secret.nrrd")
@@ -214,6 +219,7 @@ def test_analyze_with_a_second_request_queued_then_cancel_then_results(page, bro
     # only lesions, heatmaps and the lesion points' labels counted, and only the 10 largest points carry a label
     assert _coloured(axial, chroma=30) > before + 2000, "no lung/lesion colours over the CT in the axial view"
     assert _coloured(three_d) > 2000, "no lesion surfaces in the 3-D view"
+    assert _bluish(three_d) > 2000, "no see-through left lung around the lesions in the 3-D view"
     page.screenshot(path=str(artifacts / "2-analysis-done.png"))
 
 

@@ -69,6 +69,10 @@ class CovidCTWebApp:
         self.layout_manager = LayoutManager(self.scene, self.slicer.view_manager, self.server)
         self.layout_manager.register_layout_dict(LayoutManager.default_grid_configuration())
         self.layout_manager.set_layout("Quad View")
+        for view in self.slicer.view_manager.get_threed_views():
+            # The 3-D view peels depth to draw see-through surfaces (the lungs around the lesions); on a multisampled
+            # off-screen window it drew none of them, leaving the lesions floating without their lungs.
+            view.render_window().SetMultiSamples(0)
 
         python = python or sys.executable
         self.analyze_logic = AnalyzeLogic(self.scene, python=python, app_logic=self.slicer.app_logic)
