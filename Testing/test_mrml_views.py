@@ -103,3 +103,34 @@ def test_a_classifiers_lung_regions_do_not_hide_the_lesions_in_3d(scene_with_ct,
     assert lobes.GetSegmentation().ContainsRepresentation("Closed surface"), "ready when switched on"
     shown = infected.GetDisplayNode()
     assert shown.GetVisibility3D() and shown.GetOpacity3D() == pytest.approx(views.LESION_OPACITY_3D)
+
+
+def test_slice_views_go_through_the_largest_lesion(scene_with_ct, tmp_path):
+    """After the fit, each slice view moves along its normal to the largest lesion's centre, so the axial, coronal
+    and sagittal views all show it (the CT's middle planes may hold no lesion); the in-plane fit stays."""
+    from CovidCTAnalysis.mrml.markups import LesionPoint, add_lesion_markups
+    from CovidCTAnalysis.mrml.results import AnalysisNodes
+
+    headless, ct, lungs = scene_with_ct
+    views_ = {name: headless.slice_renderer(name, orientation)
+              for name, orientation in (("Red", "Axial"), ("Green", "Coronal"), ("Yellow", "Sagittal"))}
+    largest, small = (12.0, -20.0, 30.0), (-40.0, 5.0, -10.0)
+    # in lesion_points' order: largest first
+    markups = add_lesion_markups(headless.scene, [LesionPoint(1, "ground-glass opacity", largest, 3.0, "right"),
+                                                  LesionPoint(1, "ground-glass opacity", small, 0.2, "left")])
+    result = AnalysisNodes(outdir=tmp_path, report={}, volume=ct, lungs=lungs, markups=markups)
+    request = views.show_analysis(headless.scene, result, headless.app_logic)
+    assert request.lesion_ras == pytest.approx(largest)
+    for name, renderer in views_.items():  # the point lies in each view's plane
+        to_ras = renderer.slice_node.GetSliceToRAS()
+        normal = [to_ras.GetElement(i, 2) for i in range(3)]
+        origin = [to_ras.GetElement(i, 3) for i in range(3)]
+        distance = sum(n * (p - o) for n, p, o in zip(normal, largest, origin))
+        assert abs(distance) < 1.0, f"{name} view is {distance:.1f} mm from the largest lesion"
+    bounds = [0.0] * 6
+    ct.GetRASBounds(bounds)
+    assert views_["Red"].slice_node.GetFieldOfView()[0] == pytest.approx(
+        max(bounds[1] - bounds[0], bounds[3] - bounds[2]), rel=0.05), "the in-plane fit is kept"
+
+    no_lesion = AnalysisNodes(outdir=tmp_path, report={}, volume=ct, lungs=lungs)
+    assert views.show_analysis(headless.scene, no_lesion, headless.app_logic).lesion_ras is None

@@ -3,7 +3,9 @@
 Everything here is MRML, so it works on Slicer's scene and on a headless slicer-core scene alike:
 
 - slice views: the CT as background and the first heatmap as foreground (at its opacity) in every slice view, then
-  the field of view of every slice logic the application logic knows fitted to the CT;
+  the field of view of every slice logic the application logic knows fitted to the CT, and every slice view moved
+  through the centre of the largest lesion (else of a classifier's localized lesion): the axial, coronal and sagittal
+  views then all show it, where the CT's middle planes may hold none (a midline sagittal holds little lung);
 - 3-D: the lungs as semi-transparent closed surfaces, the lesions (and localized lesions, and a classifier's infected
   region) opaque; a classifier's lung regions (lobe-patch's), which would wrap the lesions in opaque copies of the
   lungs, see-through and hidden until switched on; every 3-D view's camera looks at the lungs from the front
@@ -47,6 +49,7 @@ class ViewRequest:
     slice_views_fitted: int  # slice logics fitted here (none without an application logic)
     focus_ras: tuple[float, float, float] | None  # where the 3-D cameras look
     folder_item: int  # subject hierarchy folder holding the results (0: none)
+    lesion_ras: tuple[float, float, float] | None = None  # the lesion the slice views go through (after a fit)
 
 
 def _nodes(scene, class_name: str) -> list:
@@ -68,6 +71,23 @@ def show_slices(scene, volume, heatmap=None, app_logic=None) -> int:
     for index in range(logics.GetNumberOfItems()):
         logics.GetItemAsObject(index).FitSliceToAll()
     return logics.GetNumberOfItems()
+
+
+def lesion_focus(result) -> tuple[float, float, float] | None:
+    """RAS of the largest lesion's point (the first: ``markups.lesion_points`` sorts by volume), else of the first
+    classifier's localized lesion centre; None when the analysis found no lesion."""
+    point_lists = [result.markups] + [points for _, points in result.localizations.values()]
+    for points in point_lists:
+        if points is not None and points.GetNumberOfControlPoints():
+            ras = [0.0, 0.0, 0.0]
+            points.GetNthControlPointPositionWorld(0, ras)
+            return tuple(ras)
+    return None
+
+
+def jump_slices(scene, ras) -> None:
+    """Move every slice view through ``ras`` along its own normal (the field of view stays as fitted)."""
+    slicer.vtkMRMLSliceNode.JumpAllSlices(scene, *ras, slicer.vtkMRMLSliceNode.OffsetJumpSlice)
 
 
 def show_in_3d_views(lungs=None, lesions=(), opacity_lungs: float = LUNG_OPACITY_3D) -> None:
@@ -141,6 +161,9 @@ def show_analysis(scene, result, app_logic=None, in_3d: bool = True) -> ViewRequ
     """
     heatmap = next(iter(result.heatmaps.values()), None)
     fitted = show_slices(scene, result.volume, heatmap, app_logic)
+    lesion = lesion_focus(result)
+    if lesion is not None:
+        jump_slices(scene, lesion)
     located = [segmentation for segmentation, _ in result.localizations.values()]
     regions = {key: node for key, node in result.segmentations.items() if key.split()[-1] in LUNG_REGION_KINDS}
     lesions = [node for node in [result.lesions, *located, *result.segmentations.values()]
@@ -156,4 +179,4 @@ def show_analysis(scene, result, app_logic=None, in_3d: bool = True) -> ViewRequ
         show_table(scene, result.table, app_logic)
     folder = file_under_study(scene, result.volume, result.nodes())
     return ViewRequest(result.volume, heatmap, heatmap_opacity(heatmap) if heatmap is not None else 0.0, fitted,
-                       focus, folder)
+                       focus, folder, lesion)

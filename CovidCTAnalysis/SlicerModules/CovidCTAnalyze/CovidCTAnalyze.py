@@ -84,6 +84,9 @@ class CovidCTAnalyzeWidget(CovidCTModuleWidget):
         if request is not None:  # what MRML alone cannot do: the views' own fit and camera reset
             slicer.util.setSliceViewerLayers(background=request.background, foreground=request.foreground,
                                              foregroundOpacity=request.foreground_opacity, fit=True)
+            if request.lesion_ras is not None:  # the fit re-centred the views: through the largest lesion again
+                slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *request.lesion_ras,
+                                                      slicer.vtkMRMLSliceNode.OffsetJumpSlice)
             slicer.util.resetThreeDViews()
 
     # -- results --------------------------------------------------------------------------------------------------
