@@ -132,6 +132,21 @@ def test_extension_adds_every_module():
     assert re.search(r'set\(EXTENSION_DEPENDS "PyTorch"\)', text)
 
 
+def test_extension_icon_and_screenshot_are_in_the_repository():
+    """The extension catalogue shows EXTENSION_ICONURL and EXTENSION_SCREENSHOTURLS, raw files of the main branch:
+    each must be a file of this repository (the icon a 128 x 128 PNG, as the catalogue asks)."""
+    from PIL import Image
+
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
+    urls = re.search(r'set\(EXTENSION_ICONURL "([^"]+)"\)', text).group(1), \
+        *re.search(r'set\(EXTENSION_SCREENSHOTURLS "([^"]+)"\)', text).group(1).split()
+    for url in urls:
+        path = REPO / url.split("/main/", 1)[1]
+        assert path.is_file(), f"{url} names {path.relative_to(REPO)}, which is not in the repository"
+        assert Image.open(path).format == "PNG", url
+    assert Image.open(REPO / urls[0].split("/main/", 1)[1]).size == (128, 128)
+
+
 def test_analyze_module_ships_the_package_without_the_modules_and_its_resources():
     text = (SLICER_MODULES / "CovidCTAnalyze" / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "${PROJECT_SOURCE_DIR}/CovidCTAnalysis" in text and "Models" in text and "Terminology" in text
