@@ -50,7 +50,8 @@ def _main(argv=None) -> int:
     p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
     p.add_argument("--pretrained", default="imagenet",
                    help="'imagenet' (the backbone's PyPI wheel), 'none', or an ImageNet state dict file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the networks' start, data order and augmentation (the CV folds are always seed 0's)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--crop", type=int, default=192, help="random-crop size of the 224 px input")
