@@ -20,7 +20,10 @@ DPI = 40
 
 
 def expected_pages(report: dict) -> int:
-    key = 2 if report["input"]["size"][2] > 1 else 1  # axial, and coronal for a volume
+    volume = report["input"]["size"][2] > 1
+    key = 2 if volume else 1  # axial, and coronal for a volume
+    if volume and (report.get("lesions") or {}).get("total_ml"):
+        key += 3  # the lesion maps: front, side, above
     heat = sum(len(r.get("heatmaps", {})) for r in report["classifiers"].values())
     return 1 + math.ceil(key / len(IMAGE_SLOTS)) + math.ceil(heat / len(IMAGE_SLOTS))
 
