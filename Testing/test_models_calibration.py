@@ -59,6 +59,10 @@ def test_consensus_states_its_validation_only_for_the_classifiers_it_was_measure
     assert other == "not validated for this set (with c); the validated set (a, b): CV AUC 0.9 on figures"
     fewer = consensus({"a": 0.9}, 0.5, validated)["validation"]
     assert fewer.startswith("not validated for this set (without b); the validated set (a, b)")
+    on_slices = dict(validated, inputs=["slice"])
+    assert consensus({"a": 0.9, "b": 0.7}, 0.5, on_slices, "slice")["validation"] == "CV AUC 0.9 on figures"
+    assert consensus({"a": 0.9, "b": 0.7}, 0.5, on_slices, "volume")["validation"] == (
+        "not validated for this set (on a volume input); the validated set (a, b): CV AUC 0.9 on figures")
     assert "validation" not in consensus({"a": 0.9}, 0.5) and "validation" not in consensus({}, 0.5, validated)
 
 
@@ -73,6 +77,27 @@ def test_registry_consensus_validation_names_shipped_classifiers_and_its_measure
     for name in validated["models"]:
         assert registry.get(name).task == "classification", name
     assert f"ROC AUC {measured['roc_auc']['consensus']['auc_mean']:.2f}" in validated["text"]
+    members = [measured["roc_auc"][m]["auc_mean"] for m in validated["models"]]
+    assert f"alone {min(members):.2f}-{max(members):.2f}" in validated["text"]
+    if measured["chosen"] is not None:  # the rule's threshold is the one the registry uses
+        assert registry.disagreement_threshold == measured["chosen"]
+
+
+def test_calibration_on_given_folds_keeps_each_folds_ranking():
+    """Calibrated on a classifier's own CV folds, each fold gets one monotone fit: its ROC AUC is unchanged."""
+    from CovidCTAnalysis.evaluation.calibration import cross_validated
+    from CovidCTAnalysis.evaluation.metrics import roc_auc
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.5 + 0.25 * (2 * y - 1) + rng.normal(0, 0.25, y.size), 0.01, 0.99)
+    fold_of = np.repeat(np.arange(5), 60)
+    out = cross_validated(y, p, None, "platt", fold_of=fold_of)
+    for k in range(5):
+        test = fold_of == k
+        assert roc_auc(y[test], out[test]) == pytest.approx(roc_auc(y[test], p[test]))
+    mixed = cross_validated(y, p, None, "platt")  # folds of its own: a fold of the CV mixes several fits
+    assert not np.allclose(out, mixed)
 
 
 def test_fits_repair_a_biased_overconfident_classifier():

@@ -1,5 +1,5 @@
 """The lesion maps of report.html and report.pdf (pipeline/report_images.py): every lesion of a CT projected from
-the front, the side and above onto the lungs' silhouette, oriented as the captions say."""
+the front, the side and the feet onto the lungs' silhouette, oriented as the captions say."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _where(rgb, colour):
 def test_maps_place_each_lesion_as_the_captions_say():
     ct, lungs, lesions = _images()
     front, side, above = lesion_map_figures(ct, lungs, lesions)
-    assert "front view" in front[0] and "side view" in side[0] and "from above" in above[0]
+    assert "front view" in front[0] and "side view" in side[0] and "from the feet" in above[0]
     # front: head up, patient's right on the left
     up, left = _where(front[1], GGO_RGB)
     down, right = _where(front[1], CONSOLIDATION_RGB)
@@ -46,7 +46,7 @@ def test_maps_place_each_lesion_as_the_captions_say():
     up, front_ = _where(side[1], GGO_RGB)
     down, back = _where(side[1], CONSOLIDATION_RGB)
     assert up < 0.5 < down and front_ < 0.5 < back
-    # above: front up, patient's right on the left
+    # from the feet, as axial slices are shown: front up, patient's right on the left
     front_, left = _where(above[1], GGO_RGB)
     back, right = _where(above[1], CONSOLIDATION_RGB)
     assert front_ < 0.5 < back and left < 0.5 < right
@@ -54,6 +54,12 @@ def test_maps_place_each_lesion_as_the_captions_say():
     assert front[2] == (2.0, 1.0) and side[2] == (2.0, 1.0) and above[2] == (1.0, 1.0)
     # cut to the lungs with a margin, not the whole field of view
     assert front[1].shape[1] < 80
+
+
+def test_a_label_the_maps_do_not_draw_gives_no_map():
+    ct, lungs, lesions = _images()
+    other = sitk.Cast(sitk.Multiply(sitk.Cast(lesions > 0, sitk.sitkUInt8), 9), sitk.sitkUInt8)  # label 9 only
+    assert lesion_map_figures(ct, None, other) == []
 
 
 def test_no_map_without_lesions_or_for_a_single_slice():

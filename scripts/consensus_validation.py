@@ -4,11 +4,11 @@ validation predictions.
     python scripts/consensus_validation.py   # slice-resnet, da-cmil, lobe-patch, cvae-netvlad: CV predictions
 
 The four figure classifiers' 5-fold CV files hold out-of-fold predictions for the same 543 COVID-CT figures (same
-names, same patient-disjoint folds; the patient ids are read from the first file that has them). Each is calibrated as
-its registry entry says, cross-validated (fitted on the other folds, so no figure is calibrated by a fit that saw it);
-one without a calibration contributes its raw probability, as in ``covidct analyze``. The consensus is their mean,
-scored like a classifier: ROC AUC per fold (mean +- sd) and pooled with bootstrap CIs, beside each member's on the
-same calibrated predictions.
+names, same patient-disjoint folds). Each is calibrated as its registry entry says, on those CV folds (each fold by
+a fit on the other four, so no figure is calibrated by a fit that saw it, and every fold keeps its classifier's
+ranking); one without a calibration contributes its raw probability, as in ``covidct analyze``. The consensus is
+their mean, scored like a classifier: ROC AUC per fold (mean +- sd) and pooled with bootstrap CIs, beside each
+member's on the same calibrated predictions.
 
 For each candidate threshold t the table gives the cases whose spread exceeds t and the consensus's error rate (at
 0.5) and Brier score above and below it. The rule of the consensus card: choose the smallest t whose upper group has
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from CovidCTAnalysis.evaluation import metrics  # noqa: E402
-from CovidCTAnalysis.evaluation.calibration import fit_and_report  # noqa: E402
+from CovidCTAnalysis.evaluation.calibration import cross_validated  # noqa: E402
 from CovidCTAnalysis.models import load_registry  # noqa: E402
 
 DEFAULT = {"slice-resnet": "Resources/Models/slice-resnet/cv/cv-lite0.json",
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     registry = load_registry()
-    calibrated, names, labels, groups, fold_of = {}, None, None, None, None
+    calibrated, names, labels, fold_of = {}, None, None, None
     for model, source in DEFAULT.items():
         data = json.loads((REPO / source).read_text(encoding="utf-8"))
         if names is None:
@@ -56,10 +56,9 @@ def main(argv=None) -> int:
         elif data["names"] != names or data.get("labels", labels.tolist()) != labels.tolist() \
                 or data["fold_of"] != fold_of:
             p.error(f"{source}: not the same cases, labels and folds as {DEFAULT['slice-resnet']}")
-        groups = groups if groups is not None else data.get("groups")
         calibration = registry.get(model).calibration
         if calibration:
-            _, calibrated[model] = fit_and_report(labels, data["oof"], groups, calibration["method"])
+            calibrated[model] = cross_validated(labels, data["oof"], None, calibration["method"], fold_of=fold_of)
         else:
             calibrated[model] = np.asarray(data["oof"], dtype=float)
     stack = np.stack(list(calibrated.values()))

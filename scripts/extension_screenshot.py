@@ -51,9 +51,11 @@ def main(argv=None) -> int:
              str(port), "--data", str(root / "data"), "--outputs", str(root / "outputs"), "--ready-file", str(ready)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
+            deadline = time.monotonic() + WAIT_S
             while not ready.is_file():
-                if server.poll() is not None:
-                    raise SystemExit("the server stopped before it was ready")
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the server stopped before it was ready" if server.poll() is not None
+                                     else f"the server was not ready in {WAIT_S} s")
                 time.sleep(0.2)
             with sync_api.sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -82,8 +84,9 @@ def main(argv=None) -> int:
             Image.open(partial).convert("RGB").quantize(256).save(partial, optimize=True)
             os.replace(partial, a.out)
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
     print(f"wrote {a.out}")
     return 0
 

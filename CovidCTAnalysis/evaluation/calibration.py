@@ -56,13 +56,20 @@ def apply(calibration: dict, p) -> np.ndarray:
     return np.array([calibrate(calibration, v) for v in np.asarray(p, dtype=float)])
 
 
-def cross_validated(y, p, groups: Sequence | None, method: str, folds: int = 5) -> np.ndarray:
-    """Out-of-fold calibrated probabilities: each fold calibrated by a fit on the others (grouped by patient)."""
+def cross_validated(y, p, groups: Sequence | None, method: str, folds: int = 5,
+                    fold_of: Sequence[int] | None = None) -> np.ndarray:
+    """Out-of-fold calibrated probabilities: each fold calibrated by a fit on the others (grouped by patient).
+    ``fold_of``: the folds to use (each case's fold number, e.g. the classifier's own CV folds, so that every fold
+    of that CV is calibrated by one fit and keeps its ranking) instead of ``folds`` new grouped ones."""
     from sklearn.model_selection import GroupKFold, StratifiedKFold
 
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
-    splitter = (GroupKFold(n_splits=folds).split(p, y, groups) if groups is not None
-                else StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(p, y))
+    if fold_of is not None:
+        fold_of = np.asarray(fold_of)
+        splitter = [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in np.unique(fold_of)]
+    else:
+        splitter = (GroupKFold(n_splits=folds).split(p, y, groups) if groups is not None
+                    else StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(p, y))
     out = np.empty_like(p)
     for train, test in splitter:
         out[test] = apply(FITS[method](y[train], p[train]), p[test])

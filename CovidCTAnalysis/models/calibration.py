@@ -54,10 +54,12 @@ def calibrated_entry(entry: dict, calibration: Mapping | None, input_kind: str |
                 NON_COVID, label_raw=entry.get("label"), calibration=calibration["method"])
 
 
-def consensus(probabilities: Mapping[str, float], threshold: float, validated: Mapping | None = None) -> dict:
+def consensus(probabilities: Mapping[str, float], threshold: float, validated: Mapping | None = None,
+              input_kind: str | None = None) -> dict:
     """{"probability": mean or None, "spread", "disagreement": spread > threshold, "threshold", "models"}, and
-    "validation" when the registry's consensus block states one (``validated``: {"models", "text"}): its text where
-    these are the classifiers it was measured on, else a line naming the classifiers that differ."""
+    "validation" when the registry's consensus block states one (``validated``: {"models", "text", "inputs"}): its
+    text where these are the classifiers it was measured on, on an input kind it names (``input_kind``, e.g. "slice"),
+    else a line naming what differs (the classifiers, or the input kind) before that text."""
     models = sorted(probabilities)
     values = [float(probabilities[m]) for m in models]
     if not values:
@@ -69,8 +71,11 @@ def consensus(probabilities: Mapping[str, float], threshold: float, validated: M
         measured_on = sorted(validated.get("models", ()))
         extra = [m for m in models if m not in measured_on]
         missing = [m for m in measured_on if m not in models]
+        inputs = validated.get("inputs")
         differs = "; ".join(filter(None, (extra and f"with {', '.join(extra)}",
-                                          missing and f"without {', '.join(missing)}")))
+                                          missing and f"without {', '.join(missing)}",
+                                          inputs and input_kind and input_kind not in inputs
+                                          and f"on a {input_kind} input")))
         result["validation"] = (validated["text"] if not differs else
                                 f"not validated for this set ({differs}); the validated set "
                                 f"({', '.join(measured_on)}): {validated['text']}")

@@ -197,7 +197,8 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     warnings.extend(user_weights.warnings_for(registry, ran))  # a user's own weights ran (models/user_weights.py)
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
     agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},
-                          registry.disagreement_threshold, registry.consensus.get("validation"))
+                          registry.disagreement_threshold, registry.consensus.get("validation"),
+                          SLICE if ct.is_2d else VOLUME)
     if agreement.get("validation") and any(registry.get(n).user_weights for n in agreement["models"]):
         agreement["validation"] = f"includes {user_weights.USER_VALIDATION}"
     truth = None if demo is None else demo_truth(demo)  # once, for report.html and report.json

@@ -273,8 +273,9 @@ def _best_index(mask: np.ndarray | None, axis: int, fallback: int) -> int:
 def key_figures(image: sitk.Image, lungs: sitk.Image | None = None, lesions: sitk.Image | None = None,
                 names: SliceNames | None = None) -> list[tuple[str, np.ndarray, tuple[float, float]]]:
     """[(caption, RGB uint8 image, (row mm, column mm))]: the axial and coronal slices through the most lesion (else
-    the most lung), then the lesion maps (``lesion_map_figures``), for report.html (``key_images``) and report.pdf; ``names`` (``SliceNames`` of the same CT) names
-    the slices as the reader's viewer does (without it, counted from the feet)."""
+    the most lung), then the lesion maps (``lesion_map_figures``), for report.html (``key_images``) and report.pdf;
+    ``names`` (``SliceNames`` of the same CT) names the slices as the reader's viewer does (without it, counted
+    from the feet)."""
     names = names or SliceNames(image)
     hu = sitk.GetArrayViewFromImage(image)  # z, y, x in canonical LPS
     lung = sitk.GetArrayViewFromImage(lungs) if lungs is not None else None
@@ -300,8 +301,8 @@ def key_figures(image: sitk.Image, lungs: sitk.Image | None = None, lesions: sit
 def lesion_map(lung: np.ndarray | None, lesion: np.ndarray, axis: int) -> np.ndarray:
     """RGB uint8: every lesion of the volume (z, y, x canonical LPS) projected along ``axis`` onto the lungs'
     silhouette: lungs dark in their colours with their outline (seen from the side, where the two lungs overlap, one
-    grey silhouette), ground glass, then consolidation, then crazy paving drawn over one another (the denser pattern
-    shows where both lie on one line of sight)."""
+    grey silhouette), then ground glass, consolidation and crazy paving, each drawn over the one before where they
+    lie on one line of sight."""
     shape = [n for i, n in enumerate(lesion.shape) if i != axis]
     rgb = np.zeros((*shape, 3), np.float32)
     if lung is not None:
@@ -319,19 +320,20 @@ def lesion_map(lung: np.ndarray | None, lesion: np.ndarray, axis: int) -> np.nda
 def lesion_map_figures(image: sitk.Image, lungs: sitk.Image | None, lesions: sitk.Image | None
                        ) -> list[tuple[str, np.ndarray, tuple[float, float]]]:
     """[(caption, RGB uint8 image, (row mm, column mm))]: the lesions of all slices at once, seen from the front, from
-    the side and from above (``lesion_map``), where they lie across the lungs: one side or both, upper or lower,
-    peripheral or central, anterior or posterior. None for a single slice or a CT without lesions."""
+    the side and from the feet (``lesion_map``), where they lie across the lungs: one side or both, upper or lower,
+    peripheral or central, anterior or posterior. Empty for a single slice or a CT without lesions."""
     lesion = sitk.GetArrayViewFromImage(lesions) if lesions is not None else None
-    if lesion is None or lesion.shape[0] < 2 or not lesion.any():
+    if lesion is None or lesion.shape[0] < 2 or not np.isin(lesion, [s.label for s in LESION_SEGMENTS]).any():
         return []
     lung = sitk.GetArrayViewFromImage(lungs) if lungs is not None else None
     sx, sy, sz = image.GetSpacing()
     return [
         ("lesion map, front view: all slices projected (head up, patient's right on the left)",
          _around_content(lesion_map(lung, lesion, 1)[::-1]), (sz, sx)),
-        ("lesion map, side view: all slices projected (head up, front on the left)",
+        ("lesion map, side view from the patient's left: all slices projected (head up, front on the left)",
          _around_content(lesion_map(lung, lesion, 2)[::-1]), (sz, sy)),
-        ("lesion map, view from above: all slices projected (front up, patient's right on the left)",
+        ("lesion map, view from the feet as axial slices are shown: all slices projected (front up, patient's right "
+         "on the left)",
          _around_content(lesion_map(lung, lesion, 0)), (sy, sx)),
     ]
 
@@ -339,6 +341,8 @@ def lesion_map_figures(image: sitk.Image, lungs: sitk.Image | None, lesions: sit
 def _around_content(rgb: np.ndarray, margin: float = 0.05) -> np.ndarray:
     """``rgb`` cut to what is drawn (the lungs and lesions), with a margin of ``margin`` of its size."""
     rows, cols = np.nonzero(rgb.any(axis=2))
+    if rows.size == 0:
+        return rgb
     pad_r, pad_c = round(margin * rgb.shape[0]), round(margin * rgb.shape[1])
     return rgb[max(0, rows.min() - pad_r):rows.max() + 1 + pad_r, max(0, cols.min() - pad_c):cols.max() + 1 + pad_c]
 

@@ -76,6 +76,8 @@ def summary_lines(report: dict) -> list[tuple[str, str]]:
         flag = "; the classifiers DISAGREE" if consensus.get("disagreement") else ""
         lines.append(("t", f"consensus (mean of {len(consensus.get('models', []))}): "
                            f"{consensus['probability']:.3f}{flag}"))
+        if consensus.get("validation"):
+            lines.append(("t", f"  validation: {consensus['validation']}"))
     for name, reason in sorted((report.get("unavailable") or {}).items()):
         lines.append(("t", f"{name}: not run ({reason})"))
     lines += [("h", "Models"), ("t", ", ".join(f"{m} {v}" for m, v in (report.get("models") or {}).items()) or "-")]

@@ -27,8 +27,8 @@ Semi-synthetic CT slices (``synthetic`` > 0 with ``synthetic_dir``; not in the p
 synthetic_slices.py): every step also draws half a batch of lung-ROI slices of semi-synthetic CT volumes, half with
 lesions and half without, and adds their binary cross-entropy, times ``synthetic``, to the figures'.
 
-All randomness of the networks flows from one seed (the CV folds are always those of seed 0); the data cache is rebuilt identically from ../shared/data and named by a hash of
-``inputs.py``.
+All randomness of the networks flows from one seed (the CV folds are always those of seed 0); the data cache is
+rebuilt identically from ../shared/data and named by a hash of ``inputs.py``.
 
 Several processes (``torchrun``, models/distributed.py): ``fit`` takes a ``Distributed`` and then trains the network
 in DistributedDataParallel, every process drawing the same global batch of ``batch`` images and training on its
@@ -373,7 +373,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
         return predict(net, x[test])
 
     # The folds stay those of seed 0 whatever cfg.seed is: runs with other seeds then score the same held-out figures
-    # (seed spread, seed ensembles), and every classifier's CV shares them.
+    # (seed spread, seed ensembles), the folds of the other classifiers' CVs at their default seed 0.
     cv = out_of_fold(y, groups, k, 0, fit_predict, say)
     return {"folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"], "pooled": cv["pooled"],
             "names": [str(n) for n in names], "labels": y.tolist(), "groups": [str(g) for g in groups],
