@@ -26,7 +26,7 @@ from ..labels import LESION_SEGMENTS, LUNG_SEGMENTS
 
 LUNG_WINDOW = (1500.0, -600.0)  # width, level (HU)
 LESION_OPACITY = 0.45
-HEATMAP_THRESHOLD = 0.2  # heatmap values below are not drawn (as the Slicer overlay's default)
+HEATMAP_THRESHOLD = 0.2  # heatmap values below are not drawn (the Slicer overlay starts at 0.5: mrml/heatmaps.py)
 FROM_THE_FEET = "counted from the feet, 1 = lowest slice"
 FROM_THE_FRONT = "counted from the front, 1 = most anterior slice"
 VOLUME_FILES = ("nifti", "nrrd", "mha")  # inputs whose own voxel index is worth naming
