@@ -205,12 +205,15 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
     with progress.stage("report", "rendering report.html and report.pdf"):
         # every text derived from the input, without the patient's identifiers (privacy.py)
         shown = replace(ct, notes=tuple(privacy.text(n) for n in ct.notes))
+        names = SliceNames(ct.image, ct, keep_identifiers=options.keep_identifiers)
+        # the key images, lesion maps and heatmap images, made once for report.html and report.pdf
+        figures = key_figures(ct.image, lungs, lesions, names=names), heatmap_figures(ct.image, heatmaps, names=names)
         write_html(staging / "report.html", patient=patient, ct=shown, input_path=Path(privacy.text(str(input_path))),
                    lungs=lungs, lesions=lesions, lung_ml=lung_ml, lesion_numbers=lesion_numbers,
                    classifiers=privacy.data(classifier_results), heatmaps=heatmaps,
                    unavailable=privacy.data(unavailable), timings_s=progress.timings_s, version=__version__,
                    warnings=privacy.data(warnings), consensus=agreement, keep_identifiers=options.keep_identifiers,
-                   truth=truth)
+                   truth=truth, figures=figures)
         result = privacy.data(build_report(ct=ct, input_path=input_path, truth=truth, lung_ml=lung_ml,
                                            lesion_numbers=lesion_numbers, classifiers=classifier_results,
                                            versions=versions, unavailable=unavailable, timings_s=progress.timings_s,
@@ -221,9 +224,7 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             result["user_weights"] = own
         if patient is not None:
             result["patient"] = patient
-        names = SliceNames(ct.image, ct, keep_identifiers=options.keep_identifiers)  # as report.html names slices
-        write_pdf(staging / "report.pdf", result, key_figures(ct.image, lungs, lesions, names=names),
-                  heatmap_figures(ct.image, heatmaps, names=names))
+        write_pdf(staging / "report.pdf", result, *figures)
     result["timings_s"] = dict(progress.timings_s)  # the report stage included
     result["files"] = sorted({p.name for p in staging.iterdir()} | {"report.json"})
     write_json(staging / "report.json", result)

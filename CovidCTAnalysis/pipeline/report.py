@@ -10,7 +10,8 @@ import SimpleITK as sitk
 
 from ..io import CTVolume
 from ..io.writers import atomic_path
-from .report_images import FROM_THE_FEET, SliceNames, attention_charts, heatmap_images, key_images
+from .report_images import (FROM_THE_FEET, SliceNames, attention_charts, figure_png, heatmap_figures,
+                            key_figures)
 
 
 #: Keys of a classifier's report.json entry that hold canonical axial slice indices: as dict keys, as list entries.
@@ -125,14 +126,15 @@ def _ml(value: float) -> str:
 
 def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lung_ml, lesion_numbers, classifiers,
                unavailable, timings_s, heatmaps=None, version: str, warnings=(), patient=None, consensus=None,
-               keep_identifiers: bool | None = None, truth: dict | None = None) -> None:
+               keep_identifiers: bool | None = None, truth: dict | None = None, figures=None) -> None:
     """A self-contained page: input, measurements, key axial/coronal images with overlays (embedded PNG), timings.
     ``truth``: a demo CT's ``demo_truth``, shown beside what was measured. A classifier's ``validation`` (how far its
     weights were validated) is shown under its result.
     ``patient``: a table of name, ID and birth date, only when the user asked to keep identifiers.
     Slices are named as the reader's viewer names them (report_images.SliceNames: z in mm, DICOM instance and file,
     the input file's own index); DICOM file names lose the patient's identifiers unless ``keep_identifiers`` (by
-    default: when ``patient`` is given)."""
+    default: when ``patient`` is given). ``figures``: (key figures, heatmap figures) when the caller has made them
+    (``covidct analyze`` makes them once for report.html and report.pdf), else they are made here."""
     keep = patient is not None if keep_identifiers is None else keep_identifiers
     names = SliceNames(ct.image, ct, keep_identifiers=keep)
     size = " × ".join(str(s) for s in ct.image.GetSize())
@@ -187,8 +189,10 @@ def write_html(path: Path, *, ct: CTVolume, input_path: Path, lungs, lesions, lu
         sections += ["<h2>Classifiers</h2>", _table(rows, notes=notes)]
     if unavailable:
         sections += ["<h2>Not in this version</h2>", _table(sorted(unavailable.items()))]
-    images = (key_images(ct.image, lungs=lungs, lesions=lesions, names=names)
-              + heatmap_images(ct.image, heatmaps or {}, names) + attention_charts(classifiers or {}, names))
+    key, heat = figures if figures is not None else (key_figures(ct.image, lungs, lesions, names),
+                                                     heatmap_figures(ct.image, heatmaps or {}, names))
+    images = ([(caption, figure_png(rgb, mm)) for caption, rgb, mm in [*key, *heat]]
+              + attention_charts(classifiers or {}, names))
     figures = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"

@@ -251,7 +251,7 @@ def overlay(hu: np.ndarray, lungs: np.ndarray | None, lesions: np.ndarray | None
     return rgb.astype(np.uint8)
 
 
-def _png(rgb: np.ndarray, pixel_mm: tuple[float, float], max_side: int = 512) -> str:
+def figure_png(rgb: np.ndarray, pixel_mm: tuple[float, float], max_side: int = 512) -> str:
     """PNG (base64) resized so each pixel covers equal millimetres in both directions."""
     rows, cols = rgb.shape[:2]
     row_mm, col_mm = pixel_mm
@@ -273,7 +273,7 @@ def _best_index(mask: np.ndarray | None, axis: int, fallback: int) -> int:
 def key_figures(image: sitk.Image, lungs: sitk.Image | None = None, lesions: sitk.Image | None = None,
                 names: SliceNames | None = None) -> list[tuple[str, np.ndarray, tuple[float, float]]]:
     """[(caption, RGB uint8 image, (row mm, column mm))]: the axial and coronal slices through the most lesion (else
-    the most lung), then the lesion maps (``lesion_map_figures``), for report.html (``key_images``) and report.pdf;
+    the most lung), then the lesion maps (``lesion_map_figures``), for report.html (``figure_png``) and report.pdf;
     ``names`` (``SliceNames`` of the same CT) names the slices as the reader's viewer does (without it, counted
     from the feet)."""
     names = names or SliceNames(image)
@@ -298,22 +298,22 @@ def key_figures(image: sitk.Image, lungs: sitk.Image | None = None, lesions: sit
     return out + lesion_map_figures(image, lungs, lesions)
 
 
-def lesion_map(lung: np.ndarray | None, lesion: np.ndarray, axis: int) -> np.ndarray:
-    """RGB uint8: every lesion of the volume (z, y, x canonical LPS) projected along ``axis`` onto the lungs'
-    silhouette: lungs dark in their colours with their outline (seen from the side, where the two lungs overlap, one
-    grey silhouette), then ground glass, consolidation and crazy paving, each drawn over the one before where they
-    lie on one line of sight."""
-    shape = [n for i, n in enumerate(lesion.shape) if i != axis]
+def lesion_map(lungs: dict[int, np.ndarray], lesions: dict[int, np.ndarray], axis: int) -> np.ndarray:
+    """RGB uint8: the lesions (``lesions``: {label: mask} of the volume, z, y, x canonical LPS) projected along
+    ``axis`` onto the lungs' silhouette (``lungs``: {label: mask}): lungs dark in their colours with their outline
+    (seen from the side, where the two lungs overlap, one grey silhouette), then ground glass, consolidation and
+    crazy paving, each drawn over the one before where they lie on one line of sight."""
+    shape = [n for i, n in enumerate(next(iter(lesions.values())).shape) if i != axis]
     rgb = np.zeros((*shape, 3), np.float32)
-    if lung is not None:
-        sides = (_colour(LUNG_SEGMENTS).items() if axis != 2 else
-                 [(tuple(s.label for s in LUNG_SEGMENTS), np.array([170.0, 170.0, 170.0]))])
-        for labels, colour in sides:
-            silhouette = np.isin(lung, labels).any(axis=axis)
-            rgb[silhouette] = 0.35 * colour
-            rgb[find_boundaries(silhouette, mode="inner")] = colour
+    lung_colours = _colour(LUNG_SEGMENTS)
+    silhouettes = {label: mask.any(axis=axis) for label, mask in lungs.items()}
+    if axis == 2 and silhouettes:
+        silhouettes, lung_colours = {0: np.logical_or.reduce(list(silhouettes.values()))}, {0: np.full(3, 170.0)}
+    for label, silhouette in silhouettes.items():
+        rgb[silhouette] = 0.35 * lung_colours[label]
+        rgb[find_boundaries(silhouette, mode="inner")] = lung_colours[label]
     for label, colour in _colour(LESION_SEGMENTS).items():
-        rgb[(lesion == label).any(axis=axis)] = colour
+        rgb[lesions[label].any(axis=axis)] = colour
     return rgb.astype(np.uint8)
 
 
@@ -323,18 +323,22 @@ def lesion_map_figures(image: sitk.Image, lungs: sitk.Image | None, lesions: sit
     the side and from the feet (``lesion_map``), where they lie across the lungs: one side or both, upper or lower,
     peripheral or central, anterior or posterior. Empty for a single slice or a CT without lesions."""
     lesion = sitk.GetArrayViewFromImage(lesions) if lesions is not None else None
-    if lesion is None or lesion.shape[0] < 2 or not np.isin(lesion, [s.label for s in LESION_SEGMENTS]).any():
+    if lesion is None or lesion.shape[0] < 2:
+        return []
+    by_label = {s.label: lesion == s.label for s in LESION_SEGMENTS}  # each mask once, for the three views
+    if not any(mask.any() for mask in by_label.values()):
         return []
     lung = sitk.GetArrayViewFromImage(lungs) if lungs is not None else None
+    lung_by_label = {} if lung is None else {s.label: lung == s.label for s in LUNG_SEGMENTS}
     sx, sy, sz = image.GetSpacing()
     return [
         ("lesion map, front view: all slices projected (head up, patient's right on the left)",
-         _around_content(lesion_map(lung, lesion, 1)[::-1]), (sz, sx)),
+         _around_content(lesion_map(lung_by_label, by_label, 1)[::-1]), (sz, sx)),
         ("lesion map, side view from the patient's left: all slices projected (head up, front on the left)",
-         _around_content(lesion_map(lung, lesion, 2)[::-1]), (sz, sy)),
+         _around_content(lesion_map(lung_by_label, by_label, 2)[::-1]), (sz, sy)),
         ("lesion map, view from the feet as axial slices are shown: all slices projected (front up, patient's right "
          "on the left)",
-         _around_content(lesion_map(lung, lesion, 0)), (sy, sx)),
+         _around_content(lesion_map(lung_by_label, by_label, 0)), (sy, sx)),
     ]
 
 
@@ -345,12 +349,6 @@ def _around_content(rgb: np.ndarray, margin: float = 0.05) -> np.ndarray:
         return rgb
     pad_r, pad_c = round(margin * rgb.shape[0]), round(margin * rgb.shape[1])
     return rgb[max(0, rows.min() - pad_r):rows.max() + 1 + pad_r, max(0, cols.min() - pad_c):cols.max() + 1 + pad_c]
-
-
-def key_images(image: sitk.Image, lungs: sitk.Image | None = None, lesions: sitk.Image | None = None,
-               names: SliceNames | None = None) -> list[tuple[str, str]]:
-    """[(caption, base64 PNG)]: ``key_figures`` for report.html."""
-    return [(caption, _png(rgb, mm)) for caption, rgb, mm in key_figures(image, lungs, lesions, names)]
 
 
 def heatmap_figures(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]],
@@ -374,12 +372,6 @@ def heatmap_figures(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]
                 rgb = overlay_rgb(_gray(hu[z]) / 255.0, heat[z], floor=HEATMAP_THRESHOLD)
                 out.append((f"{name} {method}, {names.axial(z)}, strongest {name} map", np.asarray(rgb), (sy, sx)))
     return out
-
-
-def heatmap_images(image: sitk.Image, heatmaps: dict[str, dict[str, sitk.Image]],
-                   names: SliceNames | None = None) -> list[tuple[str, str]]:
-    """[(caption, base64 PNG)]: ``heatmap_figures`` for report.html, side by side per model."""
-    return [(caption, _png(rgb, mm)) for caption, rgb, mm in heatmap_figures(image, heatmaps, names)]
 
 
 def attention_charts(classifiers: dict[str, dict], names: SliceNames | None = None) -> list[tuple[str, str]]:
