@@ -445,15 +445,24 @@ def _cmd_serve(args) -> int:
 
 
 def _models_run_by(args) -> set[str] | None:
-    """The registered models a command runs (None: any of them, as analyze, batch and serve may)."""
-    if args.command == "classify":
-        return {args.model}
-    if args.command == "segment-lungs":
-        from .lungs.select import DEFAULT_LUNG_MODEL
+    """The registered models a command runs (None: any of them, as analyze, batch and serve may), the lung model
+    that segment-lesions and a classifier that needs lungs run first among them."""
+    from .lungs.select import DEFAULT_LUNG_MODEL
 
+    if args.command == "classify":
+        from .pipeline.classifiers import needs_lungs
+
+        try:
+            lungs = {DEFAULT_LUNG_MODEL} if needs_lungs(args.model) else set()
+        except InputError:  # not a classifier of this version: the command itself says so
+            lungs = set()
+        return {args.model} | lungs
+    if args.command == "segment-lungs":
         return {args.model or DEFAULT_LUNG_MODEL}
     if args.command == "segment-lesions":
-        return {args.model or "lesions-unet"}
+        from .lesions.network import MODEL_NAME
+
+        return {args.model or MODEL_NAME, DEFAULT_LUNG_MODEL}
     return None
 
 

@@ -200,3 +200,20 @@ def test_the_variable_alone_is_checked_and_said_and_options_do_not_outlive_the_c
     assert main(["models", "--weights", f"decovnet={mine}"]) == 0
     assert "+user." in capsys.readouterr().out
     assert user_weights.ENV not in __import__("os").environ
+
+
+def test_the_lung_model_a_command_runs_first_counts_as_run():
+    """segment-lesions and a classifier that needs lungs run the default lung model first: weights given for it are
+    used there, not reported as weights the command does not run."""
+    from argparse import Namespace
+
+    from CovidCTAnalysis.cli import _models_run_by
+    from CovidCTAnalysis.lungs.select import DEFAULT_LUNG_MODEL
+    from CovidCTAnalysis.pipeline.classifiers import needs_lungs
+
+    assert _models_run_by(Namespace(command="segment-lesions", model=None)) == {"lesions-unet", DEFAULT_LUNG_MODEL}
+    assert needs_lungs("slice-resnet")
+    assert _models_run_by(Namespace(command="classify", model="slice-resnet")) == {"slice-resnet", DEFAULT_LUNG_MODEL}
+    assert _models_run_by(Namespace(command="classify", model="no-such-model")) == {"no-such-model"}
+    assert _models_run_by(Namespace(command="segment-lungs", model=None)) == {DEFAULT_LUNG_MODEL}
+    assert _models_run_by(Namespace(command="analyze")) is None
