@@ -16,19 +16,12 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, LungsNotFoundError
+from .errors import InputError, LungsNotFoundError, Terminated, UsageParser, raise_terminated
 from .heap import keep_freed_memory
 
 
 #: segment-lesions --model value for the intensity pseudo-mask of seed 001 section 2.7.2 (no weights).
 PSEUDO_MASK = "pseudo-mask"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit status 2."""
-
-    def error(self, message: str):  # noqa: D102
-        raise InputError(None, f"{message} (see `{self.prog} --help`)")
 
 
 def _numbers(kind: type, text: str) -> tuple:
@@ -112,9 +105,9 @@ def _add_weights_option(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="covidct", description="COVID-19 chest-CT analysis (research use only).")
+    parser = UsageParser(prog="covidct", description="COVID-19 chest-CT analysis (research use only).")
     parser.add_argument("--version", action="version", version=f"covidct {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
 
     a = sub.add_parser("analyze", help="full pipeline for one CT: lungs, lesions, classifiers, report")
     a.add_argument("input", nargs="?", type=Path, help="CT file, DICOM folder, 2-D slice or slice folder")
@@ -528,18 +521,9 @@ def _stdout_closed() -> bool:
     return True
 
 
-class Terminated(BaseException):
-    """SIGTERM (``kill``, ``timeout``, a front end's cancel) raised in the main thread, so that every ``finally``
-    and context manager cleans up as for Ctrl-C (issue 24)."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -24,3 +25,21 @@ class ModelUnavailableError(InputError):
 class LungsNotFoundError(InputError):
     """The lung finder found no lung in a readable image. A volume with no lungs (an abdominal CT) is refused with
     exit status 2; a 2-D image goes on without a lung mask and its report says so (pipeline/lungs.py)."""
+
+
+class Terminated(BaseException):
+    """SIGTERM (``kill``, ``timeout``, a front end's cancel) raised in the main thread, so that every ``finally``
+    and context manager cleans up as for Ctrl-C (issue 24): exit status 143 (``covidct`` and the trainer scripts)."""
+
+
+def raise_terminated(signum, frame):
+    """A SIGTERM handler: raises ``Terminated``."""
+    raise Terminated()
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse whose usage errors are InputErrors: one line and exit status 2 (``covidct`` and the trainer
+    scripts)."""
+
+    def error(self, message: str):  # noqa: D102
+        raise InputError(None, f"{message} (see `{self.prog} --help`)")

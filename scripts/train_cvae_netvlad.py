@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.cvae_netvlad.train import (  # noqa: E402
     FOLDS, VARIANTS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
-from CovidCTAnalysis.models.training import ScriptParser, check_out, run_script, save_cv_run  # noqa: E402
+from CovidCTAnalysis.errors import UsageParser  # noqa: E402
+from CovidCTAnalysis.models.training import check_out, run_script, save_cv_run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    p = ScriptParser(description=__doc__.splitlines()[0])
+    p = UsageParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "cvae-netvlad")
     p.add_argument("--out", type=Path, required=True)

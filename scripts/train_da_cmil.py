@@ -37,8 +37,9 @@ from CovidCTAnalysis.classifiers.da_cmil.model import BACKBONES, METHODS  # noqa
 from CovidCTAnalysis.classifiers.da_cmil.train import (  # noqa: E402
     FOLDS, TrainConfig, cohort_items, cross_validate, paper_recipe, train, train_volumes, volume_recipe)
 from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.errors import UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
-    ScriptParser, check_out, load_weights_file, run_script, save_cv_run, save_training_run)
+    check_out, load_weights_file, run_script, save_cv_run, save_training_run)
 
 
 def main(argv=None) -> int:
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    p = ScriptParser(description=__doc__.splitlines()[0])
+    p = UsageParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "da-cmil")
     p.add_argument("--out", type=Path, required=True)

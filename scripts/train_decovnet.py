@@ -45,8 +45,9 @@ from CovidCTAnalysis.classifiers.decovnet.infer import model_from_state_dict  # 
 from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build, fast_layout, parameter_count  # noqa: E402
 from CovidCTAnalysis.errors import InputError  # noqa: E402
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
+from CovidCTAnalysis.errors import UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
-    ScriptParser, check_case_files, check_classes, check_out, load_weights_file, run_script)
+    check_case_files, check_classes, check_out, load_weights_file, run_script)
 
 RADIOPAEDIA = ("74560", "74576", "74867", "74880", "74887", "75329", "75329_2", "75330", "75349")
 IMLAB = ("id001-128x128x64.nii.gz", "id002-128x128x64.nii.gz")
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    p = ScriptParser(description=__doc__.splitlines()[0])
+    p = UsageParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--synthetic", type=Path, help="folder written by make_decovnet_data.py")
     src.add_argument("--cohort", type=Path, help="folder of CTs (with --labels)")

@@ -30,8 +30,9 @@ from CovidCTAnalysis.classifiers.lobe_patch.train import (  # noqa: E402
     TrainConfig, cohort_items, cross_validate, train)
 from CovidCTAnalysis.errors import InputError  # noqa: E402
 from CovidCTAnalysis.models.registry import load_registry  # noqa: E402
+from CovidCTAnalysis.errors import UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
-    ScriptParser, check_out, load_weights_file, run_script, save_cv_run, save_training_run)
+    check_out, load_weights_file, run_script, save_cv_run, save_training_run)
 
 
 def check_inputs(a) -> None:
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    p = ScriptParser(description=__doc__.splitlines()[0])
+    p = UsageParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "lobe-patch")
     p.add_argument("--out", type=Path, required=True)

@@ -163,9 +163,9 @@ def _main(argv=None) -> int:
     from CovidCTAnalysis.errors import InputError
     from CovidCTAnalysis.io.outputs import check_output_path
     from CovidCTAnalysis.io.writers import atomic_path
-    from CovidCTAnalysis.models.training import ScriptParser
+    from CovidCTAnalysis.errors import UsageParser
 
-    parser = ScriptParser(description=__doc__.splitlines()[0])
+    parser = UsageParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=900)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--crop", type=int, default=160)

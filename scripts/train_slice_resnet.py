@@ -31,8 +31,9 @@ from CovidCTAnalysis.classifiers.slice_resnet.synthetic_slices import check_lesi
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
 from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.errors import UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
-    ScriptParser, check_out, run_script, save_cv_run, save_training_run)
+    check_out, run_script, save_cv_run, save_training_run)
 from CovidCTAnalysis.models.distributed import from_environment  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    p = ScriptParser(description=__doc__.splitlines()[0])
+    p = UsageParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "covidct" / "slice-resnet")
     p.add_argument("--out", type=Path, required=True)

@@ -7,7 +7,6 @@ sources, each drawn with a relative weight, with AdamW, a 5 % linear warm-up and
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -344,28 +343,15 @@ def load_weights_file(path, option: str = "--init") -> dict:
     return state
 
 
-class ScriptParser(argparse.ArgumentParser):
-    """argparse whose usage errors are InputErrors: one line and exit status 2 under ``run_script``."""
-
-    def error(self, message: str):  # noqa: D102
-        from ..errors import InputError
-
-        raise InputError(None, f"{message} (see `{self.prog} --help`)")
-
-
 def run_script(main: Callable[[], int], prog: str) -> int:
     """Exit status of a trainer script's ``main`` as the CLI gives it (docs/CONTRACTS.md): bad input 2 with one line
     ``PROG: error: ...``, Ctrl-C 130 and SIGTERM 143 with one line (atomic writers leave nothing behind)."""
     import signal
     import sys
 
-    from ..cli import Terminated
-    from ..errors import InputError
+    from ..errors import InputError, Terminated, raise_terminated
 
-    def terminated(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return main()
     except InputError as exc:
