@@ -4,6 +4,7 @@ $COVIDCT_WEIGHTS, what the registry then says, and files that are refused with o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_arguments_and_variable_are_parsed_and_bad_forms_refused(tmp_path):
     for bad in (["da-cmil"], ["=my.pt"], ["da-cmil="], ["da-cmil=a.pt", "da-cmil=b.pt"]):
         with pytest.raises(InputError):
             user_weights.from_arguments(bad)
-    sep = __import__("os").pathsep
+    sep = os.pathsep
     assert user_weights.parse(f"a=/x/1.pt{sep}b=/y/2.pt") == {"a": Path("/x/1.pt"), "b": Path("/y/2.pt")}
     assert user_weights.parse("") == {}
     with pytest.raises(InputError, match="COVIDCT_WEIGHTS"):
@@ -58,6 +59,23 @@ def test_registry_entry_points_at_the_users_file(tmp_path, monkeypatch):
     assert entry.calibration is None  # a curve fitted on the shipped network says nothing about this one
     assert entry.validation == user_weights.USER_VALIDATION != shipped.validation  # nor do the card's figures
     assert load_registry().get("slice-resnet").user_weights is False  # the others untouched
+
+
+def test_users_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    needs("decovnet")
+    mine = retrained("decovnet", tmp_path)
+    monkeypatch.setenv(user_weights.ENV, f"decovnet={mine}")
+    hashed = []
+    monkeypatch.setattr("CovidCTAnalysis.models.registry.sha256_file", lambda p: hashed.append(p) or sha256_file(p))
+    first = load_registry().get("decovnet").sha256
+    assert load_registry().get("decovnet").sha256 == first
+    assert len(hashed) == 1  # two registries, one read of the file
+    retrained("decovnet", tmp_path, scale=2.0)  # retrained in place: same size, so the modification time must tell
+    stat = mine.stat()
+    os.utime(mine, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    again = load_registry().get("decovnet")
+    assert again.sha256 == sha256_file(mine) != first
+    assert again.check() == "ok"
 
 
 @pytest.mark.parametrize("override, words", [
@@ -199,7 +217,7 @@ def test_the_variable_alone_is_checked_and_said_and_options_do_not_outlive_the_c
     monkeypatch.delenv(user_weights.ENV)
     assert main(["models", "--weights", f"decovnet={mine}"]) == 0
     assert "+user." in capsys.readouterr().out
-    assert user_weights.ENV not in __import__("os").environ
+    assert user_weights.ENV not in os.environ
 
 
 def test_the_lung_model_a_command_runs_first_counts_as_run():

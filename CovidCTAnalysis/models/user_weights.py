@@ -74,6 +74,22 @@ def cache_key() -> str:
     return "|".join(parts)
 
 
+#: sha256 of a user's weights file by (path, size, modification time): every ``load_registry`` applies the overrides,
+#: and re-reading a 100 MB file for each would cost more than the work that asked for the registry
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _digest(path: Path) -> str:
+    """The file's sha256, hashed again only when the file's size or modification time changed."""
+    from .registry import sha256_file
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
 def install(overrides: dict[str, Path]) -> None:
     """Put ``overrides`` (merged over any already in force) into this process's environment, which the processes
     it starts inherit."""
@@ -87,7 +103,7 @@ def apply(entries: dict, overrides: dict[str, Path]) -> dict:
     model without weights or a file that is not there is refused (InputError naming it)."""
     import dataclasses
 
-    from .registry import CONTRACT_MODELS, sha256_file
+    from .registry import CONTRACT_MODELS
 
     out = dict(entries)
     for name, path in overrides.items():
@@ -102,7 +118,7 @@ def apply(entries: dict, overrides: dict[str, Path]) -> dict:
         if not path.is_file():
             raise InputError(path, f"weights for {name} not found")
         try:
-            digest = sha256_file(path)
+            digest = _digest(path)
         except OSError as exc:
             raise InputError(path, f"weights for {name} cannot be read ({exc.strerror or exc})") from None
         out[name] = dataclasses.replace(entry, weights=path.resolve(), sha256=digest,
