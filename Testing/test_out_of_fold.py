@@ -4,7 +4,7 @@ figure predicted once by a model that did not see its patient, per-fold and pool
 import numpy as np
 import pytest
 
-from CovidCTAnalysis.classifiers.slice_resnet.train import out_of_fold
+from CovidCTAnalysis.classifiers.slice_resnet.train import FOLD_SEED, folds, out_of_fold
 
 
 def _data():
@@ -23,7 +23,7 @@ def test_every_figure_predicted_once_by_a_model_that_did_not_see_its_patient():
         seen.append(test)
         return y[test] * 0.8 + 0.1  # a perfect ranking
 
-    cv = out_of_fold(y, groups, 5, 0, fit_predict, say=lambda m: None)
+    cv = out_of_fold(y, groups, 5, fit_predict, say=lambda m: None)
     assert sorted(np.concatenate(seen).tolist()) == list(range(len(y)))
     assert sorted(set(cv["fold_of"])) == [0, 1, 2, 3, 4]
     assert np.allclose(cv["oof"], y * 0.8 + 0.1)
@@ -33,8 +33,20 @@ def test_every_figure_predicted_once_by_a_model_that_did_not_see_its_patient():
 
 def test_only_some_folds():
     y, groups = _data()
-    cv = out_of_fold(y, groups, 5, 0, lambda i, tr, te: np.full(len(te), 0.5), say=lambda m: None, only=(2,))
+    cv = out_of_fold(y, groups, 5, lambda i, tr, te: np.full(len(te), 0.5), say=lambda m: None, only=(2,))
     assert [f["fold"] for f in cv["folds"]] == [2] and cv["auc_sd"] is None
     scored = np.array(cv["fold_of"]) >= 0
     assert cv["pooled"]["n"] == scored.sum() < len(y) and np.isnan(np.array(cv["oof"])[~scored]).all()
     assert cv["folds"][0]["roc_auc"] == pytest.approx(0.5)
+
+
+def test_folds_are_the_fixed_seeds_for_every_trainer():
+    """slice-resnet, da-cmil, cvae-netvlad and lobe-patch score the same figures in each fold whatever their runs'
+    seeds: the consensus of their out-of-fold predictions needs it (scripts/consensus_validation.py)."""
+    y, groups = _data()
+    cv = out_of_fold(y, groups, 5, lambda i, tr, te: np.full(len(te), 0.5), say=lambda m: None)
+    expected = np.full(len(y), -1)
+    for i, test in enumerate(folds(y, groups, 5, FOLD_SEED)):
+        expected[test] = i
+    assert cv["fold_of"] == expected.tolist()
+    assert FOLD_SEED == 0  # the seed of every committed CV record

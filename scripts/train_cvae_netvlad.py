@@ -46,7 +46,8 @@ def _main(argv=None) -> int:
     p.add_argument("--cvae-epochs", type=int)
     p.add_argument("--tune-last-stage", action="store_true",
                    help="fine-tune the ImageNet trunk's last stage with the classifier (not the shipped recipe)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the networks' start and data order (the CV folds are always seed 0's)")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     check_out(a.out, summary=not a.cv)

@@ -70,7 +70,8 @@ def _main(argv=None) -> int:
     p.add_argument("--paper-recipe", action="store_true", help="§4.2 as written: 30 epochs, k 32, 256 px patches")
     p.add_argument("--epochs", type=int)
     p.add_argument("--k", type=int, help="instances drawn per bag in training")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the networks' start and data order (the CV folds are always seed 0's)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     a = p.parse_args(argv)

@@ -25,7 +25,8 @@ frozen trunk from random weights: no CVAE, no side information), ``cvae-global``
 its classifier), ``full`` (the lesion-informed CVAE, then its classifier).
 
 ``cross_validate`` uses the patient-disjoint, class-stratified folds of the project's other slice classifiers
-(``slice_resnet.train.folds``, same seed: the same figures in each fold) and scores each fold once.
+(``slice_resnet.train.out_of_fold``: seed 0's folds whatever ``--seed``, the same figures in each fold) and scores
+each fold once. (The three-seed runs of the model card predate this: their seed drew their folds too.)
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
         net = fit(feats, frames, groups, train_idx, cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}")
         return probabilities(net, Tensors.of(feats, frames, test))
 
-    cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say, only)
+    cv = out_of_fold(y, groups, k, fit_predict, say, only)
     return {"variant": cfg.variant, "folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"],
             "pooled": cv["pooled"], "lungs_found": int(frames.lungs_found.sum()),
             "figures": int(len(y)), "names": [str(n) for n in frames.names], "labels": y.tolist(),

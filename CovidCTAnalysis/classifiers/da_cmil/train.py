@@ -19,8 +19,8 @@ The CPU recipe was chosen on the first cross-validation fold between the paper's
 and this one (0.748); the cross-validated numbers in the model card are therefore slightly optimistic.
 
 No epoch and no recipe is chosen on the data it is scored on: ``cross_validate`` uses the patient-disjoint,
-class-stratified folds of slice-resnet's cross-validation (``slice_resnet.train.folds``, same seed, so the folds are
-the same figures) and scores each fold once, after the last epoch.
+class-stratified folds of slice-resnet's cross-validation (``slice_resnet.train.out_of_fold``: seed 0's folds whatever
+``--seed``, so the folds are the same figures) and scores each fold once, after the last epoch.
 """
 
 from __future__ import annotations
@@ -457,7 +457,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
         net = fit(data.subset(train_idx), cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}")
         return predict(net, data.subset(test), cfg.instance_size)
 
-    cv = out_of_fold(y, groups, k, cfg.seed, fit_predict, say, only)
+    cv = out_of_fold(y, groups, k, fit_predict, say, only)
     return {"method": cfg.method, "folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"],
             "pooled": cv["pooled"],
             "lungs_found": int(data.lungs_found.sum()), "bags": int(len(y)),

@@ -531,7 +531,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
         net = fit(cache, feats, train_idx, cfg, seed=100 + i, say=say, trunk_state=trunk_state)
         return sample_probabilities(net, cache, feats, test)
 
-    cv = out_of_fold(y, groups, k, 0, fit_predict, say, only)
+    cv = out_of_fold(y, groups, k, fit_predict, say, only)
     cv["names"] = cache["names"].tolist()
     cv["config"] = dict(vars(cfg))
     cv["lobes_found"] = {"figures": int(len(y)), "lobes": int(len(cache["lobe_sample"])),

@@ -151,11 +151,16 @@ def folds(y: np.ndarray, groups: np.ndarray, k: int = FOLDS, seed: int = 0) -> l
     return [test for _, test in splitter.split(np.zeros(len(y)), y.astype(int), groups)]
 
 
-def out_of_fold(y: np.ndarray, groups: np.ndarray, k: int, seed: int,
+#: The seed of every slice trainer's CV folds, whatever the run's own seed: runs of one recipe with other seeds, and
+#: the project's classifiers among themselves (the consensus's validation), score the same held-out figures.
+FOLD_SEED = 0
+
+
+def out_of_fold(y: np.ndarray, groups: np.ndarray, k: int,
                 fit_predict: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
                 say: Callable[[str], None] = print, only=None) -> dict:
     """The cross-validation loop of the slice trainers (slice-resnet, da-cmil, cvae-netvlad): for each fold of
-    ``folds`` (1-based numbers in ``only``, or all), ``fit_predict(i, train_index, test_index)`` trains on the other
+    ``folds`` (seed ``FOLD_SEED``; 1-based numbers in ``only``, or all), ``fit_predict(i, train_index, test_index)`` trains on the other
     folds and returns P(COVID-19) of the held-out one, scored once. Returns {"folds": per fold n / positives / ROC AUC,
     "auc_mean", "auc_sd", "pooled": metrics of every scored figure, "fold_of", "oof"} (the last two as lists)."""
     from ...evaluation import metrics
@@ -163,7 +168,7 @@ def out_of_fold(y: np.ndarray, groups: np.ndarray, k: int, seed: int,
     oof = np.full(len(y), np.nan, np.float32)
     fold_of = np.full(len(y), -1, int)
     per_fold = []
-    for i, test in enumerate(folds(y, groups, k, seed)):
+    for i, test in enumerate(folds(y, groups, k, FOLD_SEED)):
         if only and i + 1 not in only:
             continue
         oof[test] = fit_predict(i, np.setdiff1d(np.arange(len(y)), test), test)
@@ -374,7 +379,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
 
     # The folds stay those of seed 0 whatever cfg.seed is: runs with other seeds then score the same held-out figures
     # (seed spread, seed ensembles), the folds of the other classifiers' CVs at their default seed 0.
-    cv = out_of_fold(y, groups, k, 0, fit_predict, say)
+    cv = out_of_fold(y, groups, k, fit_predict, say)
     return {"folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"], "pooled": cv["pooled"],
             "names": [str(n) for n in names], "labels": y.tolist(), "groups": [str(g) for g in groups],
             "fold_of": cv["fold_of"], "oof": cv["oof"],
