@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CovidCTAnalysis.classifiers.slice_resnet.train import TrainConfig, fit, folds, patient_ids, pooled, predict
+from CovidCTAnalysis.classifiers.slice_resnet.train import (
+    TrainConfig, fit, folds, mixup, patient_ids, pooled, predict)
 
 
 def test_folds_are_patient_disjoint_stratified_and_cover_every_figure():
@@ -67,3 +68,32 @@ def test_the_seed_changes_the_networks_not_the_folds(monkeypatch, tmp_path):
             for seed in (0, 1)}
     assert runs[0]["fold_of"] == runs[1]["fold_of"]
     assert fit_seeds[:5] != fit_seeds[5:]
+
+
+def test_mixup_blends_figures_and_targets_with_one_weight():
+    import torch
+
+    batch = torch.stack([torch.full((1, 4, 4), float(v)) for v in (0.0, 1.0, 2.0, 3.0)])
+    targets = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    mixed, soft = mixup(batch, targets, 0.4, np.random.default_rng(0))
+    draws = np.random.default_rng(0)
+    lam, perm = float(draws.beta(0.4, 0.4)), draws.permutation(4)
+    assert 0.0 < lam < 1.0
+    assert torch.allclose(mixed[:, 0, 0, 0], lam * batch[:, 0, 0, 0] + (1 - lam) * batch[perm, 0, 0, 0])
+    assert torch.allclose(soft, lam * targets + (1 - lam) * targets[perm])
+
+
+def test_mixup_off_leaves_the_recipe_unchanged():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (4, 256, 256), dtype=np.uint8)
+    y = np.array([0, 1, 0, 1], np.float32)
+    nets = [fit(x, y, TrainConfig(pretrained="none", epochs=1, batch=4, crop=96, threads=1, mixup=alpha), seed=0,
+                say=lambda s: None) for alpha in (0.0, 0.0, 0.4)]
+    same = [torch_equal(nets[0], n) for n in nets[1:]]
+    assert same == [True, False]
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))

@@ -68,6 +68,9 @@ def _main(argv=None) -> int:
                         " 0, the default: the paper's recipe); needs --synthetic-dir")
     p.add_argument("--synthetic-dir", type=Path, default=None,
                    help="a scripts/make_decovnet_data.py --lesions pseudo folder (its train volumes are used)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup between the figures of a batch, weights ~ Beta(ALPHA, ALPHA) (0, the default: the "
+                        "paper's recipe)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (per process under torchrun)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to train (default cpu); under torchrun with cuda each process takes GPU LOCAL_RANK")
@@ -75,7 +78,8 @@ def _main(argv=None) -> int:
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
                       crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads,
                       lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device,
-                      synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "")
+                      synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "",
+                      mixup=a.mixup)
     if (a.synthetic > 0) != (a.synthetic_dir is not None):
         p.error("--synthetic WEIGHT and --synthetic-dir DIR go together")
     if a.synthetic_dir is not None:

@@ -73,6 +73,7 @@ class TrainConfig:
     lesion_guidance: float = 0.0  # weight of lesion_guidance.py's loss (SemiSeg half-batches); 0: the paper's recipe
     synthetic: float = 0.0  # weight of the semi-synthetic CT slices' loss (synthetic_slices.py); 0: the paper's recipe
     synthetic_dir: str = ""  # a decovnet.synthetic.build_dataset folder (its train volumes), with synthetic > 0
+    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) between the figures of a batch; 0: the paper's recipe
     threads: int = 2
     device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
@@ -267,6 +268,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
     if synthetic and (synth is None or dist is not None or guided):
         raise ValueError("semi-synthetic slices need their squares and one process, without lesion guidance")
     synth_rng = np.random.default_rng([seed, 2])
+    mix_rng = np.random.default_rng([seed, 3])  # mixup's draws: the figures' order and augmentations stay the recipe's
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)  # the order of the images: the same in every process
     guide_rng = np.random.default_rng([seed, 1])
@@ -291,6 +293,9 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
             if dist is not None:
                 idx = dist.shard(idx)
             batch = _views(x[idx], cfg, aug_rng)
+            targets = torch.from_numpy(y[idx])
+            if cfg.mixup > 0:
+                batch, targets = mixup(batch, targets, cfg.mixup, mix_rng)
             if guided:
                 gbatch, gmasks = _guide_batch(guide, cfg, guide_rng)
                 feats = net.features(torch.cat([batch, gbatch]).to(device).contiguous(
@@ -305,7 +310,7 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
                 synth_loss = F.binary_cross_entropy_with_logits(slogits, torch.from_numpy(synth["y"][pick]).to(device))
             else:
                 logits = model(batch.to(device).contiguous(memory_format=torch.channels_last))[:, 0]
-            loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y[idx]).to(device))
+            loss = F.binary_cross_entropy_with_logits(logits, targets.to(device))
             if synthetic:
                 extra_losses.append(float(synth_loss.detach()))
                 loss = loss + cfg.synthetic * synth_loss
@@ -329,6 +334,17 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
         if dist is None or dist.is_main:
             say(json.dumps(entry))
     return net.cpu().eval()
+
+
+def mixup(batch, targets, alpha: float, rng: np.random.Generator):
+    """Mixup (Zhang et al., ICLR 2018; not in the paper, an experiment): each figure blended with another of the batch
+    by one weight lam ~ Beta(alpha, alpha) per batch, its target blended alike (binary cross-entropy is linear in the
+    target, so this is the mixup loss)."""
+    import torch
+
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.from_numpy(rng.permutation(len(targets)))
+    return lam * batch + (1.0 - lam) * batch[perm], lam * targets + (1.0 - lam) * targets[perm]
 
 
 def _guide_batch(guide: dict, cfg: TrainConfig, rng: np.random.Generator):
