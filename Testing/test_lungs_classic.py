@@ -306,3 +306,20 @@ def test_semiseg_figures_are_not_refused(shared_data):
         ct = load_ct(path)
         shares.append((_arr(segment_lungs_classic(ct.image, display_windowed=ct.display_windowed)) > 0).mean())
     assert min(shares) > 0.05 and 0.35 < float(np.median(shares)) < 0.7
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["114.png", "116.png", "118.png"])
+def test_mediastinal_window_figures_do_not_fail(shared_data, name):
+    """COVID-CT figures shown in a mediastinal window (lungs as black as the air around the body): lungs-classic
+    found only a small pocket astride the midline, gave it no side, and failed with an IndexError. It now labels the
+    pocket, and analyze reports what it found."""
+    from CovidCTAnalysis.errors import LungsNotFoundError
+    from CovidCTAnalysis.io import load_ct
+
+    ct = load_ct(shared_data / "covid-ct" / "images" / "NonCOVID" / name)
+    try:
+        labels = _arr(segment_lungs_classic(ct.image, display_windowed=ct.display_windowed))
+    except LungsNotFoundError:
+        return
+    assert set(np.unique(labels)) - {0} <= {1, 2} and labels.any()

@@ -66,3 +66,24 @@ def test_one_slice():
     labels = split_right_left(mask[20:21], values[20:21], SPACING, midline_x=40.0)
     x = np.arange(mask.shape[2])[None, None, :]
     assert (labels[mask[20:21] & (x <= 40)] == 1).all() and (labels[mask[20:21] & (x >= 42)] == 2).all()
+
+
+def test_small_blob_across_the_midline_is_labelled_not_lost():
+    """A pocket astride the midline too narrow to reach the watershed's seeds (no voxel MARKER_OFFSET_MM from the
+    midline) was left unlabelled, and lungs-classic then failed on its report line (seen on a mediastinal-window
+    COVID-CT figure): it is one lung, on the side most of it lies on."""
+    mask = np.zeros((1, 40, 80), bool)
+    mask[0, 18:23, 36:46] = True  # 25 mm wide, centred just left of x = 40
+    values = np.where(mask, -850.0, 40.0).astype(np.float32)
+    labels = split_right_left(mask, values, SPACING, midline_x=40.0)
+    assert (labels[mask] == 2).all() and (labels[~mask] == 0).all()
+
+
+def test_lungs_classic_on_a_midline_blob_alone_does_not_fail():
+    """lungs-classic's reporting of the sides found on such a picture (it raised IndexError)."""
+    from CovidCTAnalysis.lungs import classic
+
+    labels = np.zeros((1, 4, 4), np.uint8)
+    assert classic.sides_found(labels) == []
+    labels[0, 1, 1] = 2
+    assert classic.sides_found(labels) == ["left"]

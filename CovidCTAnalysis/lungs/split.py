@@ -159,6 +159,9 @@ def split_right_left(lungs: np.ndarray, values: np.ndarray, spacing, midline_x: 
                 _, gaps = _side_by_side(first)
                 midline_x = float(np.median(gaps)) if gaps.size else midline_x
             out = _split_joined(first, values, spacing, midline_x)
+            if not out.any():  # no part lies far enough from the midline to seed a side: a small midline blob
+                one_lung = RIGHT_LUNG if right_frac > left_frac else LEFT_LUNG
+                out[first] = one_lung
         else:
             sizes[largest] = 0
             second = lab == int(np.argmax(sizes)) if sizes.any() else np.zeros(lungs.shape, bool)
