@@ -13,6 +13,10 @@ Cases (default: imlab, demo, lungmask and totalseg, those available; totalseg-sl
   totalseg-slices  each axial slice of that CT as a single-slice image (as a user loads one DICOM slice), at its
              3 mm pixels and resampled in-plane to --slice-mm: at the lung bases, the lung found against the lobe
              masks; on the slices below the lungs, how many get a (false) lung and how much
+  pictures   display-windowed figures, as a user loads a PNG or JPEG: the 543 COVID-CT train + val figures (lungs
+             found, both lungs labelled; no reference masks exist) and the 50 radiologist-labelled COVID-SemiSeg
+             slices (share of the infection inside the lung mask), in display orientation and as the set stores
+             them (turned by 90 degrees); only when named
 
     python scripts/evaluate_lungs.py                          # the default cases available
     python scripts/evaluate_lungs.py --cases demo --demo-size 256,256,96 --demo-seeds 0,1,2
@@ -206,6 +210,63 @@ def case_totalseg_slices(rows, pixel_mm: float):
                                                                       for r, f, d in under)})
 
 
+def _picture_lungs(path: Path, method: str, turn=None) -> tuple[np.ndarray | None, float]:
+    """A picture's lung labels (None when none is found) and the seconds taken; ``turn``: a function applied to the
+    gray image first (written to a temporary PNG, read as a user's file is)."""
+    import tempfile
+
+    from PIL import Image
+
+    from CovidCTAnalysis.errors import LungsNotFoundError
+    from CovidCTAnalysis.io import load_ct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if turn is not None:
+            with Image.open(path) as im:
+                gray = turn(np.asarray(im.convert("L")), path.name)
+            path = Path(tmp) / "picture.png"
+            Image.fromarray(gray).save(path)
+        ct = load_ct(path)
+        t = time.perf_counter()
+        try:
+            labels, _ = _segment(ct.image, ct.display_windowed, method)
+        except LungsNotFoundError:
+            return None, time.perf_counter() - t
+        return labels[0], time.perf_counter() - t
+
+
+def case_pictures(rows):
+    from PIL import Image
+
+    from CovidCTAnalysis.evaluation import covid_ct_split
+    from CovidCTAnalysis.lesions.semiseg import DOCTOR_LABEL, FOLDER, to_display
+
+    figures = [p for split in ("train", "val") for p, _ in covid_ct_split(DATA / "covid-ct", split)]
+    slices = sorted((DATA / FOLDER / DOCTOR_LABEL / "Imgs").iterdir())
+    for method in METHODS:
+        found = [_picture_lungs(p, method) for p in figures]
+        held = [labels for labels, _ in found if labels is not None]
+        both = sum(set(np.unique(a)) >= {1, 2} for a in held)
+        rows.append({"case": f"COVID-CT {len(figures)} figs", "method": method,
+                     "seconds": float(np.median([s for _, s in found])),
+                     "note": f"lungs found in {len(held)}, both lungs in {both} (no reference masks; seconds: median "
+                             "per figure)"})
+        for orientation, turn in (("display", to_display), ("stored", None)):
+            inside, both = [], 0
+            for path in slices:
+                with Image.open(DATA / FOLDER / DOCTOR_LABEL / "GT" / (path.stem + ".png")) as im:
+                    truth = np.asarray(im.convert("L")) > 127
+                if turn is not None:
+                    truth = turn(truth, path.name)
+                labels, _ = _picture_lungs(path, method, turn)
+                inside.append(0.0 if labels is None else float((labels[truth] > 0).mean()))
+                both += labels is not None and set(np.unique(labels)) >= {1, 2}
+            rows.append({"case": f"SemiSeg {len(slices)} ({orientation})", "method": method,
+                         "lesions_inside": float(np.mean(inside)),
+                         "note": f"infection inside the lungs: mean {np.mean(inside):.3f}, median "
+                                 f"{np.median(inside):.3f}; both lungs in {both}", "per_slice": inside})
+
+
 def case_pair(rows, image_path, reference_path, threshold):
     from CovidCTAnalysis.io import load_ct, read_canonical
 
@@ -268,7 +329,7 @@ def main() -> int:
         for name, fn, need in (("imlab", case_imlab, "imlab-lung3d"), ("lungmask", case_lungmask, "lungmask-testdata"),
                                ("totalseg", case_totalseg, "totalsegmentator"),
                                ("totalseg-slices", lambda r: case_totalseg_slices(r, args.slice_mm),
-                                "totalsegmentator")):
+                                "totalsegmentator"), ("pictures", case_pictures, "covid-ct")):
             if name in wanted:
                 if (DATA / need).is_dir():
                     fn(rows)
