@@ -79,11 +79,15 @@ def test_small_blob_across_the_midline_is_labelled_not_lost():
     assert (labels[mask] == 2).all() and (labels[~mask] == 0).all()
 
 
-def test_lungs_classic_on_a_midline_blob_alone_does_not_fail():
-    """lungs-classic's reporting of the sides found on such a picture (it raised IndexError)."""
+def test_lungs_classic_refuses_pockets_left_without_a_side(monkeypatch):
+    """Should the separation ever leave every pocket unlabelled, lungs-classic says no lung was found (exit status 2
+    in the commands) instead of failing on its report line (it raised IndexError)."""
+    import pytest
+
+    from CovidCTAnalysis.demo import make_demo_ct
+    from CovidCTAnalysis.errors import LungsNotFoundError
     from CovidCTAnalysis.lungs import classic
 
-    labels = np.zeros((1, 4, 4), np.uint8)
-    assert classic.sides_found(labels) == []
-    labels[0, 1, 1] = 2
-    assert classic.sides_found(labels) == ["left"]
+    monkeypatch.setattr(classic.split, "split_right_left", lambda lungs, *a, **k: np.zeros(lungs.shape, np.uint8))
+    with pytest.raises(LungsNotFoundError, match="given a side"):
+        classic.classic_lungs(make_demo_ct(size=(64, 64, 16), seed=0).image)

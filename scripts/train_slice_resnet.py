@@ -80,6 +80,8 @@ def _main(argv=None) -> int:
                       lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device,
                       synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "",
                       mixup=a.mixup)
+    if a.mixup < 0:
+        p.error(f"--mixup takes an alpha >= 0 (0: no mixup), not {a.mixup}")
     if (a.synthetic > 0) != (a.synthetic_dir is not None):
         p.error("--synthetic WEIGHT and --synthetic-dir DIR go together")
     if a.synthetic_dir is not None:

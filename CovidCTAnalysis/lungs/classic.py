@@ -106,11 +106,6 @@ def segment_lungs_classic(image: sitk.Image, *, display_windowed: bool = False,
     return classic_lungs(image, display_windowed=display_windowed, progress=progress).labels
 
 
-def sides_found(labels: np.ndarray) -> list[str]:
-    """"right" and/or "left": the lungs a label map holds."""
-    return [name for value, name in ((RIGHT_LUNG, "right"), (LEFT_LUNG, "left")) if (labels == value).any()]
-
-
 def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
                   progress: Progress | None = None) -> ClassicLungs:
     """Right (1) and left (2) lung labels of a canonical CT (float HU, identity direction, LPS), and the pleural fill.
@@ -152,7 +147,7 @@ def classic_lungs(image: sitk.Image, *, display_windowed: bool = False,
 
     labels = split.split_right_left(candidates, values, spacing, midline_x,
                                     body_cut=split.body_cut_sides(body, candidates, spacing))
-    sides = sides_found(labels)
+    sides = [name for value, name in ((RIGHT_LUNG, "right"), (LEFT_LUNG, "left")) if (labels == value).any()]
     if not sides:
         raise LungsNotFoundError(None, "no lungs found in the image (no lung-like pocket could be given a side)")
     report(0.6, "right and left lungs separated" if len(sides) > 1 else f"one lung in view: the {sides[0]} lung")

@@ -27,6 +27,9 @@ Semi-synthetic CT slices (``synthetic`` > 0 with ``synthetic_dir``; not in the p
 synthetic_slices.py): every step also draws half a batch of lung-ROI slices of semi-synthetic CT volumes, half with
 lesions and half without, and adds their binary cross-entropy, times ``synthetic``, to the figures'.
 
+Mixup (``mixup`` > 0; not in the paper, an experiment: ``mixup``): the figures of each batch blended in pairs, their
+labels alike. Cross-validated against the shipped recipe and not better (model card).
+
 All randomness of the networks flows from one seed (the CV folds are always those of seed 0); the data cache is
 rebuilt identically from ../shared/data and named by a hash of ``inputs.py``.
 
@@ -160,9 +163,9 @@ FOLD_SEED = 0
 def out_of_fold(y: np.ndarray, groups: np.ndarray, k: int,
                 fit_predict: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
                 say: Callable[[str], None] = print, only=None) -> dict:
-    """The cross-validation loop of the slice trainers (slice-resnet, da-cmil, cvae-netvlad): for each fold of
-    ``folds`` (seed ``FOLD_SEED``; 1-based numbers in ``only``, or all), ``fit_predict(i, train_index, test_index)`` trains on the other
-    folds and returns P(COVID-19) of the held-out one, scored once. Returns {"folds": per fold n / positives / ROC AUC,
+    """The cross-validation loop of the slice trainers (slice-resnet, da-cmil, cvae-netvlad, lobe-patch): for each
+    fold of ``folds`` (seed ``FOLD_SEED``; 1-based numbers in ``only``, or all), ``fit_predict(i, train_index,
+    test_index)`` trains on the other folds and returns P(COVID-19) of the held-out one, scored once. Returns {"folds": per fold n / positives / ROC AUC,
     "auc_mean", "auc_sd", "pooled": metrics of every scored figure, "fold_of", "oof"} (the last two as lists)."""
     from ...evaluation import metrics
 
