@@ -1,6 +1,6 @@
 """The lesion point list labels only the largest lesions (mrml/markups.py): dozens of small components (many small
 lesions, coarse pixels) covered the 3-D view with their labels; the others are glyphs whose description keeps the
-title."""
+title. The labels are short (GGO; the side without "lung"): the full titles ran off the view's edge."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ def test_only_the_largest_lesions_are_labelled_and_every_point_keeps_its_title()
     node = add_lesion_markups(scene, points)
     labels = [node.GetNthControlPointLabel(n) for n in range(count)]
     assert [bool(text) for text in labels] == [n >= count - LABELLED_POINTS for n in range(count)]
-    assert labels[-1] == points[-1].title
+    assert labels[-1] == points[-1].label_text == "GGO, right, 1.7 mL"
     assert [title for title, _ in markup_points(node)] == [p.title for p in points]
     assert node.GetNthControlPointDescription(0).startswith(points[0].title + "; label 1; volume_ml 0.100")
 
 
 def test_a_few_lesions_are_all_labelled():
     node = add_lesion_markups(new_scene().scene, [LesionPoint(2, "consolidation", (0.0, 0.0, 0.0), 1.0, "left")])
-    assert node.GetNthControlPointLabel(0) == "consolidation, left lung, 1.0 mL"
+    assert node.GetNthControlPointLabel(0) == "consolidation, left, 1.0 mL"
+    assert markup_points(node)[0][0] == "consolidation, left lung, 1.0 mL"  # the description keeps the full title

@@ -22,6 +22,9 @@ DEFAULT_MIN_VOLUME_ML = 0.05
 #: dozens of components, and their labels covered the 3-D view; the others keep their title in the point's
 #: description and show as glyphs.
 LABELLED_POINTS = 10
+#: Short names for a point's label in the views: a label runs to the right of its point, and the full class names cut
+#: it off at the view's edge beside a lateral lesion; the point's description keeps the full title.
+SHORT_NAMES = {"ground-glass opacity": "GGO"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class LesionPoint:
     def title(self) -> str:
         side = f", {self.side} lung" if self.side else ""
         return f"{self.name}{side}, {self.volume_ml:.1f} mL"
+
+    @property
+    def label_text(self) -> str:
+        """The label drawn in the views: the title with ``SHORT_NAMES`` and the side without "lung"."""
+        side = f", {self.side}" if self.side else ""
+        return f"{SHORT_NAMES.get(self.name, self.name)}{side}, {self.volume_ml:.1f} mL"
 
 
 def lesion_points(labels: np.ndarray, ijk_to_ras: np.ndarray, segments: Sequence[Segment],
@@ -79,12 +88,12 @@ def _side(lungs: np.ndarray, mask: np.ndarray) -> str:
 def add_lesion_markups(scene, points: Sequence[LesionPoint], name: str = "CovidCT lesions",
                        labelled: int = LABELLED_POINTS):
     """A new point list node, one locked control point per lesion. The ``labelled`` largest are labelled with
-    ``LesionPoint.title``, the others unlabelled (a glyph); every point's description starts with its title."""
+    ``LesionPoint.label_text``, the others unlabelled (a glyph); every point's description starts with its title."""
     node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", scene.GenerateUniqueName(name))
     node.CreateDefaultDisplayNodes()
     largest = set(sorted(range(len(points)), key=lambda n: -points[n].volume_ml)[:labelled])
     for rank, point in enumerate(points):
-        index = node.AddControlPoint(*point.ras, point.title)
+        index = node.AddControlPoint(*point.ras, point.label_text)
         if rank not in largest:
             node.SetNthControlPointLabel(index, "")  # after adding: an empty label there gets an automatic one
         node.SetNthControlPointDescription(index, f"{point.title}; label {point.label}; "
@@ -98,12 +107,12 @@ def add_lesion_markups(scene, points: Sequence[LesionPoint], name: str = "CovidC
 
 
 def markup_points(node) -> list[tuple[str, tuple[float, float, float]]]:
-    """[(title, RAS position)] of a point list's control points: the label, or for an unlabelled point the title
-    its description starts with."""
+    """[(title, RAS position)] of a point list's control points: the title the description starts with, or the
+    label of a point without a description."""
     out = []
     for index in range(node.GetNumberOfControlPoints()):
         position = [0.0, 0.0, 0.0]
         node.GetNthControlPointPosition(index, position)
-        title = node.GetNthControlPointLabel(index) or node.GetNthControlPointDescription(index).split(";")[0]
+        title = node.GetNthControlPointDescription(index).split(";")[0] or node.GetNthControlPointLabel(index)
         out.append((title, tuple(position)))
     return out
