@@ -439,17 +439,20 @@ def _cmd_serve(args) -> int:
 
 def _models_run_by(args) -> set[str] | None:
     """The registered models a command runs (None: any of them, as analyze, batch and serve may), the lung model
-    that segment-lesions and a classifier that needs lungs run first among them."""
+    that segment-lesions and a classifier that needs lungs run first among them, and the lung model a classifier
+    finds a picture's lungs with (``picture_lungs``: it may run, the inputs decide)."""
     from .lungs.select import DEFAULT_LUNG_MODEL
 
     if args.command == "classify":
-        from .pipeline.classifiers import needs_lungs
+        from .classifiers.table import classifier_class
 
         try:
-            lungs = {DEFAULT_LUNG_MODEL} if needs_lungs(args.model) else set()
+            cls = classifier_class(args.model)
         except InputError:  # not a classifier of this version: the command itself says so
-            lungs = set()
-        return {args.model} | lungs
+            return {args.model}
+        lungs = {DEFAULT_LUNG_MODEL} if cls.needs_lungs else set()
+        framing = getattr(cls, "picture_lungs", None)
+        return {args.model} | lungs | ({framing} if framing else set())
     if args.command == "segment-lungs":
         return {args.model or DEFAULT_LUNG_MODEL}
     if args.command == "segment-lesions":

@@ -103,3 +103,21 @@ def test_no_classifier_is_named_outside_its_subpackage_and_the_registry():
             if re.search(rf"[\"']{re.escape(name)}[\"']", text):
                 offenders.append(f"{path.relative_to(REPO)}: {name}")
     assert not offenders, offenders
+
+
+def test_the_classifiers_that_find_a_pictures_lungs_name_their_lung_model(tmp_path):
+    """da-cmil and cvae-netvlad frame a display-windowed picture by lungs-unet's mask (slice_resnet.infer.image_lungs):
+    front ends list lungs-unet among the models that ran on a picture, and only there."""
+    from PIL import Image
+
+    from CovidCTAnalysis.demo import make_demo_ct, write_demo_case
+    from CovidCTAnalysis.io import load_ct
+    from CovidCTAnalysis.pipeline.classifiers import picture_lung_model
+
+    png = tmp_path / "slice.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(png)
+    picture = load_ct(png)
+    volume = load_ct(write_demo_case(make_demo_ct(size=(32, 32, 8), seed=0), tmp_path))
+    assert {n: picture_lung_model(n, picture) for n in ("da-cmil", "cvae-netvlad", "slice-resnet", "lobe-patch")} == {
+        "da-cmil": "lungs-unet", "cvae-netvlad": "lungs-unet", "slice-resnet": None, "lobe-patch": None}
+    assert picture_lung_model("da-cmil", volume) is None

@@ -233,5 +233,8 @@ def test_the_lung_model_a_command_runs_first_counts_as_run():
     assert needs_lungs("slice-resnet")
     assert _models_run_by(Namespace(command="classify", model="slice-resnet")) == {"slice-resnet", DEFAULT_LUNG_MODEL}
     assert _models_run_by(Namespace(command="classify", model="no-such-model")) == {"no-such-model"}
+    # da-cmil finds a picture's lungs itself, with lungs-unet: weights given for it may be used too
+    assert _models_run_by(Namespace(command="classify", model="da-cmil")) == {"da-cmil", DEFAULT_LUNG_MODEL,
+                                                                             "lungs-unet"}
     assert _models_run_by(Namespace(command="segment-lungs", model=None)) == {DEFAULT_LUNG_MODEL}
     assert _models_run_by(Namespace(command="analyze")) is None

@@ -80,7 +80,10 @@ class ClassifierResult:
 class Classifier(Protocol):
     """A loaded classifier. ``inputs`` (a subset of ``INPUT_KINDS``) and ``needs_lungs`` are class attributes, so
     they can be read without loading weights (or torch). A classifier that uses the lesion label map sets the class
-    attribute ``needs_lesions`` and takes it as ``run(..., lesions=...)`` (the pipeline passes its own map)."""
+    attribute ``needs_lesions`` and takes it as ``run(..., lesions=...)`` (the pipeline passes its own map). One that
+    finds the lungs of a display-windowed 2-D picture itself, with a registered lung model, names that model in the
+    class attribute ``picture_lungs`` (front ends list it among the models that ran, with its version and any user
+    weights)."""
 
     inputs: ClassVar[tuple[str, ...]]
     needs_lungs: ClassVar[bool]

@@ -28,7 +28,7 @@ from ..models.calibration import calibrated_entry, consensus
 from ..models.registry import CONTRACT_MODELS, Registry, load_registry
 from ..classifiers.table import classifier_names, refusal
 from .background import BackgroundWrites
-from .classifiers import run_classifier, write_outputs
+from .classifiers import picture_lung_model, run_classifier, write_outputs
 from .coverage import PARTIAL_LUNGS_NOT_GRADED, coarse_pixel_warning, partial_lungs_warning
 from .dicom_outputs import DicomOutputs
 from .lungs import find_lungs
@@ -191,9 +191,12 @@ def _run(source, staging: Path, outdir: Path, options, registry: Registry, class
             if run.heatmaps:
                 heatmaps[name] = {run.default_heatmap: run.heatmap, **run.heatmaps}
             versions[name] = run.version
+            framing = picture_lung_model(name, ct)  # a picture's lungs, found by the classifier itself
+            if framing is not None:
+                versions.setdefault(framing, registry.get(framing).version)
         writes.wait()  # every file on disk (or its error raised) before the report lists the folder
 
-    ran = [n for n in (LUNG_MODEL, LESION_MODEL, *classifier_results) if n in versions]
+    ran = list(versions)  # every model that ran, a picture's lung model for a classifier's framing included
     warnings.extend(user_weights.warnings_for(registry, ran))  # a user's own weights ran (models/user_weights.py)
     patient = patient_section(ct.input_files) if options.keep_identifiers and ct.input_files else None
     agreement = consensus({n: r["probability"] for n, r in classifier_results.items()},

@@ -18,6 +18,7 @@ class CVAENetVLADClassifier(ModelClassifier):
 
     inputs = (SLICE, VOLUME)
     needs_lungs = True
+    picture_lungs = "lungs-unet"  # a picture's lungs: slice_resnet.infer.image_lungs
     needs_lesions = True
 
     @staticmethod

@@ -19,6 +19,7 @@ class DACMILClassifier(ModelClassifier):
 
     inputs = (SLICE, VOLUME)
     needs_lungs = True
+    picture_lungs = "lungs-unet"  # a picture's lungs: slice_resnet.infer.image_lungs
 
     @staticmethod
     def load_model(device: Any, registry: Any = None):
