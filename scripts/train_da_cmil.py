@@ -36,8 +36,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.da_cmil.model import BACKBONES, METHODS  # noqa: E402
 from CovidCTAnalysis.classifiers.da_cmil.train import (  # noqa: E402
     FOLDS, TrainConfig, cohort_items, cross_validate, paper_recipe, train, train_volumes, volume_recipe)
-from CovidCTAnalysis.errors import InputError  # noqa: E402
-from CovidCTAnalysis.errors import UsageParser  # noqa: E402
+from CovidCTAnalysis.errors import InputError, UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
     check_out, load_weights_file, run_script, save_cv_run, save_training_run)
 

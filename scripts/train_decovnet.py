@@ -43,9 +43,8 @@ from CovidCTAnalysis.classifiers.decovnet import cohort, inputs, localize  # noq
 from CovidCTAnalysis.classifiers.decovnet import train as T  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet.infer import model_from_state_dict  # noqa: E402
 from CovidCTAnalysis.classifiers.decovnet.model import ARCHITECTURES, build, fast_layout, parameter_count  # noqa: E402
-from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.errors import InputError, UsageParser  # noqa: E402
 from CovidCTAnalysis.io.writers import atomic_path  # noqa: E402
-from CovidCTAnalysis.errors import UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
     check_case_files, check_classes, check_out, load_weights_file, run_script)
 

@@ -28,9 +28,8 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.lobe_patch.model import TRUNKS  # noqa: E402
 from CovidCTAnalysis.classifiers.lobe_patch.train import (  # noqa: E402
     TrainConfig, cohort_items, cross_validate, train)
-from CovidCTAnalysis.errors import InputError  # noqa: E402
+from CovidCTAnalysis.errors import InputError, UsageParser  # noqa: E402
 from CovidCTAnalysis.models.registry import load_registry  # noqa: E402
-from CovidCTAnalysis.errors import UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
     check_out, load_weights_file, run_script, save_cv_run, save_training_run)
 

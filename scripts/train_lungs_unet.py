@@ -160,10 +160,9 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    from CovidCTAnalysis.errors import InputError
+    from CovidCTAnalysis.errors import InputError, UsageParser
     from CovidCTAnalysis.io.outputs import check_output_path
     from CovidCTAnalysis.io.writers import atomic_path
-    from CovidCTAnalysis.errors import UsageParser
 
     parser = UsageParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=900)

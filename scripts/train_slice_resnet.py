@@ -30,8 +30,7 @@ from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BA
 from CovidCTAnalysis.classifiers.slice_resnet.synthetic_slices import check_lesion_source  # noqa: E402
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
     FOLDS, TrainConfig, cross_validate, train)
-from CovidCTAnalysis.errors import InputError  # noqa: E402
-from CovidCTAnalysis.errors import UsageParser  # noqa: E402
+from CovidCTAnalysis.errors import InputError, UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
     check_out, run_script, save_cv_run, save_training_run)
 from CovidCTAnalysis.models.distributed import from_environment  # noqa: E402
