@@ -48,7 +48,8 @@ def test_torchrun_two_cpu_processes_train_one_epoch_and_rank0_alone_writes(tmp_p
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(REPO / "scripts" / "train_slice_resnet.py"), "--data", str(tmp_path / "no-data"),
                "--cache", str(cache), "--out", str(out / "w.pt"), "--on", "train+val", "--pretrained", "none",
-               "--epochs", "1", "--batch", "4", "--crop", "96", "--threads", "1", "--device", "cpu"]
+               "--epochs", "1", "--batch", "4", "--input-size", "224", "--crop", "96", "--threads", "1",
+               "--device", "cpu"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["w.json", "w.pt"]  # no stray file of rank 1
@@ -58,6 +59,9 @@ def test_torchrun_two_cpu_processes_train_one_epoch_and_rank0_alone_writes(tmp_p
     assert np.isfinite(summary["log"][0]["loss"]) and summary["command"].startswith("torchrun --nproc_per_node 2")
     assert done.stdout.count('"epoch": 1') == 1, "only rank 0 prints"
     torch = pytest.importorskip("torch")
-    from CovidCTAnalysis.classifiers.slice_resnet.model import DEFAULT_BACKBONE, build_model
+    from CovidCTAnalysis.classifiers.slice_resnet.model import build_for_state, input_size_of
 
-    build_model(DEFAULT_BACKBONE).load_state_dict({k: v.float() for k, v in torch.load(out / "w.pt").items()})
+    state = torch.load(out / "w.pt")
+    net = build_for_state(state)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    assert input_size_of(net) == 224

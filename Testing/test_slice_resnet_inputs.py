@@ -56,6 +56,17 @@ def test_square_from_hu_and_network_input():
     assert float(t.max()) == pytest.approx((1 - inputs.MEAN) / inputs.STD, rel=1e-5)
 
 
+def test_a_larger_input_is_cached_and_seen_at_its_own_size():
+    """--input-size: the cached square keeps the 8/7 headroom of 256 over 224, and the network sees the asked size."""
+    assert inputs.cache_size(224) == inputs.CACHE_SIZE
+    assert inputs.cache_size(320) == 368
+    hu = np.full((300, 400), -600.0, np.float32)
+    hu[100:200, 100:300] = 150.0
+    sq = inputs.square_from_hu(hu, size=inputs.cache_size(320))
+    assert sq.shape == (368, 368)
+    assert tuple(inputs.to_tensor(sq, 320).shape) == (1, 1, 320, 320)
+
+
 def test_map_to_slice_undoes_the_crop_and_padding():
     shape = (60, 90)
     box = (slice(10, 40), slice(20, 80))  # 30 x 60 crop -> padded to 60 x 60, 15 rows of air above

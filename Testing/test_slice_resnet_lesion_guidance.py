@@ -50,7 +50,8 @@ def test_guided_fit_lowers_the_guidance_loss():
         r, c = rng.integers(0, 2, 2) * 128
         gx[i, r:r + 128, c:c + 128] += 150
         gm[i, r:r + 128, c:c + 128] = 255
-    cfg = TrainConfig(pretrained="none", epochs=16, batch=8, crop=192, threads=1, lesion_guidance=1.0, lr=2e-3)
+    cfg = TrainConfig(pretrained="none", epochs=16, batch=8, crop=192, input_size=224, threads=1, lesion_guidance=1.0,
+                      lr=2e-3)
     fit(x, y, cfg, seed=0, say=lambda s: None, guide={"x": gx, "mask": gm})
     losses = [e["guidance_loss"] for e in cfg.log]            # one step per epoch: compare the ends' means
     assert len(losses) == 16 and np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
@@ -60,10 +61,15 @@ def test_guidance_refuses_what_it_cannot_train():
     x = np.zeros((4, 256, 256), np.uint8)
     y = np.array([0, 1, 0, 1], np.float32)
     with pytest.raises(ValueError, match="lesion guidance"):
-        fit(x, y, TrainConfig(pretrained="none", epochs=1, batch=2, lesion_guidance=1.0), seed=0, say=lambda s: None)
+        fit(x, y, TrainConfig(pretrained="none", epochs=1, batch=2, crop=192, input_size=224, lesion_guidance=1.0),
+            seed=0, say=lambda s: None)
     with pytest.raises(ValueError, match="lesion guidance"):
-        fit(x, y, TrainConfig(backbone="resnet18", pretrained="none", epochs=1, batch=2, lesion_guidance=1.0),
+        fit(x, y, TrainConfig(backbone="resnet18", pretrained="none", epochs=1, batch=2, crop=192, input_size=224,
+                              lesion_guidance=1.0),
             seed=0, say=lambda s: None, guide={"x": x, "mask": x})
+    with pytest.raises(ValueError, match="224 px inputs only"):  # its squares are cached for the paper's input
+        fit(x, y, TrainConfig(pretrained="none", epochs=1, batch=2, lesion_guidance=1.0), seed=0,
+            say=lambda s: None, guide={"x": x, "mask": x})
 
 
 def test_guidance_loss_is_small_where_the_map_agrees():

@@ -81,7 +81,8 @@ def test_synthetic_fit_learns_the_lesion():
     for i in np.nonzero(sy)[0]:
         r, c = rng.integers(40, 150, 2)
         sx[i, r:r + 60, c:c + 60] += 160
-    cfg = TrainConfig(pretrained="none", epochs=16, batch=8, crop=192, threads=1, synthetic=1.0, lr=2e-3)
+    cfg = TrainConfig(pretrained="none", epochs=16, batch=8, crop=192, input_size=224, threads=1, synthetic=1.0,
+                      lr=2e-3)
     fit(x, y, cfg, seed=0, say=lambda s: None, synth={"x": sx, "y": sy})
     losses = [e["synthetic_loss"] for e in cfg.log]
     assert len(losses) == 16 and np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
@@ -92,7 +93,8 @@ def test_synthetic_refuses_what_it_cannot_train(extra):
     """The slices must be given, and the two extra terms are not combined."""
     x = np.zeros((4, 256, 256), np.uint8)
     y = np.array([0, 1, 0, 1], np.float32)
-    cfg = TrainConfig(pretrained="none", epochs=1, batch=2, synthetic=1.0, lesion_guidance=1.0 if extra else 0.0)
+    cfg = TrainConfig(pretrained="none", epochs=1, batch=2, crop=192, input_size=224, synthetic=1.0,
+                      lesion_guidance=1.0 if extra else 0.0)
     kwargs = {"synth": {"x": x, "y": y}, "guide": {"x": x, "mask": x}} if extra else {}
     with pytest.raises(ValueError, match="semi-synthetic"):
         fit(x, y, cfg, seed=0, say=lambda s: None, **kwargs)

@@ -43,7 +43,7 @@ def test_one_epoch_fit_from_scratch_runs_and_predicts_probabilities():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (4, 256, 256), dtype=np.uint8)
     y = np.array([0, 1, 0, 1], np.float32)
-    cfg = TrainConfig(pretrained="none", epochs=1, batch=2, crop=96, threads=1)
+    cfg = TrainConfig(pretrained="none", epochs=1, batch=2, crop=96, input_size=128, threads=1)
     net = fit(x, y, cfg, seed=0, say=lambda s: None)
     p = predict(net, x)
     assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
@@ -63,11 +63,41 @@ def test_the_seed_changes_the_networks_not_the_folds(monkeypatch, tmp_path):
     monkeypatch.setattr(train, "pooled", lambda data, ids: (x, y, names, groups))
     fit_seeds = []
     monkeypatch.setattr(train, "fit", lambda xs, ys, cfg, seed, **kw: fit_seeds.append(seed))
-    monkeypatch.setattr(train, "predict", lambda net, xs: np.linspace(0, 1, len(xs)))
+    monkeypatch.setattr(train, "predict", lambda net, xs, **kw: np.linspace(0, 1, len(xs)))
     runs = {seed: train.cross_validate(tmp_path, tmp_path, TrainConfig(seed=seed), say=lambda m: None)
             for seed in (0, 1)}
     assert runs[0]["fold_of"] == runs[1]["fold_of"]
     assert fit_seeds[:5] != fit_seeds[5:]
+
+
+def test_a_larger_input_size_trains_and_predicts_at_that_size(monkeypatch, tmp_path):
+    """--input-size: the cache is built at inputs.cache_size of it, the batches are crops of that input and the
+    held-out figures are predicted at the full input size."""
+    from CovidCTAnalysis.classifiers.slice_resnet import inputs, train
+
+    sizes = {}
+    real_to_tensor = inputs.to_tensor
+
+    def to_tensor(squares, size=inputs.INPUT_SIZE):
+        sizes.setdefault("input", set()).add(size)
+        return real_to_tensor(squares, size)
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 5, np.float32)
+    x = rng.integers(0, 255, (10, 64, 64), dtype=np.uint8)
+
+    def cache(root, cache_dir, focus, size):
+        sizes["cache"] = size
+        return {"train_x": x, "val_x": x[:0], "train_y": y, "val_y": y[:0], "train_names": np.array(
+            [f"f{i}.png" for i in range(10)]), "val_names": np.array([], str)}
+
+    monkeypatch.setattr(train, "covid_ct_cache", cache)
+    monkeypatch.setattr(train, "patient_ids", lambda root: {})
+    monkeypatch.setattr(inputs, "to_tensor", to_tensor)
+    cfg = TrainConfig(pretrained="none", epochs=1, batch=4, crop=64, input_size=96, threads=1)
+    out = train.cross_validate(tmp_path, tmp_path, cfg, k=2, say=lambda m: None)
+    assert sizes == {"cache": inputs.cache_size(96), "input": {96}}
+    assert len(out["folds"]) == 2 and out["config"]["input_size"] == 96
 
 
 def test_mixup_blends_figures_and_targets_with_one_weight():
@@ -87,7 +117,7 @@ def test_mixup_off_leaves_the_recipe_unchanged():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (4, 256, 256), dtype=np.uint8)
     y = np.array([0, 1, 0, 1], np.float32)
-    nets = [fit(x, y, TrainConfig(pretrained="none", epochs=1, batch=4, crop=96, threads=1, mixup=alpha), seed=0,
+    nets = [fit(x, y, TrainConfig(pretrained="none", epochs=1, batch=4, crop=96, input_size=128, threads=1, mixup=alpha), seed=0,
                 say=lambda s: None) for alpha in (0.0, 0.0, 0.4)]
     same = [torch_equal(nets[0], n) for n in nets[1:]]
     assert same == [True, False]
@@ -97,3 +127,20 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lesion-guidance", "1.0"], "add --input-size 224"),
+    (["--input-size", "224", "--crop", "256"], "--crop takes 32 px up to --input-size (224)"),
+    (["--input-size", "20"], "--input-size takes 64-1024 px"),
+], ids=["guidance at 320 px", "crop larger than the input", "tiny input"])
+def test_the_trainer_refuses_sizes_it_cannot_train_with_one_line(args, message, tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import train_slice_resnet
+
+    assert train_slice_resnet.main(args + ["--out", str(tmp_path / "w.pt"), "--data", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

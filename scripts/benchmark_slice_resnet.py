@@ -73,10 +73,8 @@ def run_case(name: str, ct, model, out: Path, say) -> dict:
 def per_slice_timing(model, repeats: int, n: int = 64) -> dict:
     """Median over ``repeats`` of the time per slice to classify a batch of n, to Grad-CAM a batch of 32 and to
     LRP a batch of 16."""
-    from CovidCTAnalysis.classifiers.slice_resnet import inputs
-
     rng = np.random.default_rng(0)
-    squares = rng.random((n, inputs.CACHE_SIZE, inputs.CACHE_SIZE)).astype(np.float32)
+    squares = rng.random((n, model.square_size, model.square_size)).astype(np.float32)
     model.probabilities(squares[:8])  # warm-up
     classify, explain, lrp = [], [], []
     for _ in range(repeats):

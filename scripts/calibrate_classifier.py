@@ -1,7 +1,7 @@
 """Fit a classifier's calibration on its validation predictions and store it with the weights (issue 22).
 
     python scripts/calibrate_classifier.py --model slice-resnet \
-        --predictions Resources/Models/slice-resnet/cv/cv-lite0.json --method platt --write
+        --predictions Resources/Models/slice-resnet/cv/cv-lite0-320.json --method platt --write
 
 PREDICTIONS is a JSON file with ``labels`` (0/1), the raw probabilities under ``probabilities`` (or ``oof``: the
 out-of-fold predictions `train_slice_resnet.py --cv` writes) and optionally ``groups`` (patient ids: the

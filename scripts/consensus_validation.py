@@ -34,7 +34,7 @@ from CovidCTAnalysis.evaluation import metrics  # noqa: E402
 from CovidCTAnalysis.evaluation.calibration import cross_validated  # noqa: E402
 from CovidCTAnalysis.models import load_registry  # noqa: E402
 
-DEFAULT = {"slice-resnet": "Resources/Models/slice-resnet/cv/cv-lite0.json",
+DEFAULT = {"slice-resnet": "Resources/Models/slice-resnet/cv/cv-lite0-320.json",
            "da-cmil": "Resources/Models/da-cmil/cv/cv-da-cmil.json",
            "lobe-patch": "Resources/Models/lobe-patch/cv/cv-lobe-patch.json",
            "cvae-netvlad": "Resources/Models/cards/cvae-netvlad/cv-full.json"}

