@@ -16,8 +16,10 @@ segment lungs: the figure authors framed them on the chest or lungs already, and
 found lungs in only 14 of a random sample of 24 figures (arrows, text, unknown windows). A figure is used whole,
 trimmed of uniform borders (``content_box``). In both cases the crop is padded to a square with air (unit 0, so
 the aspect ratio is kept) and resized to ``CACHE_SIZE`` (256) then to ``INPUT_SIZE`` (224), the input size of
-§2.2. Training caches the 256 px squares and samples 224 px views from them with random affine transforms around
-the identity (``augment.py``), so the identity view equals the inference input.
+§2.2; a network trained at another input size (the shipped one: 320, ``train.py``) gets squares of
+``cache_size`` of it (368) and sees its own size. Training caches the squares and samples network-size views from
+them with random affine transforms around the identity (``augment.py``), so the identity view equals the inference
+input.
 
 Lung focus (``lungs`` given to ``square_from_hu``; a model trained so says ``lung_focus`` in its registry entry).
 Not in the paper: everything outside the lungs grown by ``FOCUS_MARGIN`` px of the 256 px square (about 3 % of the
