@@ -444,14 +444,13 @@ def _models_run_by(args) -> set[str] | None:
     from .lungs.select import DEFAULT_LUNG_MODEL
 
     if args.command == "classify":
-        from .classifiers.table import classifier_class
+        from .pipeline.classifiers import needs_lungs, picture_lungs
 
         try:
-            cls = classifier_class(args.model)
+            lungs = {DEFAULT_LUNG_MODEL} if needs_lungs(args.model) else set()
+            framing = picture_lungs(args.model)
         except InputError:  # not a classifier of this version: the command itself says so
             return {args.model}
-        lungs = {DEFAULT_LUNG_MODEL} if cls.needs_lungs else set()
-        framing = getattr(cls, "picture_lungs", None)
         return {args.model} | lungs | ({framing} if framing else set())
     if args.command == "segment-lungs":
         return {args.model or DEFAULT_LUNG_MODEL}

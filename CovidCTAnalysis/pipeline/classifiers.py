@@ -27,10 +27,16 @@ def needs_lungs(name: str) -> bool:
     return bool(classifier_class(name).needs_lungs)
 
 
+def picture_lungs(name: str) -> str | None:
+    """The lung model classifier ``name`` finds a display-windowed picture's lungs with itself (``picture_lungs``),
+    or None."""
+    return getattr(classifier_class(name), "picture_lungs", None)
+
+
 def picture_lung_model(name: str, ct: CTVolume) -> str | None:
-    """The lung model classifier ``name`` runs itself on ``ct`` (its ``picture_lungs``, on a display-windowed 2-D
+    """The lung model classifier ``name`` runs itself on ``ct`` (``picture_lungs``, on a display-windowed 2-D
     picture), else None."""
-    return getattr(classifier_class(name), "picture_lungs", None) if ct.is_2d and ct.display_windowed else None
+    return picture_lungs(name) if ct.is_2d and ct.display_windowed else None
 
 
 def run_classifier(name: str, ct: CTVolume, lungs: sitk.Image | None, device, progress: Report | None = None,

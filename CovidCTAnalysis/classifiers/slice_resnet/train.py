@@ -64,6 +64,13 @@ from .model import DEFAULT_BACKBONE, build_model, family, with_input_size
 from .synthetic_slices import balanced_draw, synthetic_cache
 
 FOLDS = 5
+#: The network input of the shipped recipe (§2.2 takes 224, ``inputs.INPUT_SIZE``; see the module doc).
+RECIPE_INPUT_SIZE = 320
+
+
+def default_crop(input_size: int) -> int:
+    """The random-crop side for an input of ``input_size`` px: 6/7 of it, to 16 px (192 of 224, 272 of 320)."""
+    return int(round(input_size * 6 / 7 / 16)) * 16
 
 
 @dataclass
@@ -73,8 +80,8 @@ class TrainConfig:
     seed: int = 0
     batch: int = 32
     epochs: int = 8
-    crop: int = 272  # random crop of the input_size px input (same pixel scale as inference): default_crop(320)
-    input_size: int = 320  # the network's input side (§2.2: 224; see the module doc); squares cached at cache_size
+    crop: int = default_crop(RECIPE_INPUT_SIZE)  # random crop of the input (same pixel scale as inference)
+    input_size: int = RECIPE_INPUT_SIZE  # the network's input side; squares cached at inputs.cache_size of it
     lr: float = 5e-4
     weight_decay: float = 1e-4
     augment: str = "paper"  # augment.PROFILES
@@ -86,11 +93,6 @@ class TrainConfig:
     threads: int = 2
     device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
-
-
-def default_crop(input_size: int) -> int:
-    """The random-crop side for an input of ``input_size`` px: 6/7 of it, to 16 px (192 of 224, 272 of 320)."""
-    return int(round(input_size * 6 / 7 / 16)) * 16
 
 
 # ----------------------------------------------------------------------------------------------------------- data
