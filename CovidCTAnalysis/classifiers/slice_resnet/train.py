@@ -251,15 +251,18 @@ def initial_network(cfg: TrainConfig):
     return with_input_size(net, cfg.input_size)
 
 
-def predict(net, x: np.ndarray, batch: int = 64, size: int = inputs.INPUT_SIZE) -> np.ndarray:
-    """P(COVID-19) for cached squares seen at ``size`` px (identity view = the inference input)."""
+def predict(net, x: np.ndarray, batch: int = 64, size: int = inputs.INPUT_SIZE, mirrored: bool = False
+            ) -> np.ndarray:
+    """P(COVID-19) for cached squares seen at ``size`` px (identity view = the inference input); ``mirrored``: of
+    their left-right mirror images instead (a view training's horizontal flips also show)."""
     import torch
 
     net.eval()
     probs = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            logits = net(inputs.to_tensor(x[i:i + batch].astype(np.float32) / 255.0, size))
+            view = inputs.to_tensor(x[i:i + batch].astype(np.float32) / 255.0, size)
+            logits = net(torch.flip(view, dims=(-1,)) if mirrored else view)
             probs.append(torch.sigmoid(logits[:, 0]).numpy())
     return np.concatenate(probs) if probs else np.zeros(0, np.float32)
 
@@ -413,9 +416,12 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     x, y, names, groups = pooled(_cache(data_root, cache_dir, cfg, dist), patient_ids(data_root / "covid-ct"))
     guide, synth = _guide(data_root, cache_dir, cfg), _synth(cache_dir, cfg)
 
+    mirrored = np.full(len(y), np.nan, np.float32)  # the same networks on the mirror images (test-time flips)
+
     def fit_predict(i, train_idx, test):
         net = fit(x[train_idx], y[train_idx], cfg, seed=cfg.seed * 100 + i, say=say, tag=f"fold {i + 1}/{k}",
                   dist=dist, guide=guide, synth=synth)
+        mirrored[test] = predict(net, x[test], size=cfg.input_size, mirrored=True)
         return predict(net, x[test], size=cfg.input_size)
 
     # The folds stay those of seed 0 whatever cfg.seed is: runs with other seeds then score the same held-out figures
@@ -423,7 +429,7 @@ def cross_validate(data_root: Path, cache_dir: Path, cfg: TrainConfig, k: int = 
     cv = out_of_fold(y, groups, k, fit_predict, say)
     return {"folds": cv["folds"], "auc_mean": cv["auc_mean"], "auc_sd": cv["auc_sd"], "pooled": cv["pooled"],
             "names": [str(n) for n in names], "labels": y.tolist(), "groups": [str(g) for g in groups],
-            "fold_of": cv["fold_of"], "oof": cv["oof"],
+            "fold_of": cv["fold_of"], "oof": cv["oof"], "oof_mirrored": mirrored.tolist(),
             "config": {k2: v for k2, v in asdict(cfg).items() if k2 != "log"}, "log": cfg.log,
             "wall_s": round(time.time() - t0, 1)}
 
