@@ -463,9 +463,10 @@ def _models_run_by(args) -> set[str] | None:
 
 def _use_own_weights(args) -> None:
     """A user's own weights (models/user_weights.py), from ``--weights NAME=FILE`` or $COVIDCT_WEIGHTS: the options go
-    into this process's environment (worker processes inherit it); then every override's network is built once from
-    its file, so that a file that does not fit stops the command before any work, and the commands that report on
-    stderr say which models run such weights (analyze: its report's warnings; models: its listing)."""
+    into this process's environment (worker processes inherit it); then the network of every override the command
+    runs is built once from its file, so that a file that does not fit stops the command before any work (a file for
+    a model it does not run only gets a warning), and the commands that report on stderr say which models run such
+    weights (analyze: its report's warnings; models: its listing)."""
     from .models import user_weights
 
     given = getattr(args, "weights", None)
@@ -480,12 +481,12 @@ def _use_own_weights(args) -> None:
     from .models import load_registry
 
     registry = load_registry()  # unknown names and missing files are refused here
-    for name in overrides:
+    runs = None if args.command in ("analyze", "models") else _models_run_by(args)
+    used = [n for n in overrides if runs is None or n in runs]
+    for name in used:  # a file for a model this command does not run cannot stop it
         user_weights.check_loadable(name)
     if args.command in ("analyze", "models"):
         return
-    runs = _models_run_by(args)
-    used = [n for n in overrides if runs is None or n in runs]
     for warning in user_weights.warnings_for(registry, used):
         print(f"covidct: warning: {warning}", file=sys.stderr)
     for name in overrides:

@@ -180,6 +180,18 @@ def test_a_file_that_does_not_fit_stops_before_any_work(small_ct, tmp_path):
     assert not out.exists()  # nothing written
 
 
+def test_a_file_for_a_model_the_command_does_not_run_only_warns(small_ct, tmp_path, capsys):
+    """segment-lungs does not run decovnet: a decovnet file that does not fit is named in a warning, and the lungs
+    are segmented all the same."""
+    needs("decovnet")
+    from CovidCTAnalysis.cli import main
+
+    short, out = one_tensor_short("decovnet", tmp_path), tmp_path / "lungs.nii.gz"
+    assert main(["segment-lungs", str(small_ct), "-o", str(out), "--weights", f"decovnet={short}"]) == 0
+    assert "weights given for decovnet, which `covidct segment-lungs` does not run here" in capsys.readouterr().err
+    assert out.exists()
+
+
 def test_batch_on_a_cluster_refuses_weights_it_cannot_hand_to_the_workers(small_ct, tmp_path):
     needs("decovnet")
     out = tmp_path / "cohort"
