@@ -50,3 +50,38 @@ def test_folds_are_the_fixed_seeds_for_every_trainer():
         expected[test] = i
     assert cv["fold_of"] == expected.tolist()
     assert FOLD_SEED == 0  # the seed of every committed CV record
+
+
+def _record(y, groups, p, mirrored=None):
+    fold_of = np.zeros(len(y), int)
+    for i, test in enumerate(folds(y, groups, 5, FOLD_SEED)):
+        fold_of[test] = i
+    record = {"names": [f"f{k}" for k in range(len(y))], "labels": y.tolist(), "groups": groups.astype(str).tolist(),
+              "fold_of": fold_of.tolist(), "oof": p.tolist()}
+    if mirrored is not None:
+        record["oof_mirrored"] = mirrored.tolist()
+    return record
+
+
+def test_two_records_compared_paired_on_the_same_figures():
+    """scripts/compare_cv_records.py: fold and pooled AUC of both, the gain with a patient-bootstrap CI; a record
+    whose mirror view is asked for and missing, or which holds other figures, is refused."""
+    from conftest import load_script
+
+    script = load_script("compare_cv_records")
+    y, groups = _data()
+    noise = np.random.default_rng(1).random(len(y))
+    weak, strong = (0.3 * y + noise) / 1.3, (2.0 * y + noise) / 3.0  # the second ranks better
+    base, other = _record(y, groups, weak, mirrored=strong), _record(y, groups, strong)
+    result = script.compare(base, other, n_boot=200)
+    assert result["other"]["pooled"] > result["base"]["pooled"] and result["pooled_gain"] > 0
+    low, high = result["pooled_gain_ci95"]
+    assert 0 < low <= result["pooled_gain"] <= high
+    assert script.compare(base, base, other_view="mirrored", n_boot=20)["other"] == result["other"]  # mirror view read
+    assert script.compare(base, base, other_view="mean", n_boot=20)["other"]["pooled"] == pytest.approx(
+        script.compare(base, other, ensemble=True, n_boot=20)["other"]["pooled"])  # flip mean == ensemble of the views
+    with pytest.raises(ValueError, match="oof_mirrored"):
+        script.compare(other, other, other_view="mirrored")
+    shuffled = dict(other, names=other["names"][::-1])
+    with pytest.raises(ValueError, match="same figures"):
+        script.compare(base, shuffled)
