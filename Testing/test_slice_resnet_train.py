@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from CovidCTAnalysis.classifiers.slice_resnet.train import (
-    TrainConfig, fit, folds, mixup, patient_ids, pooled, predict)
+    TrainConfig, fit, folds, mixup, patient_ids, pooled, predict, probe_head)
 
 
 def test_folds_are_patient_disjoint_stratified_and_cover_every_figure():
@@ -123,6 +123,24 @@ def test_mixup_off_leaves_the_recipe_unchanged():
     assert same == [True, False]
 
 
+def test_the_probe_head_separates_what_the_frozen_features_separate():
+    """LP-FT's start: the head fitted on the frozen features ranks the training squares as the logistic regression
+    does (a random head does not), the features themselves untouched."""
+    from CovidCTAnalysis.classifiers.slice_resnet.train import initial_network
+    from CovidCTAnalysis.evaluation.metrics import roc_auc
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 12, np.float32)
+    x = rng.integers(0, 120, (24, 146, 146), dtype=np.uint8)
+    x[y == 1, 40:100, 40:100] += 120  # a bright square: the positives' mark
+    net = initial_network(TrainConfig(pretrained="none", input_size=128))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    probe_head(net, x, y, 128)
+    assert roc_auc(y, predict(net, x, size=128)) > 0.95
+    changed = sorted(k for k, v in net.state_dict().items() if not (v == before[k]).all())
+    assert changed == ["_fc.bias", "_fc.weight"]
+
+
 def torch_equal(a, b) -> bool:
     import torch
 
@@ -133,7 +151,8 @@ def torch_equal(a, b) -> bool:
     (["--lesion-guidance", "1.0"], "add --input-size 224"),
     (["--input-size", "224", "--crop", "256"], "--crop takes 32 px up to --input-size (224)"),
     (["--input-size", "20"], "--input-size takes 64-1024 px"),
-], ids=["guidance at 320 px", "crop larger than the input", "tiny input"])
+    (["--probe-head", "--backbone", "resnet18"], "--probe-head needs an efficientnet-lite backbone"),
+], ids=["guidance at 320 px", "crop larger than the input", "tiny input", "probe head on a ResNet"])
 def test_the_trainer_refuses_sizes_it_cannot_train_with_one_line(args, message, tmp_path, capsys):
     import sys
     from pathlib import Path

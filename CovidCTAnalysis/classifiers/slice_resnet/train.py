@@ -90,6 +90,7 @@ class TrainConfig:
     synthetic: float = 0.0  # weight of the semi-synthetic CT slices' loss (synthetic_slices.py); 0: the paper's recipe
     synthetic_dir: str = ""  # a decovnet.synthetic.build_dataset folder (its train volumes), with synthetic > 0
     mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) between the figures of a batch; 0: the paper's recipe
+    probe_head: bool = False  # start the head from a logistic regression on the frozen features (``probe_head``)
     threads: int = 2
     device: str = "cpu"  # "cpu", "cuda" or "auto" (models/device.py); under torchrun each process's own
     log: list = field(default_factory=list)
@@ -302,7 +303,10 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
     aug_rng = rng if dist is None else np.random.default_rng([seed, dist.rank])  # augmentations: each its own
     device = dist.device if dist is not None else torch.device("cpu") if cfg.device == "cpu" else select_device(
         cfg.device)
-    net = initial_network(cfg).to(device, memory_format=torch.channels_last)
+    net = initial_network(cfg)
+    if cfg.probe_head:
+        probe_head(net, x, y, cfg.input_size)
+    net = net.to(device, memory_format=torch.channels_last)
     model = net if dist is None else dist.wrap(net)
     world = 1 if dist is None else dist.world_size
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -361,6 +365,29 @@ def fit(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int, say: Callable
         if dist is None or dist.is_main:
             say(json.dumps(entry))
     return net.cpu().eval()
+
+
+def probe_head(net, x: np.ndarray, y: np.ndarray, size: int, batch: int = 32) -> None:
+    """Linear probing, then fine-tuning (LP-FT; Kumar et al., ICLR 2022; not in the paper, an experiment): the head of
+    ``net`` (an EfficientNet-Lite, eval mode, on the CPU) set to an L2 logistic regression (scikit-learn, C = 1) on
+    the pooled ImageNet features of the training squares ``x`` as inference sees them (no augmentation), with its
+    standardization folded into the weights. Fine-tuning then starts from a head that already separates the classes,
+    so its first gradients do not tear the pretrained features apart to fit a random head."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    if not hasattr(net, "stage_layers"):
+        raise ValueError("the probe head needs an EfficientNet-Lite backbone")
+    net.eval()
+    with torch.no_grad():
+        feats = np.concatenate([net._avg_pooling(net.features(inputs.to_tensor(
+            x[i:i + batch].astype(np.float32) / 255.0, size))).flatten(1).numpy() for i in range(0, len(x), batch)])
+    mean, scale = feats.mean(0), feats.std(0) + 1e-6
+    lr = LogisticRegression(C=1.0, max_iter=2000).fit((feats - mean) / scale, y)
+    weight = lr.coef_[0] / scale
+    with torch.no_grad():
+        net._fc.weight.copy_(torch.from_numpy(weight[None].astype(np.float32)))
+        net._fc.bias.fill_(float(lr.intercept_[0] - (weight * mean).sum()))
 
 
 def mixup(batch, targets, alpha: float, rng: np.random.Generator):
