@@ -125,7 +125,7 @@ def test_mixup_off_leaves_the_recipe_unchanged():
 
 def test_the_probe_head_separates_what_the_frozen_features_separate():
     """LP-FT's start: the head fitted on the frozen features ranks the training squares as the logistic regression
-    does (a random head does not), the features themselves untouched."""
+    does, the features themselves untouched."""
     from CovidCTAnalysis.classifiers.slice_resnet.train import initial_network
     from CovidCTAnalysis.evaluation.metrics import roc_auc
 

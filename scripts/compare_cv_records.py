@@ -62,6 +62,8 @@ def patient_bootstrap(y, base, other, groups, n: int = BOOTSTRAP, seed: int = 0)
 
 def compare(base: dict, other: dict, base_view: str = "oof", other_view: str = "oof", ensemble: bool = False,
             n_boot: int = BOOTSTRAP) -> dict:
+    """BASE (under ``base_view``) against OTHER (under ``other_view``, or averaged with BASE when ``ensemble``) on
+    the figures both scored: per-fold and pooled ROC AUC, the gains, and the pooled gain's patient-bootstrap CI."""
     if base["names"] != other["names"] or base["fold_of"] != other["fold_of"]:
         raise ValueError("the two records do not hold the same figures in the same folds")
     y, groups = np.asarray(base["labels"]), np.asarray(base["groups"])
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
     try:
         result = compare(records[0], records[1], a.base_view, a.other_view, a.ensemble)
     except (ValueError, KeyError) as exc:
-        print(f"covidct: error: {a.other}: {exc}", file=sys.stderr)
+        print(f"covidct: error: {a.base}, {a.other}: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=1))
     return 0
