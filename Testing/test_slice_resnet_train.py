@@ -139,6 +139,11 @@ def test_the_probe_head_separates_what_the_frozen_features_separate():
     assert roc_auc(y, predict(net, x, size=128)) > 0.95
     changed = sorted(k for k, v in net.state_dict().items() if not (v == before[k]).all())
     assert changed == ["_fc.bias", "_fc.weight"]
+    strong = net._fc.weight.abs().sum().item()
+    probe_head(net, x, y, 128, c="1e-4")  # the strongest regularisation: a smaller head, the same ranking
+    assert net._fc.weight.abs().sum().item() < strong and roc_auc(y, predict(net, x, size=128)) > 0.95
+    assert 1e-4 <= probe_head(net, x, y, 128, c="auto") <= 10
+    assert roc_auc(y, predict(net, x, size=128)) > 0.95
 
 
 def torch_equal(a, b) -> bool:
@@ -152,7 +157,8 @@ def torch_equal(a, b) -> bool:
     (["--input-size", "224", "--crop", "256"], "--crop takes 32 px up to --input-size (224)"),
     (["--input-size", "20"], "--input-size takes 64-1024 px"),
     (["--probe-head", "--backbone", "resnet18"], "--probe-head needs an efficientnet-lite backbone"),
-], ids=["guidance at 320 px", "crop larger than the input", "tiny input", "probe head on a ResNet"])
+    (["--probe-head", "--probe-c", "0"], "--probe-c takes a number > 0 or 'auto'"),
+], ids=["guidance at 320 px", "crop larger than the input", "tiny input", "probe head on a ResNet", "probe C of 0"])
 def test_the_trainer_refuses_sizes_it_cannot_train_with_one_line(args, message, tmp_path, capsys):
     import sys
     from pathlib import Path

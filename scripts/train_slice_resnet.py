@@ -77,6 +77,9 @@ def _main(argv=None) -> int:
     p.add_argument("--probe-head", action="store_true",
                    help="start the head from a logistic regression on the frozen ImageNet features, then fine-tune "
                         "all (LP-FT; an experiment, not the paper's recipe)")
+    p.add_argument("--probe-c", default="1", metavar="C",
+                   help="with --probe-head: the regression's inverse L2 strength C (default 1), or 'auto' (chosen by "
+                        "log-loss in an inner 5-fold CV)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (per process under torchrun)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to train (default cpu); under torchrun with cuda each process takes GPU LOCAL_RANK")
@@ -89,13 +92,15 @@ def _main(argv=None) -> int:
         p.error(f"--crop takes 32 px up to --input-size ({a.input_size}), not {a.crop}")
     if a.probe_head and not a.backbone.startswith("efficientnet"):
         p.error("--probe-head needs an efficientnet-lite backbone")
+    if a.probe_c != "auto" and not _positive(a.probe_c):
+        p.error(f"--probe-c takes a number > 0 or 'auto', not {a.probe_c!r}")
     if (a.lesion_guidance > 0 or a.synthetic > 0) and a.input_size != 224:
         p.error("--lesion-guidance and --synthetic squares are cached for 224 px inputs: add --input-size 224")
     cfg = TrainConfig(backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, batch=a.batch, epochs=a.epochs,
                       crop=a.crop, input_size=a.input_size, lr=a.lr, augment=a.augment, threads=a.threads,
                       lung_focus=a.lung_focus, lesion_guidance=a.lesion_guidance, device=a.device,
                       synthetic=a.synthetic, synthetic_dir=str(a.synthetic_dir.resolve()) if a.synthetic_dir else "",
-                      mixup=a.mixup, probe_head=a.probe_head)
+                      mixup=a.mixup, probe_head=a.probe_head, probe_c=a.probe_c)
     if a.mixup < 0:
         p.error(f"--mixup takes an alpha >= 0 (0: no mixup), not {a.mixup}")
     if (a.synthetic > 0) != (a.synthetic_dir is not None):
@@ -117,6 +122,13 @@ def _main(argv=None) -> int:
     finally:
         if dist is not None:
             dist.close()
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
 
 
 def run(a, cfg: TrainConfig, command: str, dist) -> int:
