@@ -167,6 +167,14 @@ def test_a_model_registered_at_another_input_size_is_given_inputs_of_that_size(d
     seen.clear()
     volume, heat = classify_volume(demo.image, demo.lungs, "cpu", model=larger)
     assert set(seen) == {(432, 384)} and heat.GetSize() == demo.image.GetSize()
+    from CovidCTAnalysis.classifiers.slice_resnet.explain import gradcam_figure, gradient_weighted_features
+
+    seen.clear()  # the researcher's report (§3.3 features, Fig. 2) feeds the network its own size too
+    hu = sitk.GetArrayFromImage(demo.image)
+    squares = np.stack([inputs.square_from_hu(hu[z], size=larger.square_size) for z in (10, 14)])
+    gradient_weighted_features(larger, squares)
+    gradcam_figure(larger, squares, ["a", "b"], tmp_path / "fig2.png")
+    assert set(seen) == {(432, 384)}
 
 
 @pytest.mark.parametrize("stored, seen", [(224, 224), (None, 320)], ids=["trained at 224 px", "2.0.0-style file"])

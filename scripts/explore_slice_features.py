@@ -68,7 +68,8 @@ def main(argv=None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     model = load_model("cpu", a.registry)
     items = [(p, y, s) for s in a.splits.split(",") for p, y in covid_ct_split(a.data / "covid-ct", s)]
-    squares = np.stack([inputs.square_from_hu(sitk.GetArrayFromImage(load_ct(p).image)[0]) for p, _, _ in items])
+    squares = np.stack([inputs.square_from_hu(sitk.GetArrayFromImage(load_ct(p).image)[0], size=model.square_size)
+                        for p, _, _ in items])
     labels = np.array([y for _, y, _ in items])
     feats, probs = gradient_weighted_features(model, squares)
     z = StandardScaler().fit_transform(feats)

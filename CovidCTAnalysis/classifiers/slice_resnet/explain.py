@@ -18,14 +18,15 @@ from .model import feature_layer, gradcam_layers
 
 
 def gradient_weighted_features(model, squares: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """(features (N, d), probabilities (N,)) of unit squares: mean_xy(A) * mean_xy(dS/dA) at ``layer4``."""
+    """(features (N, d), probabilities (N,)) of unit squares (``model.square_size``): mean_xy(A) * mean_xy(dS/dA) at
+    ``layer4``."""
     import torch
 
     from ...explain import multiscale_gradcam
 
     feats, probs = [], []
     for i in range(0, len(squares), batch):
-        x = inputs.to_tensor(squares[i:i + batch]).to(model.device)
+        x = model.tensor(squares[i:i + batch])
         layer = feature_layer(model.net)
         r = multiscale_gradcam(model.net, x, (layer,))
         a, g = r.activations[layer], r.gradients[layer]
@@ -35,7 +36,8 @@ def gradient_weighted_features(model, squares: np.ndarray, batch: int = 16) -> t
 
 
 def gradcam_figure(model, squares: np.ndarray, titles: list[str], path: Path) -> Path:
-    """Paper Fig. 2 for a few images: input, Grad-CAM at 28 x 28 and 14 x 14, and their fusion (rows = images)."""
+    """Paper Fig. 2 for a few images: input, Grad-CAM at strides 8 and 16 (28 x 28 and 14 x 14 for a 224 px input),
+    and their fusion (rows = images)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,13 +46,13 @@ def gradcam_figure(model, squares: np.ndarray, titles: list[str], path: Path) ->
 
     from ...explain import multiscale_gradcam, overlay_rgb
 
-    x = inputs.to_tensor(squares).to(model.device)
+    x = model.tensor(squares)
     layers = gradcam_layers(model.net)
     r = multiscale_gradcam(model.net, x, layers)
     probs = torch.sigmoid(r.logits[:, 0]).cpu().numpy()
     gray = (x[:, 0].cpu().numpy() * inputs.STD + inputs.MEAN).clip(0, 1)
     cols = [("input", None)] + [(f"Grad-CAM {name} ({size}x{size})", r.maps[name][:, 0].cpu().numpy())
-                                for name, size in zip(layers, (28, 14))] + \
+                                for name, size in zip(layers, (model.input_size // 8, model.input_size // 16))] + \
            [("fused (product)", r.fused[:, 0].cpu().numpy())]
     fig, axes = plt.subplots(len(squares), len(cols), figsize=(2.3 * len(cols), 2.4 * len(squares)), dpi=100,
                              squeeze=False)

@@ -91,6 +91,10 @@ class SliceResNet:
         and Grad-CAM keep stay about the same size (16 at 224 px, 8 at 320)."""
         return max(1, int(BATCH * (inputs.INPUT_SIZE / self.input_size) ** 2 + 0.5))
 
+    def tensor(self, squares: np.ndarray):
+        """Unit squares (N, S, S) as this network's standardized input on its device (N, 1, I, I)."""
+        return inputs.to_tensor(squares, self.input_size).to(self.device)
+
     def probabilities(self, squares: np.ndarray, batch: int = 32) -> np.ndarray:
         """P(COVID-19) of (N, S, S) unit squares (S: ``square_size``)."""
         import torch
@@ -98,7 +102,7 @@ class SliceResNet:
         out = []
         with torch.no_grad():
             for i in range(0, len(squares), batch):
-                x = inputs.to_tensor(squares[i:i + batch], self.input_size).to(self.device)
+                x = self.tensor(squares[i:i + batch])
                 out.append(torch.sigmoid(self.fast(x)[:, 0]).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
@@ -119,7 +123,7 @@ class SliceResNet:
         select = None if min_probability is None else (lambda logits: torch.sigmoid(logits[:, 0]) >= min_probability)
         batch = batch or self.batch
         for i in range(0, len(squares), batch):
-            x = inputs.to_tensor(squares[i:i + batch], self.input_size).to(self.device)
+            x = self.tensor(squares[i:i + batch])
             r = multiscale_gradcam(self.fast, x, layers, select=select)
             probs.append(torch.sigmoid(r.logits[:, 0]).cpu().numpy())
             maps.append(r.fused[:, 0].cpu().numpy())
@@ -137,8 +141,7 @@ class SliceResNet:
     def relevance(self, squares: np.ndarray, batch: int | None = None) -> np.ndarray:
         """LRP relevance of the COVID-19 logit (N, I, I), signed, of unit squares."""
         batch = batch or self.batch
-        out = [self._lrp(inputs.to_tensor(squares[i:i + batch], self.input_size).to(self.device))[:, 0].cpu().numpy()
-               for i in range(0, len(squares), batch)]
+        out = [self._lrp(self.tensor(squares[i:i + batch]))[:, 0].cpu().numpy() for i in range(0, len(squares), batch)]
         return np.concatenate(out) if out else np.zeros((0, self.input_size, self.input_size), np.float32)
 
     def maps(self, squares: np.ndarray, methods) -> dict[str, np.ndarray]:
